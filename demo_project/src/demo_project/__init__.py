@@ -1,0 +1,4 @@
+"""Demo Project
+"""
+
+__version__ = "0.1"
