@@ -1,0 +1,21 @@
+"""kedro-kinetic: run every Kedro node as its own Kubernetes Job.
+
+The package root stays import-light: the pod entrypoint imports
+``kedro_kinetic.entrypoint`` and must not pay for the driver side. ``GKERunner``
+is therefore resolved lazily on first access.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["GKERunner", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GKERunner":
+        from kedro_kinetic.runner import GKERunner
+
+        return GKERunner
+    raise AttributeError(f"module 'kedro_kinetic' has no attribute {name!r}")

@@ -1,0 +1,40 @@
+"""What the catalog hook learns about a run, handed to ``GKERunner``.
+
+Kedro builds the runner before the session exists, so the runner marks the
+process as a kedro-kinetic run here; the hooks (which Kedro calls for every
+run, whatever the runner) act only when the mark is set. This module imports
+nothing, so loading the plugin's hooks stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class RunState:
+    """Facts gathered by the hooks for the runner of this process."""
+
+    active: bool = False
+    runner_allow: tuple[str, ...] = ()
+    settings_allow: tuple[str, ...] = ()
+    raw_catalog: dict[str, Any] | None = None
+    project_path: Path | None = None
+    conf_source: str | None = None
+    env: str | None = None
+    package_name: str | None = None
+    run_params: dict[str, Any] = field(default_factory=dict)
+    save_version: str | None = None
+    load_versions: dict[str, Any] = field(default_factory=dict)
+
+
+STATE = RunState()
+
+
+def activate(runner_allow: tuple[str, ...] = ()) -> RunState:
+    """Mark this process as running a kedro-kinetic pipeline."""
+    STATE.active = True
+    STATE.runner_allow = tuple(runner_allow)
+    return STATE

@@ -1,0 +1,201 @@
+"""The pod entrypoint: fetch -> verify -> safe-load -> check -> load -> run -> save.
+
+Run as ``python -m kedro_kinetic.entrypoint`` (or the ``kinetic-pod`` script)
+with the arguments the Job manifest pins::
+
+    --spec URI --spec-sha256 HEX --payload URI --payload-sha256 HEX --result URI
+
+Nothing is parsed or unpickled before its digest matched the pin; catalog
+class paths are checked against the allowlist before anything is imported.
+Whatever happens, a JSON result is written last, and the exit code says which
+stage failed (see :mod:`kedro_kinetic.result`).
+
+This module imports nothing from the driver side (runner, planning, backends,
+CLI) so that it stays small, fast to import and easy to audit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+import time
+import traceback
+from typing import Any
+
+from kedro_kinetic import result as results
+from kedro_kinetic import store
+from kedro_kinetic.allowlist import CatalogSpecError, build_allowlist, check_entry
+from kedro_kinetic.digest import VerificationError, sha256_hex, verify
+from kedro_kinetic.task_spec import safe_load, validate_spec
+
+_PHASE_EXIT = {
+    "verify": results.EXIT_VERIFICATION_FAILED,
+    "spec": results.EXIT_BAD_SPEC,
+    "load": results.EXIT_DATA_ERROR,
+    "run": results.EXIT_NODE_RAISED,
+    "save": results.EXIT_DATA_ERROR,
+}
+
+
+class _Args(argparse.Namespace):
+    spec: str | None
+    spec_sha256: str | None
+    payload: str | None
+    payload_sha256: str | None
+    result: str | None
+
+
+def _parse(argv: list[str]) -> _Args:
+    parser = argparse.ArgumentParser(prog="kinetic-pod", description=__doc__)
+    for flag in ("--spec", "--spec-sha256", "--payload", "--payload-sha256", "--result"):
+        parser.add_argument(flag)
+    return parser.parse_args(argv, namespace=_Args())
+
+
+def _log(message: str) -> None:
+    print(f"[kinetic-pod] {message}", file=sys.stderr, flush=True)
+
+
+class _Pod:
+    """One node's execution, tracking its phase for the result."""
+
+    def __init__(self, args: _Args) -> None:
+        self.args = args
+        self.res = results.NodeResult(node="?", started_at=time.time())
+
+    def _timed(self, name: str, start: float) -> None:
+        self.res.timings[name] = round(time.perf_counter() - start, 6)
+
+    def run(self) -> int:
+        args = self.args
+        self.res.phase = "verify"
+        if not args.spec or not args.payload or not args.result:
+            raise VerificationError("--spec, --payload and --result are required")
+        t0 = time.perf_counter()
+        spec_bytes = verify(store.read_bytes(args.spec), args.spec_sha256, "task spec")
+        payload_bytes = verify(
+            store.read_bytes(args.payload), args.payload_sha256, "payload"
+        )
+        self._timed("fetch_verify", t0)
+
+        self.res.phase = "spec"
+        spec = validate_spec(safe_load(spec_bytes, "task spec"))
+        self.res.node = spec["node"]
+        from kedro_kinetic import payload as payloads
+
+        pay = payloads.load(payload_bytes, args.payload_sha256)
+        if pay.node.name != spec["node"]:
+            raise CatalogSpecError(
+                f"payload holds node '{pay.node.name}' but the spec is for '{spec['node']}'"
+            )
+        allowed = build_allowlist(pay.allow)
+        configs = {}
+        for side in ("inputs", "outputs"):
+            for name, entry in spec[side].items():
+                if entry["kind"] == "catalog":
+                    configs[name] = check_entry(name, entry["config"], allowed)
+        from kedro_kinetic import credentials
+
+        creds = credentials.resolve(spec.get("credentials", []))
+
+        self.res.phase = "load"
+        t0 = time.perf_counter()
+        catalog = _build_catalog(configs, creds, spec)
+        inputs = {name: _load_input(name, entry, catalog)
+                  for name, entry in spec["inputs"].items()}
+        self._timed("load", t0)
+
+        self.res.phase = "run"
+        t0 = time.perf_counter()
+        _log(f"running node {pay.node.name}")
+        outputs = pay.node.run(inputs)
+        self._timed("run", t0)
+
+        self.res.phase = "save"
+        t0 = time.perf_counter()
+        for name, data in outputs.items():
+            entry = spec["outputs"].get(name)
+            if entry is None:
+                raise CatalogSpecError(f"node produced '{name}', which the spec does not name")
+            self.res.outputs[name] = _save_output(name, entry, data, catalog)
+        self._timed("save", t0)
+        self.res.phase = "done"
+        self.res.status = "succeeded"
+        return results.EXIT_OK
+
+    def fail(self, exc: BaseException) -> int:
+        if isinstance(exc, VerificationError):
+            code = results.EXIT_VERIFICATION_FAILED
+        elif isinstance(exc, CatalogSpecError):
+            code = results.EXIT_BAD_SPEC
+        else:
+            code = _PHASE_EXIT.get(self.res.phase, results.EXIT_INTERNAL)
+        self.res.status = "failed"
+        self.res.error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        self.res.error_message = str(exc)
+        self.res.traceback = "".join(traceback.format_exception(exc))
+        _log(f"{results.EXIT_MEANINGS[code]} in phase '{self.res.phase}': {exc}")
+        return code
+
+    def finish(self, code: int) -> int:
+        self.res.exit_code = code
+        self.res.finished_at = time.time()
+        if self.args.result:
+            try:
+                store.write_bytes(self.args.result, self.res.to_json())
+            except Exception as exc:  # noqa: BLE001 - report, keep the exit code
+                _log(f"could not write the result to {self.args.result}: {exc}")
+        return code
+
+
+def _build_catalog(configs: dict[str, Any], creds: dict[str, Any], spec: dict) -> Any:
+    from kedro.io import DataCatalog
+
+    return DataCatalog.from_config(
+        catalog=configs,
+        credentials=creds,
+        load_versions=spec.get("load_versions") or {},
+        save_version=spec.get("save_version"),
+    )
+
+
+def _load_input(name: str, entry: dict[str, Any], catalog: Any) -> Any:
+    kind = entry["kind"]
+    if kind == "param":
+        return entry["value"]
+    if kind == "pickle":
+        data = verify(store.read_bytes(entry["uri"]), entry.get("sha256"),
+                      f"intermediate dataset '{name}'")
+        return pickle.loads(data)  # noqa: S301 - verified against its pin
+    return catalog.load(name)
+
+
+def _save_output(name: str, entry: dict[str, Any], data: Any, catalog: Any) -> dict:
+    if entry["kind"] == "pickle":
+        try:
+            blob = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            import cloudpickle
+
+            blob = cloudpickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+        store.write_bytes(entry["uri"], blob)
+        return {"kind": "pickle", "uri": entry["uri"], "sha256": sha256_hex(blob),
+                "bytes": len(blob)}
+    catalog.save(name, data)
+    return {"kind": "catalog"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one node as its pod does; return the process exit code."""
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    pod = _Pod(args)
+    try:
+        code = pod.run()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a result
+        code = pod.fail(exc)
+    return pod.finish(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

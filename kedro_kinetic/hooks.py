@@ -1,0 +1,81 @@
+"""Kedro hooks of kedro-kinetic (registered via the ``kedro.hooks`` entry point).
+
+Kedro (and kedro-viz) import every plugin's hooks whenever a project loads,
+so this module imports only Kedro's hook marker and our import-free state.
+For runs that do not use ``GKERunner`` every hook returns at once, so other
+runners behave exactly as without the plugin.
+
+For ``GKERunner`` runs, ``after_context_created`` reads the catalog
+configuration as plain data (entries, factory patterns, nested ``dataset:``,
+``validator:``, values that came from runtime params) and checks every class
+and callable it names against the allowlist **before Kedro builds the
+catalog**, so a disallowed module is never imported, not even in the driver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from kedro_kinetic.activation import STATE
+
+
+def settings_allowlist(package_name: str | None) -> tuple[str, ...]:
+    """Read ``KINETIC_DATASET_ALLOWLIST`` from the project's ``settings.py`` (code)."""
+    if not package_name:
+        return ()
+    import importlib
+
+    from kedro_kinetic.allowlist import class_path
+
+    try:
+        module = importlib.import_module(f"{package_name}.settings")
+    except ModuleNotFoundError:
+        return ()
+    names = []
+    for item in getattr(module, "KINETIC_DATASET_ALLOWLIST", ()) or ():
+        names.append(item if isinstance(item, str) else class_path(item))
+    return tuple(names)
+
+
+class KineticHooks:
+    """Checks catalog config as data and hands run facts to ``GKERunner``."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        if not STATE.active:
+            return
+        from kedro.config import MissingConfigException
+        from kedro.framework.project import PACKAGE_NAME
+
+        from kedro_kinetic.allowlist import build_allowlist, check_catalog
+
+        STATE.project_path = context.project_path
+        STATE.env = context.env
+        STATE.conf_source = str(getattr(context.config_loader, "conf_source", "") or "") or None
+        STATE.package_name = PACKAGE_NAME
+        STATE.settings_allow = settings_allowlist(PACKAGE_NAME)
+        try:
+            raw = dict(context.config_loader["catalog"])
+        except MissingConfigException:
+            raw = {}
+        check_catalog(raw, build_allowlist(STATE.settings_allow + STATE.runner_allow))
+        STATE.raw_catalog = raw
+
+    @hook_impl
+    def after_catalog_created(self, save_version: str | None,
+                              load_versions: dict[str, Any] | None) -> None:
+        if not STATE.active:
+            return
+        STATE.save_version = save_version
+        STATE.load_versions = dict(load_versions or {})
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        if not STATE.active:
+            return
+        STATE.run_params = dict(run_params)
+
+
+hooks = KineticHooks()

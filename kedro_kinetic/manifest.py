@@ -1,0 +1,195 @@
+"""Render one node's ``batch/v1`` Job: a pure function of its plan and settings.
+
+The same dict is submitted to Kubernetes and executed by the local backend,
+so the embedded default and GKE share one path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kedro_kinetic.config import NodeSettings, RunConfig
+from kedro_kinetic.naming import sanitise
+
+MANAGED_BY = "kedro-kinetic"
+LABEL_RUN = "kedro-kinetic.io/run"
+LABEL_NODE = "kedro-kinetic.io/node"
+LABEL_PIPELINE = "kedro-kinetic.io/pipeline"
+ANN_NODE_NAME = "kedro-kinetic.io/node-name"
+ANN_RUN_ID = "kedro-kinetic.io/run-id"
+ANN_PAYLOAD = "kedro-kinetic.io/payload-sha256"
+ANN_SPEC = "kedro-kinetic.io/spec-sha256"
+CONTAINER = "node"
+CREDENTIALS_MOUNT = "/var/run/secrets/kedro-kinetic"
+_DIGEST_IMAGE = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Pins:
+    """Where a node's payload, spec and result live, and the digests pinned."""
+
+    payload_uri: str
+    payload_sha256: str
+    spec_uri: str
+    spec_sha256: str
+    result_uri: str
+
+
+@dataclass(frozen=True)
+class JobIdentity:
+    """The names a node's Job carries."""
+
+    job_name: str
+    node_name: str
+    node_key: str
+    run_id: str
+    run_label: str
+    pipeline: str
+
+
+def image_is_pinned(image: str) -> bool:
+    """Tell whether an image reference is pinned by digest."""
+    return bool(_DIGEST_IMAGE.search(image))
+
+
+def container_args(pins: Pins) -> list[str]:
+    """The entrypoint arguments that pin the payload and spec."""
+    return [
+        "--spec", pins.spec_uri, "--spec-sha256", pins.spec_sha256,
+        "--payload", pins.payload_uri, "--payload-sha256", pins.payload_sha256,
+        "--result", pins.result_uri,
+    ]
+
+
+def _resources(s: NodeSettings) -> dict[str, Any]:
+    requests = {"cpu": s.cpu, "memory": s.memory}
+    limits = {"memory": s.memory_limit or s.memory}
+    if s.cpu_limit:
+        limits["cpu"] = s.cpu_limit
+    if s.ephemeral_storage:
+        requests["ephemeral-storage"] = limits["ephemeral-storage"] = s.ephemeral_storage
+    if s.gpu:
+        limits["nvidia.com/gpu"] = str(s.gpu.count)
+    if s.tpu:
+        limits["google.com/tpu"] = str(s.tpu.count)
+        requests["google.com/tpu"] = str(s.tpu.count)
+    return {"requests": requests, "limits": limits}
+
+
+def _scheduling(s: NodeSettings) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    selector = dict(s.node_selector)
+    tolerations = [
+        {("tolerationSeconds" if k == "toleration_seconds" else k): v for k, v in t.items()}
+        for t in s.tolerations
+    ]
+    if s.gpu:
+        selector["cloud.google.com/gke-accelerator"] = s.gpu.type
+        tolerations.append({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
+    if s.tpu:
+        selector["cloud.google.com/gke-tpu-accelerator"] = s.tpu.type
+        selector["cloud.google.com/gke-tpu-topology"] = s.tpu.topology
+        tolerations.append({"key": "google.com/tpu", "operator": "Exists", "effect": "NoSchedule"})
+    if s.spot:
+        selector["cloud.google.com/gke-spot"] = "true"
+        tolerations.append({"key": "cloud.google.com/gke-spot", "operator": "Equal",
+                            "value": "true", "effect": "NoSchedule"})
+    return selector, tolerations
+
+
+def _env(s: NodeSettings, run: RunConfig) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(s.env.items())]
+    for name, ref in sorted(s.secret_env.items()):
+        env.append({"name": name, "valueFrom": {"secretKeyRef": {
+            "name": ref["secret"], "key": ref["key"]}}})
+    if run.credentials_secret:
+        env.append({"name": "KINETIC_CREDENTIALS_FILE",
+                    "value": f"{CREDENTIALS_MOUNT}/credentials.yml"})
+    return env
+
+
+def render(ident: JobIdentity, pins: Pins, settings: NodeSettings, run: RunConfig) -> dict[str, Any]:
+    """Return the Job manifest for one node.
+
+    Args:
+        ident: The Job's names (node, run, pipeline).
+        pins: Payload/spec locations and their digests (both required).
+        settings: The node's merged settings.
+        run: The run's configuration (namespace, command, credentials Secret).
+    """
+    labels = {
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        LABEL_RUN: ident.run_label,
+        LABEL_NODE: ident.node_key,
+        LABEL_PIPELINE: sanitise(ident.pipeline),
+    }
+    annotations = {
+        ANN_NODE_NAME: ident.node_name,
+        ANN_RUN_ID: ident.run_id,
+        ANN_PAYLOAD: pins.payload_sha256,
+        ANN_SPEC: pins.spec_sha256,
+    }
+    selector, tolerations = _scheduling(settings)
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": settings.image,
+        "command": list(run.command),
+        "args": container_args(pins),
+        "env": _env(settings, run),
+        "resources": _resources(settings),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": False,
+        },
+    }
+    if run.workdir:
+        container["workingDir"] = run.workdir
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "securityContext": {"runAsNonRoot": True,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+    }
+    if selector:
+        pod_spec["nodeSelector"] = selector
+    if tolerations:
+        pod_spec["tolerations"] = tolerations
+    if settings.service_account:
+        pod_spec["serviceAccountName"] = settings.service_account
+    if run.credentials_secret:
+        container["volumeMounts"] = [{"name": "kinetic-credentials",
+                                      "mountPath": CREDENTIALS_MOUNT, "readOnly": True}]
+        pod_spec["volumes"] = [{"name": "kinetic-credentials",
+                                "secret": {"secretName": run.credentials_secret}}]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": ident.job_name,
+            "namespace": run.namespace,
+            "labels": {**settings.labels, **labels},
+            "annotations": {**settings.annotations, **annotations},
+        },
+        "spec": {
+            "backoffLimit": settings.retries,
+            "activeDeadlineSeconds": settings.deadline_seconds,
+            "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
+            "template": {
+                "metadata": {"labels": {**settings.labels, **labels},
+                             "annotations": dict(annotations)},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def container_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Return the node container of a rendered (possibly patched) manifest."""
+    containers = manifest["spec"]["template"]["spec"]["containers"]
+    for container in containers:
+        if container.get("name") == CONTAINER:
+            return container
+    raise ValueError(f"manifest {manifest['metadata']['name']} has no '{CONTAINER}' container")

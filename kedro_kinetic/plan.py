@@ -1,0 +1,195 @@
+"""Plan each node: payload (pinned code), task spec (plain data), Job manifest.
+
+The payload of every node is serialised and stored content-addressed when the
+run starts. A node's task spec is completed when the node is ready: the
+digests of pickled intermediates, reported by the pods that produced them, are
+pinned into it, then the spec is stored and its digest pinned in the Job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kedro_kinetic import manifest, naming, payload, store
+from kedro_kinetic.allowlist import CatalogSpecError
+from kedro_kinetic.catalog_spec import (
+    CatalogResolver,
+    credential_names,
+    is_parameter,
+    plain_value,
+)
+from kedro_kinetic.digest import sha256_hex
+from kedro_kinetic.task_spec import SPEC_FORMAT
+
+if TYPE_CHECKING:
+    from kedro.pipeline import Pipeline
+    from kedro.pipeline.node import Node
+
+    from kedro_kinetic.config import NodeSettings, RunConfig
+
+
+@dataclass
+class RunLayout:
+    """Where a run keeps its objects in the store."""
+
+    root: str  # <store>/runs/<run label>
+
+    def object_uri(self, digest: str) -> str:
+        return store.join(self.root, "objects", digest)
+
+    def data_uri(self, dataset: str) -> str:
+        return store.join(self.root, "data", f"{naming.dataset_key(dataset)}.pkl")
+
+    def result_uri(self, node_key: str) -> str:
+        return store.join(self.root, "results", f"{node_key}.json")
+
+
+@dataclass
+class NodePlan:
+    """Everything needed to submit one node."""
+
+    node: Node
+    ident: manifest.JobIdentity
+    settings: NodeSettings
+    payload_uri: str
+    payload_sha256: str
+    payload_bytes: int
+    inputs: dict[str, dict[str, Any]]
+    outputs: dict[str, dict[str, Any]]
+    credentials: list[str]
+    result_uri: str
+    pins: manifest.Pins | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def put_content(layout: RunLayout, data: bytes) -> tuple[str, str]:
+    """Store ``data`` content-addressed (once per run); return ``(uri, sha256)``."""
+    digest = sha256_hex(data)
+    uri = layout.object_uri(digest)
+    if not store.exists(uri):
+        store.write_bytes(uri, data)
+    return uri, digest
+
+
+class Planner:
+    """Builds node plans for one run."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        pipeline_name: str,
+        config: RunConfig,
+        layout: RunLayout,
+        resolver: CatalogResolver,
+        parameters: Mapping[str, Any],
+        allow: Iterable[str],
+        by_value: Iterable[str],
+        versions: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.pipeline_name = pipeline_name
+        self.config = config
+        self.layout = layout
+        self.resolver = resolver
+        self.parameters = parameters
+        self.allow = tuple(sorted(set(allow)))
+        self.by_value = tuple(by_value)
+        self.versions = dict(versions or {})
+
+    def dataset_spec(self, name: str, side: str) -> dict[str, Any]:
+        """The spec of one dataset as the pod will see it."""
+        if is_parameter(name):
+            if side == "outputs":
+                raise CatalogSpecError(f"parameter '{name}' cannot be a node output")
+            if name not in self.parameters:
+                raise CatalogSpecError(f"parameter '{name}' is not defined")
+            return {"kind": "param", "value": plain_value(name, self.parameters[name])}
+        config = self.resolver.config_for(name)
+        if config is None:
+            return {"kind": "pickle", "uri": self.layout.data_uri(name)}
+        return {"kind": "catalog", "config": config}
+
+    def plan_node(self, node: Node) -> NodePlan:
+        """Serialise and store one node's payload; resolve its datasets."""
+        blob = payload.dump(node, self.allow, self.by_value)
+        uri, digest = put_content(self.layout, blob)
+        inputs = {n: self.dataset_spec(n, "inputs") for n in node.inputs}
+        outputs = {n: self.dataset_spec(n, "outputs") for n in node.outputs}
+        creds = set()
+        for entry in [*inputs.values(), *outputs.values()]:
+            if entry["kind"] == "catalog":
+                creds |= credential_names(entry["config"])
+        key = naming.node_key(node.name)
+        ident = manifest.JobIdentity(
+            job_name=naming.job_name(node.name, self.run_id),
+            node_name=node.name,
+            node_key=key,
+            run_id=self.run_id,
+            run_label=naming.run_label(self.run_id),
+            pipeline=self.pipeline_name,
+        )
+        return NodePlan(
+            node=node,
+            ident=ident,
+            settings=self.config.node_settings(node.name, node.tags),
+            payload_uri=uri,
+            payload_sha256=digest,
+            payload_bytes=len(blob),
+            inputs=inputs,
+            outputs=outputs,
+            credentials=sorted(creds),
+            result_uri=self.layout.result_uri(key),
+        )
+
+    def plan(self, pipeline: Pipeline) -> dict[Node, NodePlan]:
+        """Plan every node of ``pipeline``."""
+        return {node: self.plan_node(node) for node in pipeline.nodes}
+
+    def finalise(self, plan: NodePlan, digests: Mapping[str, str]) -> NodePlan:
+        """Pin intermediate digests into the spec, store it, render the Job.
+
+        Args:
+            plan: The node's plan.
+            digests: SHA-256 of each pickled intermediate produced so far.
+
+        Raises:
+            CatalogSpecError: A pickled input has no digest (its producer did
+                not report one), so the node must not run.
+        """
+        inputs = {}
+        for name, entry in plan.inputs.items():
+            if entry["kind"] == "pickle" and "sha256" not in entry:
+                if name not in digests:
+                    raise CatalogSpecError(
+                        f"node '{plan.node.name}': input '{name}' has no pinned digest"
+                    )
+                entry = {**entry, "sha256": digests[name]}
+            inputs[name] = entry
+        spec = {
+            "format": SPEC_FORMAT,
+            "run_id": self.run_id,
+            "node": plan.node.name,
+            "inputs": inputs,
+            "outputs": plan.outputs,
+            "credentials": plan.credentials,
+            "save_version": self.versions.get("save_version"),
+            "load_versions": {
+                n: v for n, v in (self.versions.get("load_versions") or {}).items()
+                if n in plan.inputs or n in plan.outputs
+            },
+        }
+        spec_bytes = json.dumps(spec, sort_keys=True, allow_nan=True).encode()
+        spec_uri, spec_sha = put_content(self.layout, spec_bytes)
+        plan.pins = manifest.Pins(
+            payload_uri=plan.payload_uri,
+            payload_sha256=plan.payload_sha256,
+            spec_uri=spec_uri,
+            spec_sha256=spec_sha,
+            result_uri=plan.result_uri,
+        )
+        plan.manifest = manifest.render(plan.ident, plan.pins, plan.settings, self.config)
+        return plan

@@ -1,0 +1,49 @@
+"""Datasets as the driver sees them: somewhere else, pinned by digest.
+
+The driver never holds intermediate data. Hooks receive :class:`RemoteData`
+placeholders; free outputs are returned as :class:`PinnedPickleDataset`,
+which fetches and checks the digest reported by the producing pod only when
+the caller explicitly loads it.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+
+from kedro_kinetic import store
+from kedro_kinetic.digest import verify
+
+
+class RemoteData:
+    """Stands for a dataset's value that lives in a pod or the store."""
+
+    def __init__(self, name: str, location: str | None = None, sha256: str | None = None):
+        self.name = name
+        self.location = location
+        self.sha256 = sha256
+
+    def __repr__(self) -> str:
+        where = f" at {self.location}" if self.location else ""
+        return f"<RemoteData {self.name}{where}>"
+
+
+class PinnedPickleDataset(AbstractDataset[None, Any]):
+    """A free output stored by its producing pod, loaded only after its digest matches."""
+
+    def __init__(self, uri: str, sha256: str):
+        self._uri = uri
+        self._sha256 = sha256
+
+    def load(self) -> Any:
+        """Fetch, verify against the producer's reported digest, then unpickle."""
+        data = verify(store.read_bytes(self._uri), self._sha256, f"free output {self._uri}")
+        return pickle.loads(data)  # noqa: S301 - verified against its pin
+
+    def save(self, data: None) -> None:
+        raise DatasetError("a free output of a GKERunner run is read-only")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"uri": self._uri, "sha256": self._sha256}

@@ -1,0 +1,376 @@
+"""``GKERunner``: every Kedro node in its own Job (or local process).
+
+The runner walks the DAG in the driver. For each ready node it pins the task
+spec (with the digests of the intermediates it reads), fires Kedro's node
+hooks with the original ``Node`` objects, and hands the rendered Job manifest
+to the backend. It waits on the backend's event queue (no polling), reads each
+pod's JSON result, and never touches intermediate data itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kedro.runner import AbstractRunner
+
+from kedro_kinetic import activation, naming, store
+from kedro_kinetic import config as kinetic_config
+from kedro_kinetic.allowlist import CatalogSpecError, build_allowlist, class_path
+from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter
+from kedro_kinetic.plan import NodePlan, Planner, RunLayout, put_content
+from kedro_kinetic.remote_data import PinnedPickleDataset, RemoteData
+from kedro_kinetic.result import EXIT_MEANINGS, NodeResult
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from kedro.io import CatalogProtocol
+    from kedro.pipeline import Pipeline
+    from kedro.pipeline.node import Node
+    from pluggy import PluginManager
+
+    from kedro_kinetic.backends.base import Backend, JobEvent
+
+logger = logging.getLogger(__name__)
+
+
+class RemoteNodeError(RuntimeError):
+    """A node failed in its pod; carries the remote error and traceback text."""
+
+    def __init__(self, node_name: str, result: NodeResult, reason: str | None,
+                 resume_hint: str = "") -> None:
+        self.node_name = node_name
+        self.result = result
+        self.remote_type = result.error_type
+        self.exit_code = result.exit_code
+        meaning = EXIT_MEANINGS.get(result.exit_code, f"exit code {result.exit_code}")
+        cause = result.error_message or reason or "no result was written"
+        head = f"node '{node_name}' failed remotely ({meaning}"
+        head += f", {reason})" if reason and reason not in ("Error", "Completed") else ")"
+        message = f"{head}: {result.error_type or 'error'}: {cause}"
+        if result.traceback:
+            message += "\n--- remote traceback ---\n" + result.traceback.rstrip()
+        if resume_hint:
+            message += "\n" + resume_hint
+        super().__init__(message)
+
+
+def _by_value_packages(nodes: Iterable[Node], package: str | None, root: Path) -> set[str]:
+    names = {package} if package else set()
+    for node in nodes:
+        module = sys.modules.get(getattr(node.func, "__module__", "") or "")
+        path = getattr(module, "__file__", None)
+        if path and Path(path).resolve().is_relative_to(root.resolve()):
+            names.add(module.__name__.split(".")[0])
+    return names
+
+
+@dataclass
+class _ActiveRun:
+    """What ``run`` prepared for ``_run``."""
+
+    config: kinetic_config.RunConfig
+    plans: dict[Node, NodePlan]
+    planner: Planner
+    digests: dict[str, str]
+    backend: Backend
+
+
+def _resume_hint(pipeline: Pipeline, done: set[Node], catalog: CatalogProtocol) -> str:
+    from kedro.runner.runner import _find_nodes_to_resume_from
+
+    if not done:
+        return "No node finished; repeat the command to start a new run."
+    remaining = set(pipeline.nodes) - done
+    start = _find_nodes_to_resume_from(pipeline=pipeline, unfinished_nodes=remaining,
+                                       catalog=catalog)
+    return f'Resume with: kedro run --from-nodes "{",".join(sorted(start))}"'
+
+
+class GKERunner(AbstractRunner):
+    """Runs each node of a pipeline as its own Kubernetes Job (or local process).
+
+    Configuration comes from the ``kinetic:`` block of ``parameters.yml``;
+    keyword arguments (``--runner-params``) override it. Every argument has a
+    default so that ``kedro server`` can build the runner.
+    """
+
+    def __init__(self, is_async: bool = False, allow: Iterable[Any] = (), **overrides: Any):
+        """Create the runner.
+
+        Args:
+            is_async: Accepted for Kedro compatibility; loading and saving
+                happen inside each node's own process.
+            allow: Dataset classes or validator callables (objects, given in
+                code) added to the allowlist. Strings are refused, so the
+                allowlist cannot be extended from the command line.
+            **overrides: ``kinetic`` settings with the highest precedence.
+        """
+        super().__init__(is_async=is_async)
+        self._allow = tuple(class_path(obj) for obj in allow)
+        self._overrides = dict(overrides)
+        self._state = activation.activate(self._allow)
+        self.last_plans: dict[Node, NodePlan] = {}
+        self.last_results: dict[str, NodeResult] = {}
+        self._active: _ActiveRun | None = None
+
+    def __repr__(self) -> str:
+        return f"GKERunner(overrides={self._overrides!r})"
+
+    def _get_executor(self, max_workers: int) -> None:
+        return None
+
+    # -- run ----------------------------------------------------------------
+    def run(  # noqa: PLR0913
+        self,
+        pipeline: Pipeline,
+        catalog: CatalogProtocol,
+        hook_manager: PluginManager | None = None,
+        run_id: str | None = None,
+        only_missing_outputs: bool = False,
+    ) -> dict[str, Any]:
+        """Validate, plan and run ``pipeline``; return its free outputs.
+
+        Raises:
+            ConfigError: The ``kinetic`` block or the runner params are invalid.
+            CatalogSpecError: A catalog entry names a class not on the allowlist.
+            RemoteNodeError: A node failed in its pod.
+        """
+        from kedro.framework.hooks.manager import _NullPluginManager
+
+        state = self._state
+        run_id = run_id or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H.%M.%S.%fZ")
+        names = state.run_params.get("pipeline_names") or ["__default__"]
+        block = catalog.load("params:kinetic") if "params:kinetic" in catalog else {}
+        cfg = kinetic_config.load(block, names, self._overrides)
+        if only_missing_outputs:
+            pipeline = self._filter_pipeline_for_missing_outputs(pipeline, catalog)
+        allowed = build_allowlist(state.settings_allow + self._allow)
+        raw = state.raw_catalog if state.raw_catalog is not None else catalog.to_config()[0]
+        resolver = CatalogResolver(raw, allowed)
+        params = {n: catalog.load(n) for n in pipeline.datasets() if is_parameter(n)}
+        project = state.project_path or Path.cwd()
+        layout = RunLayout(store.join(store.to_uri(cfg.store, project), "runs",
+                                      naming.run_label(run_id)))
+        planner = Planner(
+            run_id=run_id, pipeline_name="+".join(names), config=cfg, layout=layout,
+            resolver=resolver, parameters=params, allow=allowed - build_allowlist(),
+            by_value=_by_value_packages(pipeline.nodes, state.package_name, project),
+            versions={"save_version": state.save_version or run_id,
+                      "load_versions": state.load_versions},
+        )
+        plans = planner.plan(pipeline)
+        digests = self._upload_driver_inputs(pipeline, catalog, plans, layout)
+        self.last_plans = plans
+        logger.info("kedro-kinetic run %s: %d nodes, backend '%s', store %s",
+                    run_id, len(plans), cfg.backend, layout.root)
+        self._active = _ActiveRun(cfg, plans, planner, digests, self._backend(cfg, project))
+        start = time.perf_counter()
+        try:
+            self._run(pipeline, catalog, hook_manager or _NullPluginManager(), run_id)
+        finally:
+            self._active.backend.close()
+            self._active = None
+        logger.info("Pipeline execution completed successfully in %.1f sec.",
+                    time.perf_counter() - start)
+        return self._free_outputs(pipeline, catalog, plans, digests)
+
+    def _backend(self, cfg: kinetic_config.RunConfig, project: Path) -> Backend:
+        from kedro_kinetic import backends
+
+        return backends.create(
+            cfg.backend, project_path=project, conf_source=self._state.conf_source,
+            env=self._state.env, stream_logs=cfg.stream_logs,
+        )
+
+    def _upload_driver_inputs(self, pipeline: Pipeline, catalog: CatalogProtocol,
+                              plans: dict[Node, NodePlan], layout: RunLayout) -> dict[str, str]:
+        """Pipeline inputs held only in the driver's memory go to the store, pinned."""
+        import cloudpickle
+
+        digests: dict[str, str] = {}
+        wanted = {
+            name for plan in plans.values() for name, entry in plan.inputs.items()
+            if entry["kind"] == "pickle" and name in pipeline.inputs()
+        }
+        for name in sorted(wanted):
+            if name not in catalog:
+                raise ValueError(
+                    f"Pipeline input(s) {{'{name}'}} not found in the "
+                    f"{catalog.__class__.__name__}"
+                )
+            blob = cloudpickle.dumps(catalog.load(name))
+            store.write_bytes(layout.data_uri(name), blob)
+            digests[name] = put_content(layout, blob)[1]
+        return digests
+
+    def _free_outputs(self, pipeline: Pipeline, catalog: CatalogProtocol,
+                      plans: dict[Node, NodePlan], digests: dict[str, str]) -> dict[str, Any]:
+        entries = {n: e for p in plans.values() for n, e in p.outputs.items()}
+        out = {}
+        for name in pipeline.outputs():
+            entry = entries.get(name)
+            if entry is not None and entry["kind"] == "pickle":
+                catalog[name] = PinnedPickleDataset(entry["uri"], digests[name])
+            out[name] = catalog[name]
+        return out
+
+    # -- scheduling ------------------------------------------------------------
+    def _run(
+        self,
+        pipeline: Pipeline,
+        catalog: CatalogProtocol,
+        hook_manager: PluginManager | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """Schedule the planned nodes in DAG order, up to ``max_parallel`` at once.
+
+        Called by :meth:`run` once every node is planned. On the first failure
+        no new node starts (running ones are cancelled when ``fail_fast``), and
+        the failure is raised with the remote traceback and Kedro's resume hint.
+        """
+        if self._active is None:
+            raise RuntimeError("GKERunner._run is driven by GKERunner.run()")
+        cfg, plans, planner = self._active.config, self._active.plans, self._active.planner
+        digests, backend = self._active.digests, self._active.backend
+        hooks = hook_manager
+        run_id = run_id or ""
+        deps = pipeline.node_dependencies
+        todo = set(plans)
+        running: dict[str, Node] = {}
+        done: set[Node] = set()
+        failure: RemoteNodeError | None = None
+        try:
+            while True:
+                if failure is None:
+                    ready = sorted((n for n in todo if deps[n] <= done), key=lambda n: n.name)
+                    for node in ready[: max(0, cfg.max_parallel - len(running))]:
+                        todo.discard(node)
+                        self._submit(node, plans[node], planner, digests, catalog,
+                                     hooks, run_id, backend)
+                        running[plans[node].ident.job_name] = node
+                if not running:
+                    break
+                event = backend.events.get()
+                node = running.get(event.job_name)
+                if node is None or event.kind != "finished":
+                    continue
+                del running[event.job_name]
+                error = self._finished(node, plans[node], event, digests, catalog,
+                                       hooks, run_id)
+                if error is None:
+                    done.add(node)
+                    logger.info("Completed node: %s", node.name)
+                    logger.info("Completed %d out of %d tasks", len(done), len(plans))
+                elif failure is None:
+                    failure = error
+                    if cfg.fail_fast and running:
+                        logger.warning("Stopping %d running node(s) after the failure of '%s'",
+                                       len(running), node.name)
+                        backend.cancel_all()
+        except BaseException:
+            cancelled = backend.cancel_all()
+            if cancelled:
+                logger.warning("Cancelled %d node(s): %s", len(cancelled), ", ".join(cancelled))
+            raise
+        if failure is not None:
+            self._suggest_resume_scenario(pipeline, done, catalog)
+            if hasattr(failure, "add_note"):
+                failure.add_note(_resume_hint(pipeline, done, catalog))
+            raise failure
+        if todo:
+            raise RuntimeError(f"nodes could not be scheduled: {sorted(n.name for n in todo)}")
+
+    def _placeholders(self, entries: dict[str, dict[str, Any]],
+                      digests: dict[str, str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, entry in entries.items():
+            if entry["kind"] == "param":
+                out[name] = entry["value"]
+            else:
+                out[name] = RemoteData(name, entry.get("uri"), digests.get(name))
+        return out
+
+    def _submit(  # noqa: PLR0913
+        self, node: Node, plan: NodePlan, planner: Planner, digests: dict[str, str],
+        catalog: CatalogProtocol, hooks: PluginManager, run_id: str, backend: Backend,
+    ) -> None:
+        inputs = self._placeholders(plan.inputs, digests)
+        responses = hooks.hook.before_node_run(
+            node=node, catalog=catalog, inputs=inputs, is_async=self._is_async, run_id=run_id
+        ) or []
+        for response in responses:
+            if not response:
+                continue
+            if not isinstance(response, dict):
+                raise TypeError(
+                    f"'before_node_run' must return either None or a dictionary mapping "
+                    f"dataset names to updated values, got '{type(response).__name__}' instead."
+                )
+            self._replace_inputs(plan, planner, response)
+        planner.finalise(plan, digests)
+        backend.submit(plan.manifest, node.name)
+        logger.info("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
+
+    @staticmethod
+    def _replace_inputs(plan: NodePlan, planner: Planner, values: dict[str, Any]) -> None:
+        """Inputs replaced by a ``before_node_run`` hook travel pinned, like intermediates."""
+        import cloudpickle
+
+        for name, value in values.items():
+            if name in plan.inputs:
+                uri, digest = put_content(planner.layout, cloudpickle.dumps(value))
+                plan.inputs[name] = {"kind": "pickle", "uri": uri, "sha256": digest}
+
+    def _finished(  # noqa: PLR0913
+        self, node: Node, plan: NodePlan, event: JobEvent, digests: dict[str, str],
+        catalog: CatalogProtocol, hooks: PluginManager, run_id: str,
+    ) -> RemoteNodeError | None:
+        result = self._read_result(plan, event)
+        self.last_results[node.name] = result
+        inputs = self._placeholders(plan.inputs, digests)
+        ok = event.exit_code == 0 and result.status == "succeeded"
+        if ok:
+            for name, entry in plan.outputs.items():
+                if entry["kind"] != "pickle":
+                    continue
+                reported = result.outputs.get(name, {}).get("sha256")
+                if not reported:
+                    ok = False
+                    result.error_message = f"the pod reported no digest for output '{name}'"
+                    break
+                digests[name] = reported
+        if ok:
+            outputs = self._placeholders(plan.outputs, digests)
+            hooks.hook.after_node_run(node=node, catalog=catalog, inputs=inputs,
+                                      outputs=outputs, is_async=self._is_async, run_id=run_id)
+            return None
+        error = RemoteNodeError(node.name, result, event.reason)
+        hooks.hook.on_node_error(error=error, node=node, catalog=catalog, inputs=inputs,
+                                 is_async=self._is_async, run_id=run_id)
+        return error
+
+    @staticmethod
+    def _read_result(plan: NodePlan, event: JobEvent) -> NodeResult:
+        try:
+            result = NodeResult.from_json(store.read_bytes(plan.result_uri))
+        except (store.StoreError, ValueError) as exc:
+            result = NodeResult(node=plan.node.name, exit_code=event.exit_code or -1,
+                                error_type=event.reason or "NoResult",
+                                error_message=f"the pod ended ({event.reason}, exit code "
+                                              f"{event.exit_code}) without a result: {exc}")
+        if result.node != plan.node.name:
+            raise CatalogSpecError(
+                f"result for '{plan.node.name}' names another node ('{result.node}')"
+            )
+        if event.exit_code not in (None, result.exit_code) and result.status == "succeeded":
+            result.status = "failed"
+            result.exit_code = event.exit_code
+            result.error_message = f"the pod's exit code was {event.exit_code}"
+        return result

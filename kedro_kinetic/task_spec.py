@@ -1,0 +1,85 @@
+"""The task spec: what one node's pod is told to do, as plain data.
+
+A spec is written by the driver as JSON and read by the pod with PyYAML's
+safe loader (JSON is YAML), after its SHA-256 has been checked against the pin
+in the Job's container args. It names the node's datasets; it never holds
+pickled objects or credential values (only credential *names*).
+
+Dataset kinds:
+
+``catalog``
+    ``{"kind": "catalog", "config": {...}}``: a catalog entry, class paths
+    already checked against the allowlist (the pod checks them again).
+``param``
+    ``{"kind": "param", "value": ...}``: a parameter value (plain data).
+``pickle``
+    ``{"kind": "pickle", "uri": ..., "sha256": ...}``: an intermediate that
+    only lived in memory in a normal Kedro run. As an input, its digest (as
+    reported by the producing pod) is pinned here; as an output the pod
+    computes and reports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from kedro_kinetic.allowlist import CatalogSpecError
+
+SPEC_FORMAT = "kedro-kinetic/task@1"
+DATASET_KINDS = ("catalog", "param", "pickle")
+
+try:  # the C loader is faster; both are safe loaders
+    _SafeLoader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _SafeLoader = yaml.SafeLoader
+
+
+def safe_load(text: bytes | str, what: str) -> Any:
+    """Parse YAML/JSON with the safe loader; tags such as ``!!python/object`` fail.
+
+    Raises:
+        CatalogSpecError: The text is not plain YAML data.
+    """
+    try:
+        return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - safe loader
+    except yaml.YAMLError as exc:
+        raise CatalogSpecError(f"{what} is not plain YAML data: {exc}") from exc
+
+
+def validate_spec(spec: Any) -> dict[str, Any]:
+    """Check the shape of a task spec read by the pod.
+
+    Raises:
+        CatalogSpecError: Naming the offending key.
+    """
+    if not isinstance(spec, Mapping) or spec.get("format") != SPEC_FORMAT:
+        raise CatalogSpecError(f"task spec is not a {SPEC_FORMAT} mapping")
+    for key in ("node", "run_id"):
+        if not isinstance(spec.get(key), str):
+            raise CatalogSpecError(f"task spec key '{key}' must be a string")
+    for side in ("inputs", "outputs"):
+        datasets = spec.get(side)
+        if not isinstance(datasets, Mapping):
+            raise CatalogSpecError(f"task spec key '{side}' must be a mapping")
+        for name, entry in datasets.items():
+            _validate_dataset(side, str(name), entry)
+    creds = spec.get("credentials", [])
+    if not isinstance(creds, list) or not all(isinstance(c, str) for c in creds):
+        raise CatalogSpecError("task spec key 'credentials' must be a list of names")
+    return dict(spec)
+
+
+def _validate_dataset(side: str, name: str, entry: Any) -> None:
+    where = f"task spec {side}.{name}"
+    if not isinstance(entry, Mapping) or entry.get("kind") not in DATASET_KINDS:
+        raise CatalogSpecError(f"{where}: 'kind' must be one of {DATASET_KINDS}")
+    kind = entry["kind"]
+    if kind == "catalog" and not isinstance(entry.get("config"), Mapping):
+        raise CatalogSpecError(f"{where}: 'config' must be a mapping")
+    if kind == "param" and side != "inputs":
+        raise CatalogSpecError(f"{where}: parameters cannot be outputs")
+    if kind == "pickle" and not isinstance(entry.get("uri"), str):
+        raise CatalogSpecError(f"{where}: 'uri' must be a string")
