@@ -28,6 +28,9 @@ class RunState:
     run_params: dict[str, Any] = field(default_factory=dict)
     save_version: str | None = None
     load_versions: dict[str, Any] = field(default_factory=dict)
+    #: Filled by the runner: node -> NodePlan, node name -> NodeResult.
+    plans: dict[Any, Any] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
 
 
 STATE = RunState()

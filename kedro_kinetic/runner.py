@@ -168,6 +168,8 @@ class GKERunner(AbstractRunner):
         plans = planner.plan(pipeline)
         digests = self._upload_driver_inputs(pipeline, catalog, plans, layout)
         self.last_plans = plans
+        self.last_results = {}
+        state.plans, state.results = plans, self.last_results
         logger.info("kedro-kinetic run %s: %d nodes, backend '%s', store %s",
                     run_id, len(plans), cfg.backend, layout.root)
         self._active = _ActiveRun(cfg, plans, planner, digests, self._backend(cfg, project))

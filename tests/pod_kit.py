@@ -1,0 +1,99 @@
+"""Build pod invocations by hand, for tests of the entrypoint's refusals."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from kedro.pipeline import node as kedro_node
+
+from kedro_kinetic import payload, store
+from kedro_kinetic.digest import sha256_hex
+from kedro_kinetic.task_spec import SPEC_FORMAT
+
+MARKER_FUNCS = '''
+def touch(marker, *inputs):
+    import pathlib
+    pathlib.Path(marker).write_text("node ran")
+    return {"value": 42, "inputs": [repr(i) for i in inputs]}
+
+def boom(marker, *inputs):
+    raise ValueError("kaboom from the node")
+'''
+
+
+def marker_function(name: str = "touch"):
+    """A function cloudpickle must pickle by value (its module is not importable)."""
+    namespace: dict[str, Any] = {"__name__": "kinetic_test_dynamic"}
+    exec(MARKER_FUNCS, namespace)  # noqa: S102 - test-only code
+    return namespace[name]
+
+
+class Evil:
+    """Unpickling this writes the marker: what a tampered pickle would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "unpickled!"))
+
+
+def evil_pickle(marker: Path) -> bytes:
+    return pickle.dumps(Evil(marker))
+
+
+class Task:
+    """Files for one pod run under ``root``: payload, spec, result."""
+
+    def __init__(self, root: Path, marker: Path, extra_inputs: dict[str, Any] | None = None,
+                 allow: tuple[str, ...] = (), func: str = "touch"):
+        self.root = root
+        self.marker = marker
+        extra_inputs = extra_inputs or {}
+        node = kedro_node(marker_function(func), ["params:marker", *extra_inputs], "out",
+                          name="touch_node")
+        blob = payload.dump(node, allow)
+        self.payload_uri = (root / "payload.pkl").as_uri()
+        store.write_bytes(self.payload_uri, blob)
+        self.payload_sha = sha256_hex(blob)
+        self.spec = {
+            "format": SPEC_FORMAT, "run_id": "test-run", "node": "touch_node",
+            "inputs": {"params:marker": {"kind": "param", "value": str(marker)},
+                       **extra_inputs},
+            "outputs": {"out": {"kind": "pickle", "uri": (root / "out.pkl").as_uri()}},
+            "credentials": [],
+        }
+        self.result_uri = (root / "result.json").as_uri()
+
+    def write_spec(self, text: bytes | None = None) -> str:
+        data = text if text is not None else json.dumps(self.spec).encode()
+        uri = (self.root / "spec.json").as_uri()
+        store.write_bytes(uri, data)
+        self.spec_sha = sha256_hex(data)
+        return uri
+
+    def args(self, **drop: bool) -> list[str]:
+        spec_uri = self.write_spec() if not hasattr(self, "spec_sha") else \
+            (self.root / "spec.json").as_uri()
+        args = {"--spec": spec_uri, "--spec-sha256": self.spec_sha,
+                "--payload": self.payload_uri, "--payload-sha256": self.payload_sha,
+                "--result": self.result_uri}
+        out = []
+        for flag, value in args.items():
+            if not drop.get(flag.strip("-").replace("-", "_")):
+                out += [flag, value]
+        return out
+
+    def run(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "kedro_kinetic.entrypoint", *args],
+            capture_output=True, text=True, cwd=self.root, env=env, timeout=120,
+        )
+
+    def result(self) -> dict[str, Any]:
+        return json.loads((self.root / "result.json").read_text())

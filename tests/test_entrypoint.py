@@ -1,0 +1,168 @@
+"""The pod entrypoint refuses anything it did not verify; the node never runs.
+
+Each refusal test uses a node (or a tampered object) that would write a marker
+file if it were executed or unpickled, and asserts the marker is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kedro_kinetic import result as results
+from kedro_kinetic.digest import sha256_hex
+from tests.pod_kit import Task, evil_pickle
+
+
+@pytest.fixture
+def marker(tmp_path: Path) -> Path:
+    return tmp_path / "MARKER"
+
+
+def test_verified_node_runs_and_reports_output_digest(tmp_path, marker):
+    task = Task(tmp_path, marker)
+    proc = task.run(task.args())
+    assert proc.returncode == 0, proc.stderr
+    assert marker.read_text() == "node ran"
+    res = task.result()
+    assert res["status"] == "succeeded" and res["exit_code"] == 0
+    out = (tmp_path / "out.pkl").read_bytes()
+    assert res["outputs"]["out"]["sha256"] == sha256_hex(out)
+    assert pickle.loads(out)["value"] == 42
+    assert res["started_at"] <= res["finished_at"]
+
+
+def test_payload_with_one_byte_flipped_never_runs(tmp_path, marker):
+    task = Task(tmp_path, marker)
+    blob = bytearray((tmp_path / "payload.pkl").read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    (tmp_path / "payload.pkl").write_bytes(bytes(blob))
+    proc = task.run(task.args())
+    assert proc.returncode == results.EXIT_VERIFICATION_FAILED
+    assert "payload: SHA-256 mismatch" in proc.stderr
+    assert not marker.exists()
+    assert task.result()["error_type"].endswith("VerificationError")
+
+
+def test_payload_replaced_by_malicious_pickle_is_never_unpickled(tmp_path, marker):
+    task = Task(tmp_path, marker)
+    (tmp_path / "payload.pkl").write_bytes(evil_pickle(marker))
+    proc = task.run(task.args())
+    assert proc.returncode == results.EXIT_VERIFICATION_FAILED
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("missing", ["payload_sha256", "spec_sha256"])
+def test_missing_digest_means_the_node_never_runs(tmp_path, marker, missing):
+    task = Task(tmp_path, marker)
+    proc = task.run(task.args(**{missing: True}))
+    assert proc.returncode == results.EXIT_VERIFICATION_FAILED
+    assert "no valid SHA-256 pin" in proc.stderr
+    assert not marker.exists()
+
+
+def test_tampered_intermediate_is_refused_before_unpickling(tmp_path, marker):
+    good = pickle.dumps({"rows": [1, 2, 3]})
+    data_uri = (tmp_path / "intermediate.pkl").as_uri()
+    task = Task(tmp_path, marker, extra_inputs={
+        "cleaned": {"kind": "pickle", "uri": data_uri, "sha256": sha256_hex(good)}})
+    evil_marker = tmp_path / "UNPICKLED"
+    (tmp_path / "intermediate.pkl").write_bytes(evil_pickle(evil_marker))
+    proc = task.run(task.args())
+    assert proc.returncode == results.EXIT_VERIFICATION_FAILED
+    assert "intermediate dataset 'cleaned': SHA-256 mismatch" in proc.stderr
+    assert not evil_marker.exists() and not marker.exists()
+    # the untampered intermediate is accepted and reaches the node
+    (tmp_path / "intermediate.pkl").write_bytes(good)
+    proc = task.run(task.args())
+    assert proc.returncode == 0, proc.stderr
+    assert marker.exists()
+
+
+def test_spec_with_python_tag_is_refused_even_when_pinned(tmp_path, marker):
+    task = Task(tmp_path, marker)
+    evil_marker = tmp_path / "YAML_RAN"
+    yaml_text = (f"format: {task.spec['format']}\nnode: touch_node\nrun_id: r\n"
+                 f"inputs: !!python/object/apply:os.system ['touch {evil_marker}']\n"
+                 "outputs: {}\n").encode()
+    task.write_spec(yaml_text)
+    proc = task.run(task.args())
+    assert proc.returncode == results.EXIT_BAD_SPEC
+    assert "not plain YAML data" in proc.stderr
+    assert not evil_marker.exists() and not marker.exists()
+
+
+@pytest.fixture
+def evil_module(tmp_path: Path) -> tuple[Path, Path]:
+    """An importable module whose import (or call) writes a marker."""
+    side = tmp_path / "IMPORTED"
+    pkg = tmp_path / "site"
+    pkg.mkdir()
+    (pkg / "evil_mod.py").write_text(textwrap.dedent(f"""
+        import pathlib
+        pathlib.Path({str(side)!r}).write_text("imported")
+        class Thing:
+            def __init__(self, **kw): pass
+        def validate(data):
+            pathlib.Path({str(side)!r}).write_text("called")
+    """))
+    return pkg, side
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"type": "evil_mod.Thing"},
+        {"type": "pandas.CSVDataset", "filepath": "x.csv", "validator": "evil_mod.validate"},
+        {"type": "pandas.CSVDataset", "filepath": "x.csv", "validator": "builtins.exec"},
+        {"type": "pandas.CSVDataset", "filepath": "x.csv", "validator": {"class": "os.system"}},
+        {"type": "partitions.PartitionedDataset", "path": "parts",
+         "dataset": {"type": "evil_mod.Thing"}},
+        {"type": "partitions.PartitionedDataset", "path": "parts", "dataset": "evil_mod.Thing"},
+    ],
+    ids=["type", "validator-module", "validator-exec", "validator-os-system",
+         "nested-dataset", "nested-dataset-string"],
+)
+def test_disallowed_catalog_classes_are_refused_before_import(tmp_path, marker, evil_module,
+                                                              config):
+    site, side = evil_module
+    task = Task(tmp_path, marker, extra_inputs={"raw": {"kind": "catalog", "config": config}})
+    env = dict(os.environ, PYTHONPATH=str(site))
+    proc = task.run(task.args(), env=env)
+    assert proc.returncode == results.EXIT_BAD_SPEC, proc.stderr
+    assert "catalog entry 'raw'" in proc.stderr and "not on the kedro-kinetic allowlist" in proc.stderr
+    assert not side.exists() and not marker.exists()
+
+
+def test_payload_for_another_node_is_refused(tmp_path, marker):
+    task = Task(tmp_path, marker)
+    task.spec["node"] = "other_node"
+    proc = task.run(task.args())
+    assert proc.returncode == results.EXIT_BAD_SPEC
+    assert not marker.exists()
+
+
+def test_node_raising_is_reported_with_type_message_and_traceback(tmp_path, marker):
+    task = Task(tmp_path, marker, func="boom")
+    proc = task.run(task.args())
+    assert proc.returncode == results.EXIT_NODE_RAISED
+    res = task.result()
+    assert res["status"] == "failed" and res["phase"] == "run"
+    assert res["error_type"] == "builtins.ValueError"
+    assert res["error_message"] == "kaboom from the node"
+    assert 'raise ValueError("kaboom from the node")' in res["traceback"]
+
+
+def test_missing_input_is_a_data_error_not_a_node_error(tmp_path, marker):
+    task = Task(tmp_path, marker, extra_inputs={"missing": {
+        "kind": "pickle", "uri": (tmp_path / "nope.pkl").as_uri(), "sha256": "0" * 64}})
+    proc = task.run(task.args())
+    assert proc.returncode == results.EXIT_DATA_ERROR
+    res = task.result()
+    assert res["phase"] == "load" and "no object at" in res["error_message"]
+    assert "Traceback" in res["traceback"]

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from kedro_kinetic import config, manifest, naming
+
+PINS = manifest.Pins("gs://b/p/objects/aa", "a" * 64, "gs://b/p/objects/bb", "b" * 64,
+                     "gs://b/p/results/n.json")
+
+
+def _ident(name: str = "train([X,y]) -> [model]") -> manifest.JobIdentity:
+    run_id = "2026-11-23T02.36.42.251Z"
+    return manifest.JobIdentity(naming.job_name(name, run_id), name, naming.node_key(name),
+                                run_id, naming.run_label(run_id), "__default__")
+
+
+def test_render_pins_digests_and_carries_names():
+    run = config.load({"image": "img@sha256:" + "c" * 64, "namespace": "ml"})
+    job = manifest.render(_ident(), PINS, run.node_settings("n"), run)
+    container = manifest.container_of(job)
+    assert container["args"] == ["--spec", PINS.spec_uri, "--spec-sha256", "b" * 64,
+                                 "--payload", PINS.payload_uri, "--payload-sha256", "a" * 64,
+                                 "--result", PINS.result_uri]
+    assert container["command"] == ["python", "-m", "kedro_kinetic.entrypoint"]
+    meta = job["metadata"]
+    assert meta["namespace"] == "ml"
+    assert meta["annotations"][manifest.ANN_NODE_NAME] == "train([X,y]) -> [model]"
+    assert meta["annotations"][manifest.ANN_PAYLOAD] == "a" * 64
+    assert meta["labels"]["app.kubernetes.io/managed-by"] == "kedro-kinetic"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["resources"] == {"requests": {"cpu": "500m", "memory": "512Mi"},
+                                      "limits": {"memory": "512Mi"}}
+    assert job["spec"]["backoffLimit"] == 0 and job["spec"]["activeDeadlineSeconds"] == 3600
+
+
+def test_gpu_spot_tpu_and_secrets():
+    run = config.load({
+        "credentials_secret": "project-creds",
+        "defaults": {"gpu": {"type": "nvidia-l4"}, "spot": True,
+                     "secret_env": {"TOKEN": {"secret": "api", "key": "token"}},
+                     "service_account": "kedro-runner"},
+    })
+    job = manifest.render(_ident(), PINS, run.node_settings("n"), run)
+    pod = job["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4",
+                                   "cloud.google.com/gke-spot": "true"}
+    assert {t["key"] for t in pod["tolerations"]} == {"nvidia.com/gpu", "cloud.google.com/gke-spot"}
+    container = pod["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}} \
+        in container["env"]
+    assert pod["volumes"] == [{"name": "kinetic-credentials",
+                               "secret": {"secretName": "project-creds"}}]
+    assert pod["serviceAccountName"] == "kedro-runner"
+    tpu = config.load({"defaults": {"tpu": {"type": "tpu-v5-lite-podslice", "topology": "2x4",
+                                            "count": 8}}})
+    pod = manifest.render(_ident(), PINS, tpu.node_settings("n"), tpu)["spec"]["template"]["spec"]
+    assert pod["nodeSelector"]["cloud.google.com/gke-tpu-topology"] == "2x4"
+    assert pod["containers"][0]["resources"]["limits"]["google.com/tpu"] == "8"
+
+
+def test_image_pinning_detection():
+    assert manifest.image_is_pinned("europe-docker.pkg.dev/p/r/img@sha256:" + "0" * 64)
+    assert not manifest.image_is_pinned("python:3.11-slim")
