@@ -155,7 +155,8 @@ def test_node_raising_is_reported_with_type_message_and_traceback(tmp_path, mark
     assert res["status"] == "failed" and res["phase"] == "run"
     assert res["error_type"] == "builtins.ValueError"
     assert res["error_message"] == "kaboom from the node"
-    assert 'raise ValueError("kaboom from the node")' in res["traceback"]
+    assert "in boom" in res["traceback"]
+    assert "ValueError: kaboom from the node" in res["traceback"]
 
 
 def test_missing_input_is_a_data_error_not_a_node_error(tmp_path, marker):
