@@ -192,4 +192,8 @@ class Planner:
             result_uri=plan.result_uri,
         )
         plan.manifest = manifest.render(plan.ident, plan.pins, plan.settings, self.config)
+        store.write_bytes(
+            store.join(self.layout.root, "manifests", f"{plan.ident.node_key}.json"),
+            json.dumps(plan.manifest, sort_keys=True, indent=1).encode(),
+        )
         return plan

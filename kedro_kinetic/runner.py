@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from kedro_kinetic.backends.base import Backend, JobEvent
 
 logger = logging.getLogger(__name__)
+if logging.getLogger("kedro_kinetic").level == logging.NOTSET:
+    logging.getLogger("kedro_kinetic").setLevel(logging.INFO)
 
 
 class RemoteNodeError(RuntimeError):

@@ -1,0 +1,122 @@
+"""Catalog config stays data: disallowed names stop a GKERunner run before import.
+
+Every case names a module whose import (or a function whose call) writes a
+marker file; the run must fail naming the entry, and the marker must not exist
+(neither the driver nor any node process wrote it).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import kedro_cmd, subprocess_env
+
+pytestmark = pytest.mark.e2e
+
+
+def plant_evil(project: Path) -> Path:
+    """Importable modules with side effects, in the project's ``src``."""
+    marker = project / "MARKER"
+    (project / "src" / "evil_mod.py").write_text(textwrap.dedent(f"""
+        import pathlib
+        pathlib.Path({str(marker)!r}).write_text("evil_mod imported")
+        class Thing:
+            def __init__(self, **kwargs): pass
+    """))
+    (project / "src" / "evil_validator.py").write_text(textwrap.dedent(f"""
+        import pathlib
+        def write_marker(data):
+            pathlib.Path({str(marker)!r}).write_text("validator called")
+            return data
+    """))
+    return marker
+
+
+def add_catalog(project: Path, text: str) -> None:
+    """Add entries in the ``local`` environment, which overrides ``base``."""
+    with (project / "conf" / "local" / "catalog.yml").open("a") as handle:
+        handle.write("\n" + textwrap.dedent(text))
+
+
+def kedro_run(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*kedro_cmd(), "run", *args], cwd=project, capture_output=True,
+                          text=True, env=subprocess_env(), timeout=600)
+
+
+CASES = {
+    "type": ("evil_entry:\n  type: evil_mod.Thing\n", (), "evil_entry", "type"),
+    "validator": (
+        "sales:\n  type: pandas.CSVDataset\n  filepath: data/01_raw/sales.csv\n"
+        "  validator: evil_validator.write_marker\n", (), "sales", "validator"),
+    "nested-dataset": (
+        "parts:\n  type: partitions.PartitionedDataset\n  path: data/01_raw\n"
+        "  dataset:\n    type: evil_mod.Thing\n", (), "parts", "dataset.type"),
+    "factory-pattern": ("'{name}_features':\n  type: evil_mod.Thing\n", (),
+                        "{name}_features", "type"),
+    "runtime-params": (
+        "sales:\n  type: \"${runtime_params:sales_type, pandas.CSVDataset}\"\n"
+        "  filepath: data/01_raw/sales.csv\n", ("--params", "sales_type=evil_mod.Thing"),
+        "sales", "type"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_disallowed_catalog_names_stop_the_run_before_import(demo, case):
+    text, extra, entry, key = CASES[case]
+    marker = plant_evil(demo)
+    add_catalog(demo, text)
+    proc = kedro_run(demo, "--runner=kedro_kinetic.GKERunner", *extra)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"catalog entry '{entry}', key '{key}'" in output
+    assert "not on the kedro-kinetic allowlist" in output
+    assert not marker.exists(), marker.read_text()
+    assert not (demo / "data" / "kinetic").exists()  # nothing was planned or submitted
+
+
+def test_the_guard_is_what_stops_it(demo):
+    """Without GKERunner, Kedro itself imports the pattern's module (the threat is real)."""
+    marker = plant_evil(demo)
+    add_catalog(demo, CASES["factory-pattern"][0])
+    proc = kedro_run(demo)
+    assert proc.returncode != 0  # Kedro fails, but only after importing the module
+    assert marker.read_text() == "evil_mod imported"
+
+
+def test_other_runners_behave_as_without_the_plugin(demo):
+    marker = plant_evil(demo)
+    add_catalog(demo, CASES["factory-pattern"][0])
+    with_plugin = kedro_run(demo)
+    marker.unlink()
+    settings = demo / "src" / "demo_project" / "settings.py"
+    settings.write_text(settings.read_text() + '\nDISABLE_HOOKS_FOR_PLUGINS = ("kedro-kinetic",)\n')
+    without_plugin = kedro_run(demo)
+    assert with_plugin.returncode == without_plugin.returncode != 0
+    assert marker.exists()
+    tail = lambda p: p.stderr.strip().splitlines()[-1]  # noqa: E731
+    assert tail(with_plugin) == tail(without_plugin)
+
+
+def test_project_dataset_class_allowlisted_in_settings_runs(demo):
+    (demo / "src" / "demo_project" / "datasets.py").write_text(textwrap.dedent("""
+        from kedro_datasets.json import JSONDataset
+
+        class ProjectJSONDataset(JSONDataset):
+            '''A project-defined dataset class.'''
+    """))
+    add_catalog(demo, "sales_summary:\n  type: demo_project.datasets.ProjectJSONDataset\n"
+                      "  filepath: data/08_reporting/sales_summary.json\n")
+    refused = kedro_run(demo, "--runner=kedro_kinetic.GKERunner", "--pipeline=data_processing")
+    assert refused.returncode != 0
+    assert "catalog entry 'sales_summary'" in refused.stdout + refused.stderr
+    settings = demo / "src" / "demo_project" / "settings.py"
+    settings.write_text(settings.read_text() + textwrap.dedent("""
+        KINETIC_DATASET_ALLOWLIST = ["demo_project.datasets.ProjectJSONDataset"]
+    """))
+    proc = kedro_run(demo, "--runner=kedro_kinetic.GKERunner", "--pipeline=data_processing")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (demo / "data" / "08_reporting" / "sales_summary.json").exists()
