@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs, then run all of it:
+#   Python packages into .venv, Debian's chromium + chromium-driver (kedro-viz browser test),
+#   the bench binaries (kube-apiserver, kube-controller-manager, etcd, fake-gcs-server) built
+#   from Go modules into a cache keyed by version. Extra arguments go to pytest.
+set -euo pipefail
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+start=$SECONDS
+KINETIC_EXTRAS=test,viz bash scripts/setup-python.sh
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "[test] installing chromium and chromium-driver (Debian packages)" >&2
+  sudo_cmd=""
+  [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+bash scripts/build-bench-binaries.sh
+echo "[test] set-up took $((SECONDS - start)) s" >&2
+export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
+unset KINETIC_BENCH_SKIP KINETIC_SKIP_BROWSER
+exec .venv/bin/python -m pytest tests "$@"
