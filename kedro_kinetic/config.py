@@ -165,7 +165,7 @@ _RUN_SCALARS: dict[str, Any] = {
     "image_policy": _choice(IMAGE_POLICIES), "namespace": _dns_label, "store": _str,
     "max_parallel": _int(1), "fail_fast": _bool, "stream_logs": _bool,
     "command": _command, "workdir": _str, "unschedulable_timeout_seconds": _int(1),
-    "credentials_secret": _dns_label,
+    "credentials_secret": _dns_label, "kubeconfig": _str, "kube_context": _str,
 }
 _SECTION_SCHEMA: dict[str, Any] = {
     **_RUN_SCALARS, "defaults": NODE_SCHEMA,
@@ -241,6 +241,8 @@ class RunConfig:
     workdir: str | None = None
     unschedulable_timeout_seconds: int = 300
     credentials_secret: str | None = None
+    kubeconfig: str | None = None
+    kube_context: str | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)

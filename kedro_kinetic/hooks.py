@@ -77,5 +77,32 @@ class KineticHooks:
             return
         STATE.run_params = dict(run_params)
 
+    # -- kedro-viz (see kedro_kinetic.viz); kedro-viz itself is imported lazily --
+    @hook_impl
+    def before_node_run(self) -> None:
+        if not STATE.active:
+            return
+        from kedro_kinetic import viz
+
+        viz.note_node_submitted()
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any,
+                           catalog: Any) -> None:
+        if not STATE.active:
+            return
+        from kedro_kinetic import viz
+
+        viz.record_run(STATE, run_params, pipeline, catalog)
+
+    @hook_impl(trylast=True)
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any],
+                          pipeline: Any, catalog: Any) -> None:
+        if not STATE.active:
+            return
+        from kedro_kinetic import viz
+
+        viz.record_run(STATE, run_params, pipeline, catalog, error)
+
 
 hooks = KineticHooks()

@@ -95,6 +95,33 @@ def _resume_hint(pipeline: Pipeline, done: set[Node], catalog: CatalogProtocol) 
     return f'Resume with: kedro run --from-nodes "{",".join(sorted(start))}"'
 
 
+_EXPLAIN = {
+    "OOMKilled": "the container exceeded its memory limit (OOMKilled); give the node more "
+                 "memory (kinetic nodes.<name>.memory or a tag)",
+    "DeadlineExceeded": "the node ran longer than its deadline_seconds (activeDeadlineSeconds)",
+    "BackoffLimitExceeded": "the pod failed and its retries are exhausted",
+    "Cancelled": "the node was cancelled",
+    "Deleted": "the node's Job was deleted by someone else",
+}
+
+
+def _check_images(cfg: kinetic_config.RunConfig, plans: dict[Node, NodePlan]) -> None:
+    """Apply ``image_policy`` to the images of a Kubernetes run."""
+    from kedro_kinetic.manifest import image_is_pinned
+
+    if cfg.backend != "kubernetes" or cfg.image_policy == "allow":
+        return
+    loose = sorted({p.settings.image for p in plans.values()
+                    if not image_is_pinned(p.settings.image)})
+    if not loose:
+        return
+    text = (f"image(s) not pinned by digest: {', '.join(loose)}; a tag can move between "
+            "nodes of one run (use image@sha256:...)")
+    if cfg.image_policy == "require_digest":
+        raise kinetic_config.ConfigError(f"kinetic.image_policy is require_digest: {text}")
+    logger.warning(text)
+
+
 class GKERunner(AbstractRunner):
     """Runs each node of a pipeline as its own Kubernetes Job (or local process).
 
@@ -168,13 +195,14 @@ class GKERunner(AbstractRunner):
                       "load_versions": state.load_versions},
         )
         plans = planner.plan(pipeline)
+        _check_images(cfg, plans)
         digests = self._upload_driver_inputs(pipeline, catalog, plans, layout)
         self.last_plans = plans
         self.last_results = {}
         state.plans, state.results = plans, self.last_results
         logger.info("kedro-kinetic run %s: %d nodes, backend '%s', store %s",
                     run_id, len(plans), cfg.backend, layout.root)
-        self._active = _ActiveRun(cfg, plans, planner, digests, self._backend(cfg, project))
+        self._active = _ActiveRun(cfg, plans, planner, digests, self._backend(cfg, project, run_id))
         start = time.perf_counter()
         try:
             self._run(pipeline, catalog, hook_manager or _NullPluginManager(), run_id)
@@ -185,13 +213,11 @@ class GKERunner(AbstractRunner):
                     time.perf_counter() - start)
         return self._free_outputs(pipeline, catalog, plans, digests)
 
-    def _backend(self, cfg: kinetic_config.RunConfig, project: Path) -> Backend:
+    def _backend(self, cfg: kinetic_config.RunConfig, project: Path, run_id: str) -> Backend:
         from kedro_kinetic import backends
 
-        return backends.create(
-            cfg.backend, project_path=project, conf_source=self._state.conf_source,
-            env=self._state.env, stream_logs=cfg.stream_logs,
-        )
+        return backends.create(cfg, project_path=project, run_label=naming.run_label(run_id),
+                               conf_source=self._state.conf_source, env=self._state.env)
 
     def _upload_driver_inputs(self, pipeline: Pipeline, catalog: CatalogProtocol,
                               plans: dict[Node, NodePlan], layout: RunLayout) -> dict[str, str]:
@@ -365,10 +391,12 @@ class GKERunner(AbstractRunner):
         try:
             result = NodeResult.from_json(store.read_bytes(plan.result_uri))
         except (store.StoreError, ValueError) as exc:
-            result = NodeResult(node=plan.node.name, exit_code=event.exit_code or -1,
-                                error_type=event.reason or "NoResult",
-                                error_message=f"the pod ended ({event.reason}, exit code "
-                                              f"{event.exit_code}) without a result: {exc}")
+            detail = _EXPLAIN.get(event.reason or "", "")
+            message = "; ".join(m for m in (detail, event.message) if m) or (
+                f"the pod ended (exit code {event.exit_code}) without writing a result: {exc}")
+            result = NodeResult(node=plan.node.name,
+                                exit_code=-1 if event.exit_code is None else event.exit_code,
+                                error_type=event.reason or "NoResult", error_message=message)
         if result.node != plan.node.name:
             raise CatalogSpecError(
                 f"result for '{plan.node.name}' names another node ('{result.node}')"

@@ -7,17 +7,29 @@ on a queue that the runner waits on (no polling loops in the runner).
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from kedro_kinetic.backends.base import Backend, JobEvent
+
+if TYPE_CHECKING:
+    from kedro_kinetic.config import RunConfig
 
 __all__ = ["Backend", "JobEvent", "create"]
 
 
-def create(name: str, **kwargs: object) -> Backend:
-    """Instantiate the backend called ``name``."""
-    if name == "local":
+def create(cfg: RunConfig, *, project_path: Path, run_label: str,
+           conf_source: str | None = None, env: str | None = None) -> Backend:
+    """Instantiate the backend the run's configuration names."""
+    if cfg.backend == "local":
         from kedro_kinetic.backends.local import LocalBackend
 
-        return LocalBackend(**kwargs)  # type: ignore[arg-type]
-    raise ValueError(
-        f"backend {name!r} is not available in this version (use 'local')"
+        return LocalBackend(project_path=project_path, conf_source=conf_source, env=env,
+                            stream_logs=cfg.stream_logs)
+    from kedro_kinetic.backends.kubernetes import KubernetesBackend
+
+    return KubernetesBackend(
+        namespace=cfg.namespace, run_label=run_label, kubeconfig=cfg.kubeconfig,
+        context=cfg.kube_context, unschedulable_timeout=cfg.unschedulable_timeout_seconds,
+        stream_logs=cfg.stream_logs,
     )

@@ -1,0 +1,59 @@
+"""Load the official Kubernetes client and call it with bounded, jittered retries.
+
+Transient API failures (429, 5xx, connection resets) are retried with
+backoff; anything else is raised at once. The client is imported lazily so
+that the plugin's hooks stay cheap to import.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+
+
+def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
+    """An ``ApiClient`` from a kubeconfig (or in-cluster config inside a pod)."""
+    import os
+
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        config.load_kube_config(config_file=kubeconfig, context=context,
+                                client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Tell whether an API failure is worth retrying."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    if isinstance(exc, ApiException):
+        return exc.status in TRANSIENT_STATUS or exc.status == 0
+    return isinstance(exc, (ConnectionError, TimeoutError, Urllib3Error, OSError))
+
+
+def with_retries(call: Callable[[], T], what: str, attempts: int = 8,
+                 base: float = 0.2, cap: float = 5.0) -> T:
+    """Run ``call``; retry transient failures with full-jitter exponential backoff.
+
+    Raises:
+        The last exception when attempts are exhausted or it is not transient.
+    """
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - filtered just below
+            if not is_transient(exc) or attempt == attempts - 1:
+                raise
+            delay = random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311
+            time.sleep(delay)
+    raise AssertionError(f"unreachable: {what}")  # pragma: no cover

@@ -1,0 +1,334 @@
+"""Kubernetes backend: one Job per node, one watch per run over its Jobs and Pods.
+
+Jobs are created with the official client. Two watch threads (Jobs, Pods),
+selected by the run's label, turn API events into :class:`JobEvent` objects;
+they resume from the last ``resourceVersion`` and re-list on ``410 Gone`` or
+after a broken connection, so no transition is missed and none is reported
+twice. Stuck states become fast, clear failures: image pull errors, bad
+container config (e.g. a missing Secret) and pods unschedulable for longer
+than the configured time; ``OOMKilled`` and ``DeadlineExceeded`` are named.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO, Any
+
+from kedro_kinetic.backends.base import JobEvent
+from kedro_kinetic.backends.k8s_client import api_client, is_transient, with_retries
+from kedro_kinetic.manifest import ANN_PAYLOAD, ANN_SPEC, CONTAINER, LABEL_RUN
+
+logger = logging.getLogger(__name__)
+
+#: Waiting reasons that will not resolve by themselves.
+STUCK_WAITING = {
+    "ErrImagePull": "the image could not be pulled; check kinetic.image and registry access",
+    "ImagePullBackOff": "the image could not be pulled; check kinetic.image and registry access",
+    "InvalidImageName": "the image reference is malformed; check kinetic.image",
+    "CreateContainerConfigError": "the container could not be configured (often a missing "
+                                  "Secret or key named in secret_env/credentials_secret)",
+    "CreateContainerError": "the container could not be created",
+}
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+@dataclass
+class _Track:
+    """What the watches have seen of one Job."""
+
+    name: str
+    display: str
+    finished: bool = False
+    started: bool = False
+    unschedulable_since: float | None = None
+    unschedulable_message: str = ""
+    exit_code: int | None = None
+    term_reason: str | None = None
+    logging_pods: frozenset[str] = frozenset()
+
+
+class KubernetesBackend:
+    """Submits Job manifests to a cluster and watches them."""
+
+    def __init__(
+        self,
+        namespace: str,
+        run_label: str,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        unschedulable_timeout: float = 300,
+        stream_logs: bool = True,
+        log_sink: IO[str] | None = None,
+    ) -> None:
+        """Connect to the cluster (kubeconfig context, or in-cluster config)."""
+        from kubernetes import client
+
+        self.events: queue.Queue[JobEvent] = queue.Queue()
+        self.namespace = namespace
+        self.selector = f"{LABEL_RUN}={run_label}"
+        self._api = api_client(kubeconfig, context)
+        self._batch = client.BatchV1Api(self._api)
+        self._core = client.CoreV1Api(self._api)
+        self._timeout = unschedulable_timeout
+        self._stream = stream_logs
+        self._sink = log_sink or sys.stdout
+        self._lock = threading.RLock()
+        self._tracks: dict[str, _Track] = {}
+        self._stop = threading.Event()
+        self._watchers: list[threading.Thread] = []
+
+    # -- submission --------------------------------------------------------------
+    def submit(self, manifest: dict[str, Any], display_name: str) -> None:
+        """Create the Job; adopt an existing one only if it carries the same pins.
+
+        Raises:
+            RuntimeError: A Job of that name exists with other pinned digests.
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        name = manifest["metadata"]["name"]
+        with self._lock:
+            self._tracks[name] = _Track(name, display_name)
+        self._start_watches()
+        try:
+            with_retries(lambda: self._batch.create_namespaced_job(self.namespace, manifest),
+                         f"create Job {name}")
+        except ApiException as exc:
+            if exc.status != 409:
+                with self._lock:
+                    self._tracks.pop(name, None)
+                raise
+            self._adopt(name, manifest)
+
+    def _adopt(self, name: str, manifest: dict[str, Any]) -> None:
+        existing = with_retries(lambda: self._batch.read_namespaced_job(name, self.namespace),
+                                f"read Job {name}")
+        have = existing.metadata.annotations or {}
+        want = manifest["metadata"]["annotations"]
+        if (have.get(ANN_PAYLOAD), have.get(ANN_SPEC)) != (want[ANN_PAYLOAD], want[ANN_SPEC]):
+            with self._lock:
+                self._tracks.pop(name, None)
+            raise RuntimeError(
+                f"Job {self.namespace}/{name} already exists with other pinned digests; "
+                "refusing to adopt it (delete it or start a new run)"
+            )
+        logger.info("Adopted existing Job %s (same pinned digests)", name)
+        self._on_job(existing)
+
+    # -- watching ----------------------------------------------------------------
+    def _start_watches(self) -> None:
+        with self._lock:
+            if self._watchers:
+                return
+            for kind in ("job", "pod"):
+                thread = threading.Thread(target=self._watch, args=(kind,), daemon=True,
+                                          name=f"kinetic-watch-{kind}")
+                self._watchers.append(thread)
+                thread.start()
+
+    def _watch(self, kind: str) -> None:
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+
+        list_fn = (self._batch.list_namespaced_job if kind == "job"
+                   else self._core.list_namespaced_pod)
+        handle = self._on_job if kind == "job" else self._on_pod
+        version: str | None = None
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if version is None:
+                    listing = list_fn(self.namespace, label_selector=self.selector)
+                    for item in listing.items:
+                        handle(item)
+                    version = listing.metadata.resource_version
+                stream = watch.Watch().stream(
+                    list_fn, self.namespace, label_selector=self.selector,
+                    resource_version=version, timeout_seconds=55,
+                    allow_watch_bookmarks=True,
+                )
+                for event in stream:
+                    if self._stop.is_set():
+                        return
+                    obj = event["object"]
+                    if event["type"] == "ERROR":
+                        version = None  # 410 Gone or another expiry: list again
+                        break
+                    version = obj.metadata.resource_version
+                    if event["type"] != "BOOKMARK":
+                        handle(obj, deleted=event["type"] == "DELETED")
+                failures = 0
+            except ApiException as exc:
+                if exc.status == 410:
+                    version = None
+                    continue
+                failures = self._backoff(kind, exc, failures)
+            except Exception as exc:  # noqa: BLE001 - connection resets, restarts
+                failures = self._backoff(kind, exc, failures)
+
+    def _backoff(self, kind: str, exc: BaseException, failures: int) -> int:
+        if not is_transient(exc) and failures > 20:
+            logger.error("watch on %ss keeps failing: %s", kind, exc)
+        delay = min(5.0, 0.2 * 2**failures)
+        logger.debug("watch on %ss interrupted (%s); resuming in %.1f s", kind, exc, delay)
+        self._stop.wait(delay)
+        return failures + 1
+
+    # -- event handling ----------------------------------------------------------
+    def _on_job(self, job: Any, deleted: bool = False) -> None:
+        name = job.metadata.name
+        with self._lock:
+            track = self._tracks.get(name)
+            if track is None or track.finished:
+                return
+            for cond in job.status.conditions or []:
+                if cond.status != "True":
+                    continue
+                if cond.type == "Complete":
+                    self._finish(track, 0, "Completed", None)
+                    return
+                if cond.type == "Failed":
+                    self._finish(track, track.exit_code, self._failure_reason(track, cond),
+                                 cond.message)
+                    return
+            if deleted:
+                self._finish(track, track.exit_code, "Deleted",
+                             "the Job was deleted before it finished")
+
+    @staticmethod
+    def _failure_reason(track: _Track, cond: Any) -> str:
+        if track.term_reason == "OOMKilled":
+            return "OOMKilled"
+        return cond.reason or "Failed"
+
+    def _on_pod(self, pod: Any, deleted: bool = False) -> None:
+        labels = pod.metadata.labels or {}
+        job = next((labels[k] for k in JOB_NAME_LABELS if k in labels), None)
+        with self._lock:
+            track = self._tracks.get(job or "")
+            if track is None or track.finished:
+                return
+            for cond in pod.status.conditions or []:
+                if (cond.type == "PodScheduled" and cond.status == "False"
+                        and cond.reason == "Unschedulable"):
+                    self._unschedulable(track, cond.message or "")
+            for status in pod.status.container_statuses or []:
+                if status.name != CONTAINER:
+                    continue
+                state = status.state
+                if state.waiting and state.waiting.reason in STUCK_WAITING:
+                    reason = state.waiting.reason
+                    message = (f"{STUCK_WAITING[reason]} ({reason}: "
+                               f"{state.waiting.message or 'no detail'})")
+                    self._finish(track, None, reason, message)
+                    self._delete(track.name)
+                    return
+                if state.running and not track.started:
+                    track.started = True
+                    track.unschedulable_since = None
+                    self.events.put(JobEvent(track.name, "started", time=time.time()))
+                    self._follow_logs(track, pod.metadata.name)
+                if state.terminated:
+                    track.exit_code = state.terminated.exit_code
+                    track.term_reason = state.terminated.reason
+                    self._follow_logs(track, pod.metadata.name)
+
+    def _unschedulable(self, track: _Track, message: str) -> None:
+        track.unschedulable_message = message
+        if track.unschedulable_since is not None or track.started:
+            return
+        track.unschedulable_since = time.monotonic()
+        self.events.put(JobEvent(track.name, "pending", reason="Unschedulable",
+                                 message=message, time=time.time()))
+        timer = threading.Timer(self._timeout, self._unschedulable_expired, args=(track,))
+        timer.daemon = True
+        timer.start()
+
+    def _unschedulable_expired(self, track: _Track) -> None:
+        with self._lock:
+            if track.finished or track.started or track.unschedulable_since is None:
+                return
+            self._finish(track, None, "Unschedulable",
+                         f"no node could host the pod for {self._timeout:g} s: "
+                         f"{track.unschedulable_message} (check the node's gpu/tpu/spot/"
+                         "node_selector settings against the cluster's node pools)")
+        self._delete(track.name)
+
+    def _finish(self, track: _Track, exit_code: int | None, reason: str,
+                message: str | None) -> None:
+        track.finished = True
+        self.events.put(JobEvent(track.name, "finished", exit_code=exit_code, reason=reason,
+                                 message=message, time=time.time()))
+
+    # -- logs --------------------------------------------------------------------
+    def _follow_logs(self, track: _Track, pod: str) -> None:
+        if not self._stream or pod in track.logging_pods:
+            return
+        track.logging_pods = track.logging_pods | {pod}
+        threading.Thread(target=self._stream_logs, args=(track.display, pod),
+                         daemon=True).start()
+
+    def _stream_logs(self, display: str, pod: str) -> None:
+        try:
+            response = self._core.read_namespaced_pod_log(
+                pod, self.namespace, container=CONTAINER, follow=True,
+                _preload_content=False)
+            pending = b""
+            for chunk in response.stream(4096):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    self._print(display, line)
+            if pending:
+                self._print(display, pending)
+        except Exception as exc:  # noqa: BLE001 - logs are best effort
+            logger.debug("log stream of %s ended: %s", pod, exc)
+
+    def _print(self, display: str, line: bytes) -> None:
+        with self._lock:
+            self._sink.write(f"[{display}] {line.decode(errors='replace').rstrip()}\n")
+            self._sink.flush()
+
+    # -- cancellation ------------------------------------------------------------
+    def _delete(self, name: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            with_retries(lambda: self._batch.delete_namespaced_job(
+                name, self.namespace, propagation_policy="Background"), f"delete Job {name}")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def cancel(self, job_name: str) -> None:
+        """Delete one Job and its pods."""
+        with self._lock:
+            track = self._tracks.get(job_name)
+            if track and not track.finished:
+                self._finish(track, None, "Cancelled", "cancelled by the runner")
+        self._delete(job_name)
+
+    def cancel_all(self) -> list[str]:
+        """Delete every Job and Pod of the run; return the Jobs that were still running."""
+        with self._lock:
+            running = [t for t in self._tracks.values() if not t.finished]
+            for track in running:
+                self._finish(track, None, "Cancelled", "cancelled by the runner")
+        if not self._tracks:
+            return []
+        with_retries(lambda: self._batch.delete_collection_namespaced_job(
+            self.namespace, label_selector=self.selector, propagation_policy="Background"),
+            "delete the run's Jobs")
+        with_retries(lambda: self._core.delete_collection_namespaced_pod(
+            self.namespace, label_selector=self.selector, grace_period_seconds=0),
+            "delete the run's Pods")
+        return [t.name for t in running]
+
+    def close(self) -> None:
+        """Stop watching."""
+        self._stop.set()
