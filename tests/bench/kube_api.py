@@ -37,6 +37,15 @@ def read_json(response: Any) -> Any:
         response.release_conn()
 
 
+def discard(response: Any) -> None:
+    """Read and release a ``_preload_content=False`` response (unread bytes would poison the
+    pooled connection for the next request)."""
+    try:
+        response.data  # noqa: B018 - reads the body
+    finally:
+        response.release_conn()
+
+
 def status_code(error: BaseException) -> int | None:
     """HTTP status of an :class:`ApiException`, None for connection errors and the like."""
     return error.status if isinstance(error, ApiException) else None
@@ -135,7 +144,8 @@ class ListWatcher:
             finally:
                 response, self._response = self._response, None
                 if response is not None:
-                    try:
+                    try:  # a watch may be abandoned mid-stream: never reuse its connection
+                        response.close()
                         response.release_conn()
                     except Exception:  # noqa: BLE001
                         pass

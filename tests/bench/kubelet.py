@@ -33,7 +33,15 @@ from typing import Any, Callable
 from kubernetes import client
 
 from tests.bench.certs import KeyPair
-from tests.bench.kube_api import REQUEST_TIMEOUT, ListWatcher, log, now_rfc3339, read_json, status_code
+from tests.bench.kube_api import (
+    REQUEST_TIMEOUT,
+    ListWatcher,
+    discard,
+    log,
+    now_rfc3339,
+    read_json,
+    status_code,
+)
 from tests.bench.log_server import ContainerLog, LogNotAvailable, LogServer
 from tests.bench.pod_worker import PodWorker
 from tests.bench.scheduling import misfit_reasons, pod_requests, unschedulable_message
@@ -189,7 +197,8 @@ class BenchKubelet:
         self.status.stop()
         self._logs.stop()
         for thread in self._threads:
-            thread.join(5)
+            if thread.is_alive():
+                thread.join(5)
 
     def wake_scheduler(self) -> None:
         """Re-run scheduling now (resources were freed, a node changed)."""
@@ -230,15 +239,25 @@ class BenchKubelet:
             self._not_ready.discard(name)
         else:
             self._not_ready.add(name)
-        node = read_json(self.core.read_node(name, _preload_content=False, _request_timeout=REQUEST_TIMEOUT))
-        taints = [t for t in node["spec"].get("taints") or [] if t.get("key") != NOT_READY_TAINT["key"]]
-        if not ready:
-            taints.append(dict(NOT_READY_TAINT, timeAdded=now_rfc3339()))
-        self.core.patch_node(
-            name, [{"op": "add", "path": "/spec/taints", "value": taints}], _request_timeout=REQUEST_TIMEOUT
-        )
         self._patch_node_status(spec)
+        self._sync_not_ready_taint(name)
         self.wake_scheduler()
+
+    def _sync_not_ready_taint(self, name: str) -> None:
+        """Add or drop ``node.kubernetes.io/not-ready:NoSchedule`` as the node lifecycle controller
+        would (the API server's TaintNodesByCondition admission adds it to every new Node)."""
+        node = read_json(self.core.read_node(name, _preload_content=False, _request_timeout=REQUEST_TIMEOUT))
+        taints = node["spec"].get("taints") or []
+        kept = [t for t in taints if t.get("key") != NOT_READY_TAINT["key"]]
+        if name in self._not_ready:
+            kept.append(dict(NOT_READY_TAINT, timeAdded=now_rfc3339()))
+        if kept != taints:
+            discard(self.core.patch_node(
+                name,
+                [{"op": "add", "path": "/spec/taints", "value": kept}],
+                _request_timeout=REQUEST_TIMEOUT,
+                _preload_content=False,
+            ))
 
     def _node_status(self, spec: NodeSpec) -> dict[str, Any]:
         now = now_rfc3339()
@@ -292,14 +311,15 @@ class BenchKubelet:
             if status_code(error) != 409:
                 raise
         self._patch_node_status(spec)
+        self._sync_not_ready_taint(spec.name)
 
     def _patch_node_status(self, spec: NodeSpec) -> None:
-        self.core.patch_node_status(
+        discard(self.core.patch_node_status(
             spec.name,
             [{"op": "add", "path": "/status", "value": self._node_status(spec)}],
             _request_timeout=REQUEST_TIMEOUT,
             _preload_content=False,
-        ).release_conn()
+        ))
 
     # --- fault injection and inspection ----------------------------------------------------------
 
@@ -440,9 +460,9 @@ class BenchKubelet:
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         }
         try:
-            core.create_namespaced_pod_binding(
+            discard(core.create_namespaced_pod_binding(
                 meta["name"], meta["namespace"], body, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ).release_conn()
+            ))
         except Exception as error:
             if status_code(error) in (404, 409):
                 return False  # gone or already bound
@@ -461,13 +481,13 @@ class BenchKubelet:
             "message": message, "lastProbeTime": None, "lastTransitionTime": now_rfc3339(),
         }
         try:
-            core.patch_namespaced_pod_status(
+            discard(core.patch_namespaced_pod_status(
                 meta["name"],
                 meta["namespace"],
                 {"metadata": {"uid": meta["uid"]}, "status": {"conditions": [condition]}},
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT,
-            ).release_conn()
+            ))
         except Exception as error:
             if status_code(error) not in (404, 409, 422):
                 raise

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from kubernetes import client
 
-from tests.bench.kube_api import REQUEST_TIMEOUT, log, status_code
+from tests.bench.kube_api import REQUEST_TIMEOUT, discard, log, status_code
 
 
 @dataclass
@@ -57,7 +57,8 @@ class StatusManager:
         """Stop the background thread (pending updates are dropped)."""
         self._stopped.set()
         self._wake.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
 
     def set_status(self, namespace: str, name: str, uid: str, status: dict[str, Any]) -> threading.Event:
         """Record the wanted status of a pod; returns an event set once it reached the API."""
@@ -109,7 +110,7 @@ class StatusManager:
         with self._lock:
             status, dirty = entry.status, entry.dirty
         if dirty and status is not None:
-            core.patch_namespaced_pod_status(
+            discard(core.patch_namespaced_pod_status(
                 entry.name,
                 entry.namespace,
                 [
@@ -118,7 +119,7 @@ class StatusManager:
                 ],
                 _request_timeout=REQUEST_TIMEOUT,
                 _preload_content=False,
-            ).release_conn()
+            ))
             with self._lock:
                 if entry.status is status:
                     entry.dirty = False
@@ -126,7 +127,7 @@ class StatusManager:
         with self._lock:
             deletable = entry.delete and not entry.dirty
         if deletable:
-            core.delete_namespaced_pod(
+            discard(core.delete_namespaced_pod(
                 entry.name,
                 entry.namespace,
                 grace_period_seconds=0,
@@ -135,7 +136,7 @@ class StatusManager:
                 ),
                 _request_timeout=REQUEST_TIMEOUT,
                 _preload_content=False,
-            ).release_conn()
+            ))
             self.forget(entry.uid)
 
     def _merge(self, uid: str, status: dict[str, Any]) -> dict[str, Any]:
