@@ -193,3 +193,42 @@ def container_of(manifest: dict[str, Any]) -> dict[str, Any]:
         if container.get("name") == CONTAINER:
             return container
     raise ValueError(f"manifest {manifest['metadata']['name']} has no '{CONTAINER}' container")
+
+
+class ManifestError(ValueError):
+    """A patched manifest changed something that must stay as rendered."""
+
+
+def check_patched(original: dict[str, Any], patched: Any, node_name: str) -> dict[str, Any]:
+    """Validate a manifest returned by a ``kinetic_job_manifest`` hook.
+
+    Raises:
+        ManifestError: Naming the node and the field that changed or is missing.
+    """
+    def fail(what: str) -> ManifestError:
+        return ManifestError(f"node '{node_name}': the patched Job manifest {what}")
+
+    if not isinstance(patched, dict) or patched.get("kind") != "Job":
+        raise fail("is not a batch/v1 Job mapping")
+    for key in ("name", "namespace"):
+        if patched.get("metadata", {}).get(key) != original["metadata"][key]:
+            raise fail(f"changed metadata.{key}")
+    labels = patched["metadata"].get("labels") or {}
+    pod_labels = (patched.get("spec", {}).get("template", {}).get("metadata", {})
+                  .get("labels") or {})
+    for key in (LABEL_RUN, LABEL_NODE):
+        if labels.get(key) != original["metadata"]["labels"][key] or \
+                pod_labels.get(key) != original["metadata"]["labels"][key]:
+            raise fail(f"changed or removed the label {key}")
+    try:
+        container = container_of(patched)
+        restart = patched["spec"]["template"]["spec"].get("restartPolicy")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise fail(f"has no '{CONTAINER}' container") from exc
+    want = container_of(original)
+    for key in ("command", "args"):
+        if container.get(key) != want[key]:
+            raise fail(f"changed the {CONTAINER} container's {key} (the pinned digests)")
+    if restart != "Never":
+        raise fail("changed restartPolicy (must be Never)")
+    return patched

@@ -192,8 +192,11 @@ class Planner:
             result_uri=plan.result_uri,
         )
         plan.manifest = manifest.render(plan.ident, plan.pins, plan.settings, self.config)
+        return plan
+
+    def record(self, plan: NodePlan) -> None:
+        """Keep the manifest as submitted in the run's store (for status and audits)."""
         store.write_bytes(
             store.join(self.layout.root, "manifests", f"{plan.ident.node_key}.json"),
             json.dumps(plan.manifest, sort_keys=True, indent=1).encode(),
         )
-        return plan

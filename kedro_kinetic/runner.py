@@ -9,8 +9,11 @@ pod's JSON result, and never touches intermediate data itself.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,7 +31,7 @@ from kedro_kinetic.remote_data import PinnedPickleDataset, RemoteData
 from kedro_kinetic.result import EXIT_MEANINGS, NodeResult
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from kedro.io import CatalogProtocol
     from kedro.pipeline import Pipeline
@@ -93,6 +96,31 @@ def _resume_hint(pipeline: Pipeline, done: set[Node], catalog: CatalogProtocol) 
     start = _find_nodes_to_resume_from(pipeline=pipeline, unfinished_nodes=remaining,
                                        catalog=catalog)
     return f'Resume with: kedro run --from-nodes "{",".join(sorted(start))}"'
+
+
+def _add_hookspecs(hook_manager: Any) -> None:
+    from kedro_kinetic.hookspecs import ManifestSpecs
+
+    if hasattr(hook_manager, "add_hookspecs") and not hasattr(hook_manager.hook,
+                                                              "kinetic_job_manifest"):
+        hook_manager.add_hookspecs(ManifestSpecs)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so the run's Jobs are cleaned up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 _EXPLAIN = {
@@ -202,10 +230,13 @@ class GKERunner(AbstractRunner):
         state.plans, state.results = plans, self.last_results
         logger.info("kedro-kinetic run %s: %d nodes, backend '%s', store %s",
                     run_id, len(plans), cfg.backend, layout.root)
+        hook_manager = hook_manager or _NullPluginManager()
+        _add_hookspecs(hook_manager)
         self._active = _ActiveRun(cfg, plans, planner, digests, self._backend(cfg, project, run_id))
         start = time.perf_counter()
         try:
-            self._run(pipeline, catalog, hook_manager or _NullPluginManager(), run_id)
+            with _sigterm_as_interrupt():
+                self._run(pipeline, catalog, hook_manager, run_id)
         finally:
             self._active.backend.close()
             self._active = None
@@ -345,8 +376,27 @@ class GKERunner(AbstractRunner):
                 )
             self._replace_inputs(plan, planner, response)
         planner.finalise(plan, digests)
+        plan.manifest = self._patch_manifest(hooks, plan, run_id)
+        planner.record(plan)
         backend.submit(plan.manifest, node.name)
         logger.info("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
+
+    @staticmethod
+    def _patch_manifest(hooks: PluginManager, plan: NodePlan, run_id: str) -> dict[str, Any]:
+        """Let project hooks patch the Job, then validate the result again."""
+        import copy
+
+        from kedro_kinetic.manifest import check_patched
+
+        caller = getattr(hooks.hook, "kinetic_job_manifest", None)
+        if caller is None:
+            return plan.manifest
+        patched = copy.deepcopy(plan.manifest)
+        for returned in caller(manifest=patched, node=plan.node, settings=plan.settings,
+                               run_id=run_id):
+            if returned is not None:
+                patched = returned
+        return check_patched(plan.manifest, patched, plan.node.name)
 
     @staticmethod
     def _replace_inputs(plan: NodePlan, planner: Planner, values: dict[str, Any]) -> None:

@@ -63,3 +63,30 @@ def test_gpu_spot_tpu_and_secrets():
 def test_image_pinning_detection():
     assert manifest.image_is_pinned("europe-docker.pkg.dev/p/r/img@sha256:" + "0" * 64)
     assert not manifest.image_is_pinned("python:3.11-slim")
+
+
+def test_patched_manifest_may_add_but_not_unpin():
+    import copy
+
+    import pytest
+
+    run = config.load({})
+    job = manifest.render(_ident(), PINS, run.node_settings("n"), run)
+    ok = copy.deepcopy(job)
+    ok["spec"]["template"]["metadata"]["labels"]["team"] = "ml"
+    ok["spec"]["template"]["spec"]["volumes"] = [{"name": "scratch", "emptyDir": {}}]
+    assert manifest.check_patched(job, ok, "n") is ok
+    bad_args = copy.deepcopy(job)
+    manifest.container_of(bad_args)["args"] = ["--spec", PINS.spec_uri]
+    with pytest.raises(manifest.ManifestError, match="node 'n'.*args"):
+        manifest.check_patched(job, bad_args, "n")
+    renamed = copy.deepcopy(job)
+    renamed["metadata"]["name"] = "other"
+    with pytest.raises(manifest.ManifestError, match="metadata.name"):
+        manifest.check_patched(job, renamed, "n")
+    relabelled = copy.deepcopy(job)
+    del relabelled["spec"]["template"]["metadata"]["labels"][manifest.LABEL_RUN]
+    with pytest.raises(manifest.ManifestError, match="label"):
+        manifest.check_patched(job, relabelled, "n")
+    with pytest.raises(manifest.ManifestError, match="not a batch/v1 Job"):
+        manifest.check_patched(job, ["nope"], "n")
