@@ -36,6 +36,7 @@ class RunLayout:
     """Where a run keeps its objects in the store."""
 
     root: str  # <store>/runs/<run label>
+    write: bool = True  # False: compute digests only (render, dry run)
 
     def object_uri(self, digest: str) -> str:
         return store.join(self.root, "objects", digest)
@@ -69,7 +70,7 @@ def put_content(layout: RunLayout, data: bytes) -> tuple[str, str]:
     """Store ``data`` content-addressed (once per run); return ``(uri, sha256)``."""
     digest = sha256_hex(data)
     uri = layout.object_uri(digest)
-    if not store.exists(uri):
+    if layout.write and not store.exists(uri):
         store.write_bytes(uri, data)
     return uri, digest
 
@@ -196,6 +197,8 @@ class Planner:
 
     def record(self, plan: NodePlan) -> None:
         """Keep the manifest as submitted in the run's store (for status and audits)."""
+        if not self.layout.write:
+            return
         store.write_bytes(
             store.join(self.layout.root, "manifests", f"{plan.ident.node_key}.json"),
             json.dumps(plan.manifest, sort_keys=True, indent=1).encode(),

@@ -183,6 +183,48 @@ class GKERunner(AbstractRunner):
     def _get_executor(self, max_workers: int) -> None:
         return None
 
+    # -- planning ---------------------------------------------------------------
+    def _config(self, catalog: CatalogProtocol) -> kinetic_config.RunConfig:
+        names = self._state.run_params.get("pipeline_names") or ["__default__"]
+        block = catalog.load("params:kinetic") if "params:kinetic" in catalog else {}
+        return kinetic_config.load(block, names, self._overrides)
+
+    def prepare(self, pipeline: Pipeline, catalog: CatalogProtocol, run_id: str,
+                dry_run: bool = False) -> tuple[kinetic_config.RunConfig, Planner,
+                                                dict[Node, NodePlan]]:
+        """Validate the config and catalog, then plan every node (nothing is submitted).
+
+        Args:
+            pipeline: The (filtered) pipeline to run.
+            catalog: The run's catalog (parameters are read from it).
+            run_id: The Kedro session id.
+            dry_run: Compute payloads and digests without writing to the store.
+
+        Raises:
+            ConfigError: The ``kinetic`` block or the runner params are invalid.
+            CatalogSpecError: A catalog entry names a class not on the allowlist.
+        """
+        state = self._state
+        names = state.run_params.get("pipeline_names") or ["__default__"]
+        cfg = self._config(catalog)
+        allowed = build_allowlist(state.settings_allow + self._allow)
+        raw = state.raw_catalog if state.raw_catalog is not None else catalog.to_config()[0]
+        resolver = CatalogResolver(raw, allowed)
+        params = {n: catalog.load(n) for n in pipeline.datasets() if is_parameter(n)}
+        project = state.project_path or Path.cwd()
+        layout = RunLayout(store.join(store.to_uri(cfg.store, project), "runs",
+                                      naming.run_label(run_id)), write=not dry_run)
+        planner = Planner(
+            run_id=run_id, pipeline_name="+".join(names), config=cfg, layout=layout,
+            resolver=resolver, parameters=params, allow=allowed - build_allowlist(),
+            by_value=_by_value_packages(pipeline.nodes, state.package_name, project),
+            versions={"save_version": state.save_version or run_id,
+                      "load_versions": state.load_versions},
+        )
+        plans = planner.plan(pipeline)
+        _check_images(cfg, plans)
+        return cfg, planner, plans
+
     # -- run ----------------------------------------------------------------
     def run(  # noqa: PLR0913
         self,
@@ -203,27 +245,12 @@ class GKERunner(AbstractRunner):
 
         state = self._state
         run_id = run_id or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H.%M.%S.%fZ")
-        names = state.run_params.get("pipeline_names") or ["__default__"]
-        block = catalog.load("params:kinetic") if "params:kinetic" in catalog else {}
-        cfg = kinetic_config.load(block, names, self._overrides)
         if only_missing_outputs:
+            cfg = self._config(catalog)  # invalid config stops the run before any check
             pipeline = self._filter_pipeline_for_missing_outputs(pipeline, catalog)
-        allowed = build_allowlist(state.settings_allow + self._allow)
-        raw = state.raw_catalog if state.raw_catalog is not None else catalog.to_config()[0]
-        resolver = CatalogResolver(raw, allowed)
-        params = {n: catalog.load(n) for n in pipeline.datasets() if is_parameter(n)}
+        cfg, planner, plans = self.prepare(pipeline, catalog, run_id)
+        layout = planner.layout
         project = state.project_path or Path.cwd()
-        layout = RunLayout(store.join(store.to_uri(cfg.store, project), "runs",
-                                      naming.run_label(run_id)))
-        planner = Planner(
-            run_id=run_id, pipeline_name="+".join(names), config=cfg, layout=layout,
-            resolver=resolver, parameters=params, allow=allowed - build_allowlist(),
-            by_value=_by_value_packages(pipeline.nodes, state.package_name, project),
-            versions={"save_version": state.save_version or run_id,
-                      "load_versions": state.load_versions},
-        )
-        plans = planner.plan(pipeline)
-        _check_images(cfg, plans)
         digests = self._upload_driver_inputs(pipeline, catalog, plans, layout)
         self.last_plans = plans
         self.last_results = {}
