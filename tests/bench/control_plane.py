@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import shutil
 import ssl
+import sys
 import tempfile
 import time
 import urllib.request
@@ -106,10 +108,14 @@ class ControlPlane:
         self.startup_seconds = time.monotonic() - start
 
     def stop(self) -> None:
-        """Stop every process (controller manager first) and remove the temporary directory."""
+        """Stop every process (controller manager first) and remove the temporary directory
+        (kept, with every log, when ``KINETIC_BENCH_KEEP=1``)."""
         for proc in (self.controller_manager, self.apiserver, self.etcd):
             if proc is not None:
                 proc.stop(timeout=_STOP_TIMEOUT)
+        if os.environ.get("KINETIC_BENCH_KEEP") == "1":
+            print(f"[bench] KINETIC_BENCH_KEEP=1: kept logs in {self.directory}", file=sys.__stderr__)
+            return
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def stop_apiserver(self) -> None:

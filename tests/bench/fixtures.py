@@ -6,8 +6,8 @@ on a cold machine; ``KINETIC_BENCH_BUILD=0`` makes them fail with the instructio
 the binaries cannot be had the fixtures FAIL, unless ``KINETIC_BENCH_SKIP=1`` is set, which turns
 that into a skip (for machines without Go; CI must never set it).
 
-Importing this module from several conftests is fine: each resource is started once per process
-and shared.
+Importing this module from several conftests is harmless: each resource is started once per
+process and shared. Mark tests that use them ``@pytest.mark.bench``.
 """
 
 from __future__ import annotations
@@ -121,8 +121,9 @@ def bench_binaries() -> Binaries:
     try:
         return ensure_binaries()
     except BinariesUnavailable as error:
-        _unavailable(str(error))
-        raise  # unreachable: _unavailable raises
+        reason = str(error)
+    _unavailable(reason)  # outside the except block: no chained traceback in the report
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +135,11 @@ def k8s_cluster(bench_binaries: Binaries) -> Iterator[K8sCluster]:
     try:
         cluster = K8sCluster(bench_binaries)
     except StartupError as error:
-        pytest.fail(f"test bench cluster did not start: {error}", pytrace=False)
+        failure = str(error)
+    else:
+        failure = ""
+    if failure:
+        pytest.fail(f"test bench cluster did not start: {failure}", pytrace=False)
     log.info("bench cluster ready in %.1fs at %s", cluster.startup_seconds, cluster.server)
     _shared["k8s_cluster"] = cluster
     try:
@@ -153,9 +158,16 @@ def gcs_emulator(bench_binaries: Binaries) -> Iterator[GcsEmulator]:
     emulator = GcsEmulator(Path(bench_binaries.fake_gcs_server))
     try:
         emulator.start()
-    except BaseException as error:
+    except StartupError as error:
+        failure = str(error)
+    except BaseException:
         emulator.stop()
-        pytest.fail(f"fake-gcs-server did not start: {error}", pytrace=False)
+        raise
+    else:
+        failure = ""
+    if failure:
+        emulator.stop()
+        pytest.fail(f"fake-gcs-server did not start: {failure}", pytrace=False)
     _shared["gcs_emulator"] = emulator
     try:
         yield emulator

@@ -103,6 +103,26 @@ def gpu_node(
     )
 
 
+def tpu_node(
+    name: str = "gke-bench-tpu-pool-0",
+    accelerator: str = "tpu-v5-lite-podslice",
+    topology: str = "2x2",
+    chips: int = 4,
+) -> NodeSpec:
+    """A TPU node as GKE makes it: TPU accelerator/topology labels, ``google.com/tpu`` capacity
+    and taint."""
+    return NodeSpec(
+        name,
+        labels={
+            NODEPOOL: "tpu-pool",
+            "cloud.google.com/gke-tpu-accelerator": accelerator,
+            "cloud.google.com/gke-tpu-topology": topology,
+        },
+        taints=[{"key": "google.com/tpu", "value": "present", "effect": "NoSchedule"}],
+        capacity={"cpu": "24", "memory": "48Gi", "google.com/tpu": str(chips)},
+    )
+
+
 def default_nodes() -> list[NodeSpec]:
     """The session's nodes: one general-purpose node and one spot node (no GPU node)."""
     return [cpu_node(), spot_node()]
@@ -437,6 +457,7 @@ class BenchKubelet:
             for uid, p in self._pods.items():
                 node = p["spec"].get("nodeName") or self._assumed.get(uid)
                 if node and p.get("status", {}).get("phase") not in _TERMINAL:
+                    used[node]["pods"] += 1
                     for resource, quantity in pod_requests(p).items():
                         used[node][resource] += quantity
         nodes = read_json(core.list_node(_preload_content=False, _request_timeout=REQUEST_TIMEOUT))["items"]
@@ -446,6 +467,7 @@ class BenchKubelet:
             if fitting:
                 target = fitting[0]
                 if self._bind(core, pod, target):
+                    used[target]["pods"] += 1
                     for resource, quantity in pod_requests(pod).items():
                         used[target][resource] += quantity
             else:

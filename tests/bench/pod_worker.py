@@ -303,6 +303,12 @@ class PodWorker:
                 "finishedAt": rfc3339(time.time()),
             }
         }
+        policy = container.spec.get("terminationMessagePolicy")
+        if code != 0 and policy == "FallbackToLogsOnError" and container.log is not None:
+            # The kubelet's fallback: the last 80 lines of the log, at most 2048 bytes.
+            tail = "".join(container.log.text().splitlines(keepends=True)[-80:]).encode()[-2048:]
+            if tail:
+                container.state["terminated"]["message"] = tail.decode(errors="replace")
 
     def _wants_restart(self, container: _Container) -> bool:
         if self._terminate.is_set():

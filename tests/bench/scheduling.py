@@ -133,22 +133,26 @@ def misfit_reasons(
     Args:
         pod: The pod.
         node: The node, with ``status.allocatable``.
-        used: Requests of the pods already bound to the node and not finished.
+        used: Requests of the pods already bound to the node and not finished, plus their
+            number under ``pods``.
     """
+    # Same order as kube-scheduler's filters, which stop at the first failing one per node.
     spec = node.get("spec") or {}
     if spec.get("unschedulable"):
         return ["node(s) were unschedulable"]
-    if not matches_node_selection(pod, node):
-        return ["node(s) didn't match Pod's node affinity/selector"]
     tolerations = (pod.get("spec") or {}).get("tolerations") or []
     for taint in spec.get("taints") or []:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
             return [f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value') or ''}}}"]
+    if not matches_node_selection(pod, node):
+        return ["node(s) didn't match Pod's node affinity/selector"]
     allocatable = {
         name: parse_quantity(q)
         for name, q in ((node.get("status") or {}).get("allocatable") or {}).items()
     }
     reasons = []
+    if "pods" in allocatable and used.get("pods", Decimal(0)) + 1 > allocatable["pods"]:
+        reasons.append("Too many pods")
     for name, quantity in sorted(pod_requests(pod).items()):
         if quantity <= 0:
             continue

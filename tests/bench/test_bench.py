@@ -228,7 +228,9 @@ def test_running_job_survives_an_api_server_restart(k8s_cluster, core, batch):
 def test_gcs_round_trip_and_missing_object(gcs_emulator):
     assert os.environ["STORAGE_EMULATOR_HOST"] == gcs_emulator.host
     bucket = gcs_emulator.client().bucket(gcs_emulator.bucket)
-    payload = bytes(range(256)) * 4096 + os.urandom(1000)
+    # Above google-cloud-storage's 8 MiB multipart limit, so the resumable-upload path (which
+    # follows fake-gcs-server's -external-url) is exercised too.
+    payload = os.urandom(9 * 1024 * 1024 + 17)
     bucket.blob("runs/r1/payload.bin").upload_from_string(payload)
 
     assert gcs_emulator.client().bucket(gcs_emulator.bucket).blob("runs/r1/payload.bin").download_as_bytes() == payload
@@ -358,3 +360,33 @@ def test_kubelet_uses_configured_cwd(k8s_cluster, core, tmp_path: Path):
     finally:
         kubelet.cwd = previous
     assert core.read_namespaced_pod_log(name, ns).strip() == str(tmp_path)
+
+
+def test_on_failure_restarts_in_place_and_keeps_previous_log(k8s_cluster, core, tmp_path: Path):
+    ns, name = k8s_cluster.namespace, unique("flaky")
+    marker = tmp_path / "tried"
+    script = (
+        f"import pathlib, sys; m = pathlib.Path({str(marker)!r})\n"
+        "if m.exists(): print('second try')\n"
+        "else: m.touch(); print('first try'); sys.exit(1)"
+    )
+    core.create_namespaced_pod(ns, pod_manifest(name, container(["python", "-c", script]), restartPolicy="OnFailure"))
+
+    pod, state = wait_for(lambda: terminated(core, ns, name), what="the pod to succeed after a restart")
+    status = pod.status.container_statuses[0]
+    assert (pod.status.phase, state.exit_code, status.restart_count) == ("Succeeded", 0, 1)
+    assert status.last_state.terminated.exit_code == 1
+    assert core.read_namespaced_pod_log(name, ns) == "second try\n"
+    assert core.read_namespaced_pod_log(name, ns, previous=True) == "first try\n"
+
+
+def test_fallback_to_logs_on_error_fills_the_termination_message(k8s_cluster, core):
+    ns, name = k8s_cluster.namespace, unique("message")
+    main = container(
+        ["python", "-c", "import sys; print('ValueError: bad input'); sys.exit(2)"],
+        terminationMessagePolicy="FallbackToLogsOnError",
+    )
+    core.create_namespaced_pod(ns, pod_manifest(name, main))
+
+    _, state = wait_for(lambda: terminated(core, ns, name), what="the pod to fail")
+    assert (state.exit_code, state.message) == (2, "ValueError: bad input\n")

@@ -107,3 +107,11 @@ def test_image_rules(image, reason):
 
 def test_env_expansion():
     assert expand("$(A)-$$(A)-$(B)", {"A": "1"}) == "1-$(A)-$(B)"
+
+
+def test_taints_are_reported_before_selector_mismatch_and_pod_count_is_limited():
+    gpu_pod = pod(selector={"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"})
+    assert misfit_reasons(gpu_pod, node(spot_node()), {})[0].startswith("node(s) had untolerated taint")
+    full = node(cpu_node())
+    full["status"]["allocatable"] = {"cpu": "8", "pods": "2"}
+    assert misfit_reasons(pod(), full, {"pods": Decimal(2)}) == ["Too many pods"]
