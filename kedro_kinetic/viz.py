@@ -453,23 +453,22 @@ def read_record(start: Path | None = None) -> dict[str, Any] | None:
 
 
 def preview_text(node_name: str, record: Mapping[str, Any] | None) -> str:
-    """YAML shown in kedro-viz's node panel for ``node_name``."""
+    """YAML shown in kedro-viz's node panel for ``node_name``: settings first."""
     import yaml
 
     entry = ((record or {}).get("nodes") or {}).get(node_name)
-    if entry is None:
+    if record is None or entry is None:
         return (
             "# kedro-kinetic: no GKERunner run of this node is recorded yet.\n"
             "# Run `kedro run --runner=kedro_kinetic.GKERunner` with kedro-viz installed.\n"
         )
     body = {
+        **(entry.get("kubernetes") or {}),
         "job": entry.get("job"),
         "namespace": entry.get("namespace"),
-        **(entry.get("kubernetes") or {}),
-        "last_run": entry.get("last_run"),
+        "last_run": {"run_id": record.get("run_id"), **(entry.get("last_run") or {})},
     }
-    header = (f"# kedro-kinetic Kubernetes Job, run {record.get('run_id')}\n"  # type: ignore[union-attr]
-              f"# (recorded {record.get('recorded_at')})\n")  # type: ignore[union-attr]
+    header = "# kedro-kinetic: the Kubernetes Job of this node\n"
     return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
 
 
