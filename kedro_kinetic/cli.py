@@ -40,11 +40,11 @@ def render(pipelines: tuple[str, ...], nodes: tuple[str, ...], env: str | None,
 
     logging.disable(logging.WARNING)  # keep stdout parseable YAML (Kedro logs to stdout)
     try:
-        manifests = render_project(Path.cwd(), env, pipelines, nodes, runner_params)
+        cfg, manifests = render_project(Path.cwd(), env, pipelines, nodes, runner_params)
     finally:
         logging.disable(logging.NOTSET)
     if dry_run_server:
-        _server_dry_run(manifests, runner_params)
+        _server_dry_run(manifests, cfg.kubeconfig, cfg.kube_context)
     text = yaml.safe_dump_all(manifests, sort_keys=False)
     if output:
         Path(output).write_text(text)
@@ -53,15 +53,13 @@ def render(pipelines: tuple[str, ...], nodes: tuple[str, ...], env: str | None,
         click.echo(text, nl=False)
 
 
-def _server_dry_run(manifests: list[dict[str, Any]], runner_params: dict[str, Any]) -> None:
-    from kedro_kinetic.activation import STATE
-    from kedro_kinetic.backends.k8s_client import api_client
-
-    del STATE  # the manifests carry their namespace; the kubeconfig comes from kinetic config
+def _server_dry_run(manifests: list[dict[str, Any]], kubeconfig: str | None,
+                    context: str | None) -> None:
     from kubernetes import client
 
-    api = client.BatchV1Api(api_client(runner_params.get("kubeconfig"),
-                                       runner_params.get("kube_context")))
+    from kedro_kinetic.backends.k8s_client import api_client
+
+    api = client.BatchV1Api(api_client(kubeconfig, context))
     for manifest in manifests:
         api.create_namespaced_job(manifest["metadata"]["namespace"], manifest, dry_run="All")
     click.echo(f"# {len(manifests)} Job(s) accepted by the API server (dry run)", err=True)

@@ -21,8 +21,8 @@ def render_project(
     pipelines: tuple[str, ...] = (),
     nodes: tuple[str, ...] = (),
     runner_params: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Return the Job manifests ``kedro run --runner=kedro_kinetic.GKERunner`` would submit.
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Return the run config and the Job manifests ``kedro run --runner=kedro_kinetic.GKERunner`` would submit.
 
     Raises:
         ConfigError / CatalogSpecError: As a run would, before anything else.
@@ -49,7 +49,7 @@ def render_project(
             pipeline = pipeline.filter(node_names=list(nodes))
         catalog = context.catalog
         runner._state.run_params = {"pipeline_names": names}
-        _, planner, plans = runner.prepare(pipeline, catalog, "render", dry_run=True)
+        cfg, planner, plans = runner.prepare(pipeline, catalog, "render", dry_run=True)
     manifests = []
     for node in sorted(plans, key=lambda n: n.name):
         plan = plans[node]
@@ -59,4 +59,4 @@ def render_project(
             plan.manifest["metadata"]["annotations"][ANN_RENDERED] = (
                 "intermediate digests are pinned at submission time")
         manifests.append(plan.manifest)
-    return manifests
+    return cfg, manifests

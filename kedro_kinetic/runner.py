@@ -57,7 +57,8 @@ class RemoteNodeError(RuntimeError):
         meaning = EXIT_MEANINGS.get(result.exit_code, f"exit code {result.exit_code}")
         cause = result.error_message or reason or "no result was written"
         head = f"node '{node_name}' failed remotely ({meaning}"
-        head += f", {reason})" if reason and reason not in ("Error", "Completed") else ")"
+        quiet = ("Error", "Completed", "BackoffLimitExceeded")
+        head += f", {reason})" if reason and reason not in quiet else ")"
         message = f"{head}: {result.error_type or 'error'}: {cause}"
         if result.traceback:
             message += "\n--- remote traceback ---\n" + result.traceback.rstrip()
@@ -474,6 +475,8 @@ class GKERunner(AbstractRunner):
             result = NodeResult(node=plan.node.name,
                                 exit_code=-1 if event.exit_code is None else event.exit_code,
                                 error_type=event.reason or "NoResult", error_message=message)
+        if result.node == "?":  # the pod failed before it could read (verify) its spec
+            result.node = plan.node.name
         if result.node != plan.node.name:
             raise CatalogSpecError(
                 f"result for '{plan.node.name}' names another node ('{result.node}')"

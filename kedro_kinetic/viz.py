@@ -267,9 +267,10 @@ def _inputs_were_loaded(result: NodeResult) -> bool:
 
 
 def node_error_text(result: NodeResult) -> str:
-    """The remote error as one line: ``Type: message``."""
+    """The remote error as Python prints it last: ``Type: message`` (``builtins.`` dropped)."""
     message = result.error_message or "the node failed without an error message"
-    return f"{result.error_type}: {message}" if result.error_type else message
+    kind = (result.error_type or "").removeprefix("builtins.")
+    return f"{kind}: {message}" if kind else message
 
 
 def node_events(run: NodeRun, sizes: DatasetSizes, contract: VizContract) -> list[dict[str, Any]]:

@@ -1,0 +1,290 @@
+"""GKERunner with backend 'kubernetes' on the test bench (real control plane + fake GCS).
+
+Every test runs the real `kedro run` against kube-apiserver, the job controller
+and the bench kubelet (which runs pods as processes), with the run's store in
+fake-gcs-server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+
+pytestmark = [pytest.mark.bench, pytest.mark.e2e]
+IMAGE = "europe-docker.pkg.dev/kinetic-demo/kedro/demo-project@sha256:" + "a" * 64
+NODES = Path("src/demo_project/pipelines/data_processing/nodes.py")
+SALES_SIG = "def compute_product_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
+
+
+def bench_params(cluster, gcs, prefix: str, **extra) -> str:
+    block = {
+        "backend": "kubernetes", "image": IMAGE, "image_policy": "require_digest",
+        "namespace": cluster.namespace, "store": f"gs://{gcs.bucket}/{prefix}",
+        "kubeconfig": cluster.kubeconfig, "max_parallel": 4,
+        "unschedulable_timeout_seconds": 6,
+        "defaults": {"cpu": "250m", "memory": "1Gi", "deadline_seconds": 600},
+        **extra,
+    }
+    return yaml.safe_dump({"kinetic": block})
+
+
+@pytest.fixture
+def bench_demo(tmp_path, k8s_cluster, gcs_emulator, request):
+    """A demo copy with a `bench` conf env; the bench kubelet runs pods in it."""
+    project = copy_demo(tmp_path)
+    (project / "conf" / "bench").mkdir()
+    (project / "conf" / "bench" / "parameters.yml").write_text(
+        bench_params(k8s_cluster, gcs_emulator, request.node.name[:40]))
+    previous = k8s_cluster.kubelet.cwd
+    k8s_cluster.kubelet.cwd = str(project)  # the image's WORKDIR
+    yield project
+    k8s_cluster.kubelet.cwd = previous
+
+
+def kedro_run(project: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([*kedro_cmd(), "run", "--env=bench", "--runner=kedro_kinetic.GKERunner",
+                           *args], cwd=project, capture_output=True, text=True,
+                          env=subprocess_env(), timeout=timeout)
+
+
+def patch_node(project: Path, signature: str, body: str) -> None:
+    path = project / NODES
+    text = path.read_text()
+    path.write_text(text.replace(signature, signature + "\n" + textwrap.indent(
+        textwrap.dedent(body), "    "), 1))
+
+
+def run_jobs(cluster, node_prefix: str = "") -> list:
+    jobs = cluster.batch_v1().list_namespaced_job(
+        cluster.namespace, label_selector="app.kubernetes.io/managed-by=kedro-kinetic").items
+    return jobs
+
+
+def hashes(project: Path) -> dict[str, str]:
+    return {p.relative_to(project).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((project / "data").glob("0[2-8]_*/**/*"))
+            if p.is_file() and p.name != ".gitkeep"}
+
+
+def test_demo_on_the_bench_equals_sequential_runner_one_job_per_node(bench_demo, k8s_cluster,
+                                                                     tmp_path):
+    before = {j.metadata.name for j in run_jobs(k8s_cluster)}
+    proc = kedro_run(bench_demo)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    new = [j for j in run_jobs(k8s_cluster) if j.metadata.name not in before]
+    names = [j.metadata.annotations["kedro-kinetic.io/node-name"] for j in new]
+    assert len(names) == 13 and len(set(names)) == 13
+    assert all(any(c.type == "Complete" and c.status == "True" for c in j.status.conditions)
+               for j in new)
+    seq = copy_demo(tmp_path / "seq")
+    assert subprocess.run([*kedro_cmd(), "run"], cwd=seq, env=subprocess_env(),
+                          capture_output=True, timeout=600).returncode == 0
+    assert hashes(bench_demo) == hashes(seq)
+    assert "[train_model_node] [kinetic-pod] running node train_model_node" in proc.stdout
+
+
+TAMPER_HOOK = '''
+import pickle, pathlib
+from google.cloud import storage
+from google.auth.credentials import AnonymousCredentials
+from kedro.framework.hooks import hook_impl
+
+MARKER = pathlib.Path({marker!r})
+
+
+class Evil:
+    def __reduce__(self):
+        return (pathlib.Path.write_text, (MARKER.with_suffix(".unpickled"), "unpickled"))
+
+
+class Tamper:
+    @hook_impl
+    def kinetic_job_manifest(self, manifest, node, settings, run_id):
+        if node.name != "clean_sales_node":
+            return None
+        args = manifest["spec"]["template"]["spec"]["containers"][0]["args"]
+        uri = args[args.index("--payload") + 1]
+        bucket, name = uri[len("gs://"):].split("/", 1)
+        client = storage.Client(project="p", credentials=AnonymousCredentials())
+        client.bucket(bucket).blob(name).upload_from_string(pickle.dumps(Evil()))
+        return None
+'''
+
+
+def test_payload_overwritten_in_gcs_is_refused_and_never_runs(bench_demo):
+    marker = bench_demo / "MARKER"
+    patch_node(bench_demo, "def clean_sales(", "")  # keep the signature intact
+    text = (bench_demo / NODES).read_text().replace(
+        '    """', f'    __import__("pathlib").Path({str(marker)!r}).write_text("ran")\n    """', 1)
+    (bench_demo / NODES).write_text(text)
+    package = bench_demo / "src" / "demo_project"
+    (package / "tamper.py").write_text(TAMPER_HOOK.format(marker=str(marker)))
+    settings = package / "settings.py"
+    settings.write_text(settings.read_text() + "\nfrom demo_project.tamper import Tamper\n"
+                        "HOOKS = (Tamper(),)\n")
+    proc = kedro_run(bench_demo, "--pipeline=data_processing")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "node 'clean_sales_node' failed remotely (verification failed)" in output
+    assert "payload: SHA-256 mismatch" in output
+    assert not marker.exists() and not marker.with_suffix(".unpickled").exists()
+
+
+def test_unknown_image_fails_fast_with_a_clear_error(bench_demo):
+    bad = "europe-docker.pkg.dev/kinetic-demo/kedro/does-not-exist@sha256:" + "b" * 64
+    proc = kedro_run(bench_demo, "--pipeline=data_processing", "--runner-params",
+                     f"nodes.clean_sales_node.image={bad}", timeout=180)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "node 'clean_sales_node' failed remotely" in output
+    assert "ErrImagePull" in output and "check kinetic.image" in output
+
+
+def test_gpu_with_no_gpu_node_is_unschedulable_after_the_configured_wait(bench_demo):
+    proc = kedro_run(bench_demo, "--pipeline=data_processing", "--runner-params",
+                     "nodes.clean_sales_node.gpu.type=nvidia-l4", timeout=180)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Unschedulable" in output and "no node could host the pod for 6 s" in output
+    assert "nodes are available" in output  # the scheduler's own message
+
+
+def test_memory_limit_exceeded_is_reported_as_oomkilled(bench_demo):
+    patch_node(bench_demo, SALES_SIG, "blob = bytearray(600 * 1024 * 1024); blob[::4096] = "
+                                      "b'x' * len(blob[::4096]); import time; time.sleep(5)")
+    proc = kedro_run(bench_demo, "--pipeline=data_processing", "--runner-params",
+                     "nodes.product_features_node.memory=300Mi", timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "node 'product_features_node' failed remotely" in output
+    assert "OOMKilled" in output and "give the node more memory" in output
+
+
+def test_node_that_raises_shows_its_remote_traceback(bench_demo):
+    patch_node(bench_demo, SALES_SIG, 'raise KeyError("no such column: sku")')
+    proc = kedro_run(bench_demo, "--pipeline=data_processing")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "node 'product_features_node' failed remotely (node raised)" in output
+    assert "--- remote traceback ---" in output
+    assert "KeyError: 'no such column: sku'" in output
+
+
+def _run_objects(cluster, run_label: str) -> tuple[list, list]:
+    selector = f"kedro-kinetic.io/run={run_label}"
+    jobs = cluster.batch_v1().list_namespaced_job(cluster.namespace, label_selector=selector)
+    pods = cluster.core_v1().list_namespaced_pod(cluster.namespace, label_selector=selector)
+    return jobs.items, pods.items
+
+
+def _wait_for_running_pod(cluster, before: set[str], timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pods = cluster.core_v1().list_namespaced_pod(
+            cluster.namespace, label_selector="app.kubernetes.io/managed-by=kedro-kinetic").items
+        for pod in pods:
+            if pod.metadata.name not in before and pod.status.phase == "Running" and \
+                    "store-features" in pod.metadata.name:
+                return pod
+        time.sleep(0.3)
+    pytest.fail("the slow node's pod never ran")
+
+
+def test_sigint_deletes_every_job_and_pod_of_the_run_within_10s(bench_demo, k8s_cluster):
+    patch_node(bench_demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
+               "import time; time.sleep(300)")
+    before = {p.metadata.name for p in k8s_cluster.core_v1().list_namespaced_pod(
+        k8s_cluster.namespace).items}
+    proc = subprocess.Popen([*kedro_cmd(), "run", "--env=bench",
+                             "--runner=kedro_kinetic.GKERunner", "--pipeline=data_processing"],
+                            cwd=bench_demo, env=subprocess_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        pod = _wait_for_running_pod(k8s_cluster, before)
+        run_label = pod.metadata.labels["kedro-kinetic.io/run"]
+        pid = k8s_cluster.kubelet.pod_pid(k8s_cluster.namespace, pod.metadata.name)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert "Cancelled" in out
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        jobs, pods = _run_objects(k8s_cluster, run_label)
+        if not jobs and not pods:
+            break
+        time.sleep(0.25)
+    else:
+        pytest.fail(f"left behind: {[j.metadata.name for j in jobs]} {[p.metadata.name for p in pods]}")
+    if pid:
+        import os
+
+        with pytest.raises(ProcessLookupError):
+            for _ in range(40):
+                os.kill(pid, 0)
+                time.sleep(0.25)
+
+
+def test_run_completes_across_an_api_server_restart(bench_demo, k8s_cluster, tmp_path):
+    patch_node(bench_demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
+               "import time; time.sleep(8)")
+    before = {p.metadata.name for p in k8s_cluster.core_v1().list_namespaced_pod(
+        k8s_cluster.namespace).items}
+    proc = subprocess.Popen([*kedro_cmd(), "run", "--env=bench",
+                             "--runner=kedro_kinetic.GKERunner", "--pipeline=data_processing"],
+                            cwd=bench_demo, env=subprocess_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for_running_pod(k8s_cluster, before)
+        k8s_cluster.restart_apiserver()
+        out, _ = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-5000:]
+    seq = copy_demo(tmp_path / "seq")
+    subprocess.run([*kedro_cmd(), "run", "--pipeline=data_processing"], cwd=seq,
+                   env=subprocess_env(), capture_output=True, timeout=600, check=True)
+    assert hashes(bench_demo) == hashes(seq)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["", "defaults.gpu.type=nvidia-l4,defaults.gpu.count=2",
+     "defaults.spot=true,defaults.ephemeral_storage=10Gi",
+     "defaults.tpu.type=tpu-v5-lite-podslice,defaults.tpu.topology=2x2,defaults.tpu.count=4",
+     "defaults.secret_env.API_TOKEN.secret=api,defaults.secret_env.API_TOKEN.key=token,"
+     "credentials_secret=kedro-credentials,defaults.service_account=kedro-runner"],
+    ids=["cpu", "gpu", "spot", "tpu", "secrets"],
+)
+def test_rendered_manifests_pass_a_server_side_dry_run(bench_demo, k8s_cluster, variant,
+                                                       tmp_path):
+    out = tmp_path / "jobs.yaml"
+    args = [*kedro_cmd(), "kinetic", "render", "--env=bench", "-o", str(out),
+            "--dry-run-server"]
+    if variant:
+        args += ["--runner-params", variant]
+    proc = subprocess.run(args, cwd=bench_demo, capture_output=True, text=True,
+                          env=subprocess_env(), timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "13 Job(s) accepted by the API server (dry run)" in proc.stderr
+    jobs = list(yaml.safe_load_all(out.read_text()))
+    assert len(jobs) == 13
+    batch = k8s_cluster.batch_v1()
+    for job in jobs:  # and once more through the client, to see the server's defaults
+        created = batch.create_namespaced_job(k8s_cluster.namespace, job, dry_run="All")
+        assert created.spec.template.spec.restart_policy == "Never"
+    assert not [j for j in run_jobs(k8s_cluster) if j.metadata.labels.get(
+        "kedro-kinetic.io/run") == "render"]
