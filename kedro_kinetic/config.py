@@ -166,6 +166,7 @@ _RUN_SCALARS: dict[str, Any] = {
     "max_parallel": _int(1), "fail_fast": _bool, "stream_logs": _bool,
     "command": _command, "workdir": _str, "unschedulable_timeout_seconds": _int(1),
     "credentials_secret": _dns_label, "kubeconfig": _str, "kube_context": _str,
+    "event_source": _choice(("watch", "poll")), "poll_interval_seconds": _int(1),
 }
 _SECTION_SCHEMA: dict[str, Any] = {
     **_RUN_SCALARS, "defaults": NODE_SCHEMA,
@@ -243,6 +244,8 @@ class RunConfig:
     credentials_secret: str | None = None
     kubeconfig: str | None = None
     kube_context: str | None = None
+    event_source: str = "watch"
+    poll_interval_seconds: int = 5
     defaults: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)

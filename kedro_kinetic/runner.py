@@ -176,6 +176,8 @@ class GKERunner(AbstractRunner):
         self._state = activation.activate(self._allow)
         self.last_plans: dict[Node, NodePlan] = {}
         self.last_results: dict[str, NodeResult] = {}
+        #: node name -> {"submitted": t, "finished_seen": t} (driver clock, time.time())
+        self.last_timeline: dict[str, dict[str, float]] = {}
         self._active: _ActiveRun | None = None
 
     def __repr__(self) -> str:
@@ -255,6 +257,7 @@ class GKERunner(AbstractRunner):
         digests = self._upload_driver_inputs(pipeline, catalog, plans, layout)
         self.last_plans = plans
         self.last_results = {}
+        self.last_timeline = {}
         state.plans, state.results = plans, self.last_results
         logger.info("kedro-kinetic run %s: %d nodes, backend '%s', store %s",
                     run_id, len(plans), cfg.backend, layout.root)
@@ -407,6 +410,7 @@ class GKERunner(AbstractRunner):
         plan.manifest = self._patch_manifest(hooks, plan, run_id)
         planner.record(plan)
         backend.submit(plan.manifest, node.name)
+        self.last_timeline[node.name] = {"submitted": time.time()}
         logger.info("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
 
     @staticmethod
@@ -440,6 +444,7 @@ class GKERunner(AbstractRunner):
         self, node: Node, plan: NodePlan, event: JobEvent, digests: dict[str, str],
         catalog: CatalogProtocol, hooks: PluginManager, run_id: str,
     ) -> RemoteNodeError | None:
+        self.last_timeline.setdefault(node.name, {})["finished_seen"] = time.time()
         result = self._read_result(plan, event)
         self.last_results[node.name] = result
         inputs = self._placeholders(plan.inputs, digests)

@@ -32,4 +32,5 @@ def create(cfg: RunConfig, *, project_path: Path, run_label: str,
         namespace=cfg.namespace, run_label=run_label, kubeconfig=cfg.kubeconfig,
         context=cfg.kube_context, unschedulable_timeout=cfg.unschedulable_timeout_seconds,
         stream_logs=cfg.stream_logs,
+        poll_interval=cfg.poll_interval_seconds if cfg.event_source == "poll" else None,
     )

@@ -64,8 +64,13 @@ class KubernetesBackend:
         unschedulable_timeout: float = 300,
         stream_logs: bool = True,
         log_sink: IO[str] | None = None,
+        poll_interval: float | None = None,
     ) -> None:
-        """Connect to the cluster (kubeconfig context, or in-cluster config)."""
+        """Connect to the cluster (kubeconfig context, or in-cluster config).
+
+        ``poll_interval`` switches the event source from watches to listing every
+        that many seconds: the baseline a polling design gives (benchmarks only).
+        """
         from kubernetes import client
 
         self.events: queue.Queue[JobEvent] = queue.Queue()
@@ -81,6 +86,7 @@ class KubernetesBackend:
         self._tracks: dict[str, _Track] = {}
         self._stop = threading.Event()
         self._watchers: list[threading.Thread] = []
+        self._poll_interval = poll_interval
 
     # -- submission --------------------------------------------------------------
     def submit(self, manifest: dict[str, Any], display_name: str) -> None:
@@ -138,6 +144,9 @@ class KubernetesBackend:
         list_fn = (self._batch.list_namespaced_job if kind == "job"
                    else self._core.list_namespaced_pod)
         handle = self._on_job if kind == "job" else self._on_pod
+        if self._poll_interval:
+            self._poll(list_fn, handle)
+            return
         version: str | None = None
         failures = 0
         while not self._stop.is_set():
@@ -170,6 +179,14 @@ class KubernetesBackend:
                 failures = self._backoff(kind, exc, failures)
             except Exception as exc:  # noqa: BLE001 - connection resets, restarts
                 failures = self._backoff(kind, exc, failures)
+
+    def _poll(self, list_fn: Any, handle: Any) -> None:
+        while not self._stop.wait(self._poll_interval):
+            try:
+                for item in list_fn(self.namespace, label_selector=self.selector).items:
+                    handle(item)
+            except Exception as exc:  # noqa: BLE001 - next round retries
+                logger.debug("poll failed: %s", exc)
 
     def _backoff(self, kind: str, exc: BaseException, failures: int) -> int:
         if not is_transient(exc) and failures > 20:
