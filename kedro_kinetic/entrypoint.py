@@ -85,9 +85,9 @@ class _Pod:
         from kedro_kinetic import payload as payloads
 
         pay = payloads.load(payload_bytes, args.payload_sha256)
-        if pay.node.name != spec["node"]:
+        if pay.name != spec["node"]:
             raise CatalogSpecError(
-                f"payload holds node '{pay.node.name}' but the spec is for '{spec['node']}'"
+                f"payload holds node '{pay.name}' but the spec is for '{spec['node']}'"
             )
         allowed = build_allowlist(pay.allow)
         configs = {}
@@ -101,24 +101,30 @@ class _Pod:
 
         self.res.phase = "load"
         t0 = time.perf_counter()
-        catalog = _build_catalog(configs, creds, spec)
+        catalog = _build_catalog(configs, creds, spec) if configs else None
         inputs = {name: _load_input(name, entry, catalog)
                   for name, entry in spec["inputs"].items()}
         self._timed("load", t0)
 
         self.res.phase = "run"
         t0 = time.perf_counter()
-        _log(f"running node {pay.node.name}")
-        outputs = pay.node.run(inputs)
+        _log(f"running node {pay.name}")
+        from kedro_kinetic.node_call import call, outputs_of
+
+        value = call(pay.name, pay.func, pay.inputs, inputs)
         self._timed("run", t0)
 
         self.res.phase = "save"
         t0 = time.perf_counter()
+        outputs = outputs_of(pay.name, pay.outputs, value)
         for name, data in outputs.items():
             entry = spec["outputs"].get(name)
             if entry is None:
                 raise CatalogSpecError(f"node produced '{name}', which the spec does not name")
             self.res.outputs[name] = _save_output(name, entry, data, catalog)
+        for name in pay.confirms:
+            if catalog is not None and name in configs:
+                catalog.confirm(name)
         self._timed("save", t0)
         self.res.phase = "done"
         self.res.status = "succeeded"

@@ -12,6 +12,7 @@ import pickle
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic.digest import verify
@@ -19,27 +20,47 @@ from kedro_kinetic.digest import verify
 if TYPE_CHECKING:
     from kedro.pipeline.node import Node
 
-PAYLOAD_FORMAT = "kedro-kinetic/payload@1"
+PAYLOAD_FORMAT = "kedro-kinetic/payload@2"
 
 
 @dataclass(frozen=True)
 class Payload:
-    """What the pod gets from a verified payload."""
+    """What the pod gets from a verified payload: the function and its declarations."""
 
-    node: Node
+    name: str
+    func: Callable[..., Any]
+    inputs: Any
+    outputs: Any
+    confirms: tuple[str, ...]
     allow: tuple[str, ...]
 
 
+class UnsupportedNode(ValueError):
+    """A node GKERunner cannot run remotely."""
+
+
 def dump(node: Node, allow: Iterable[str], by_value: Iterable[str] = ()) -> bytes:
-    """Serialise ``node`` with cloudpickle.
+    """Serialise ``node``'s function and declarations with cloudpickle.
+
+    The ``Node`` object itself is not pickled, so the pod needs no Kedro
+    import to call it (see :mod:`kedro_kinetic.node_call`).
 
     Args:
         node: The Kedro node (its function is what runs in the pod).
         allow: Extra allowlisted class paths, chosen in code by the author.
         by_value: Top-level package names to pickle by value (the project).
+    Raises:
+        UnsupportedNode: A generator node (its chunks cannot be streamed across pods).
     """
+    import inspect
+
     import cloudpickle
 
+    if inspect.isgeneratorfunction(node.func):
+        raise UnsupportedNode(
+            f"node '{node.name}' is a generator function; GKERunner cannot stream its "
+            "chunks between pods yet (run it with another runner)"
+        )
     registered = []
     for name in sorted(set(by_value)):
         module = sys.modules.get(name)
@@ -53,7 +74,11 @@ def dump(node: Node, allow: Iterable[str], by_value: Iterable[str] = ()) -> byte
     try:
         document = {
             "format": PAYLOAD_FORMAT,
-            "node": node,
+            "name": node.name,
+            "func": node.func,
+            "inputs": node._inputs,  # as declared: None, a name, a list or a mapping
+            "outputs": node._outputs,
+            "confirms": list(node.confirms),
             "allow": sorted(set(allow)),
         }
         return cloudpickle.dumps(document, protocol=pickle.DEFAULT_PROTOCOL)
@@ -73,4 +98,8 @@ def load(data: bytes, pinned_sha256: str | None) -> Payload:
     document: Any = pickle.loads(data)  # noqa: S301 - verified against its pin
     if not isinstance(document, dict) or document.get("format") != PAYLOAD_FORMAT:
         raise ValueError("the verified object is not a kedro-kinetic payload")
-    return Payload(node=document["node"], allow=tuple(document.get("allow", ())))
+    return Payload(
+        name=document["name"], func=document["func"], inputs=document["inputs"],
+        outputs=document["outputs"], confirms=tuple(document.get("confirms", ())),
+        allow=tuple(document.get("allow", ())),
+    )
