@@ -12,6 +12,7 @@ from typing import Any
 
 from kedro_kinetic.config import NodeSettings, RunConfig
 from kedro_kinetic.naming import sanitise
+from kedro_kinetic.result import EXIT_BAD_SPEC, EXIT_VERIFICATION_FAILED
 
 MANAGED_BY = "kedro-kinetic"
 LABEL_RUN = "kedro-kinetic.io/run"
@@ -47,6 +48,20 @@ class JobIdentity:
     run_id: str
     run_label: str
     pipeline: str
+
+
+#: Pod exit codes that retrying cannot fix.
+NOT_RETRIABLE_EXIT_CODES = (EXIT_VERIFICATION_FAILED, EXIT_BAD_SPEC)
+
+
+def pod_failure_policy() -> dict[str, Any]:
+    """Fail the Job at once on a digest/spec refusal; don't count disruptions as retries."""
+    return {"rules": [
+        {"action": "FailJob", "onExitCodes": {
+            "containerName": CONTAINER, "operator": "In",
+            "values": list(NOT_RETRIABLE_EXIT_CODES)}},
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+    ]}
 
 
 def image_is_pinned(image: str) -> bool:
@@ -175,6 +190,7 @@ def render(ident: JobIdentity, pins: Pins, settings: NodeSettings, run: RunConfi
         },
         "spec": {
             "backoffLimit": settings.retries,
+            "podFailurePolicy": pod_failure_policy(),
             "activeDeadlineSeconds": settings.deadline_seconds,
             "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
             "template": {
@@ -184,6 +200,16 @@ def render(ident: JobIdentity, pins: Pins, settings: NodeSettings, run: RunConfi
             },
         },
     }
+
+
+def fail_job_exit_codes(manifest: dict[str, Any]) -> set[int]:
+    """Exit codes for which the manifest's podFailurePolicy fails the Job at once."""
+    codes: set[int] = set()
+    for rule in (manifest["spec"].get("podFailurePolicy") or {}).get("rules", []):
+        on = rule.get("onExitCodes") or {}
+        if rule.get("action") == "FailJob" and on.get("operator") == "In":
+            codes |= set(on.get("values", []))
+    return codes
 
 
 def container_of(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -124,6 +124,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+_KILLED = ("the pod was killed (SIGKILL, exit code 137) before it wrote a result: evicted, "
+           "preempted, or its node was lost - not an error raised by the node's code")
 _EXPLAIN = {
     "OOMKilled": "the container exceeded its memory limit (OOMKilled); give the node more "
                  "memory (kinetic nodes.<name>.memory or a tag)",
@@ -475,6 +477,9 @@ class GKERunner(AbstractRunner):
             result = NodeResult.from_json(store.read_bytes(plan.result_uri))
         except (store.StoreError, ValueError) as exc:
             detail = _EXPLAIN.get(event.reason or "", "")
+            if event.exit_code in (137, -9) and event.reason not in ("OOMKilled", "Cancelled",
+                                                                    "DeadlineExceeded"):
+                detail = _KILLED
             message = "; ".join(m for m in (detail, event.message) if m) or (
                 f"the pod ended (exit code {event.exit_code}) without writing a result: {exc}")
             result = NodeResult(node=plan.node.name,

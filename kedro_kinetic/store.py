@@ -114,9 +114,12 @@ class _GCSStore:
     def write(self, uri: str, data: bytes) -> None:
         from google.api_core import exceptions
 
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
         bucket, name = self._bucket_and_name(uri)
         try:
-            bucket.blob(name).upload_from_string(data)
+            # objects are content-addressed or rewritten whole: retrying is idempotent
+            bucket.blob(name).upload_from_string(data, retry=DEFAULT_RETRY)
         except exceptions.GoogleAPIError as exc:
             raise StoreError(f"cannot write {uri}: {exc}") from exc
 

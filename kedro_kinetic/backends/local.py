@@ -15,12 +15,23 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from kedro_kinetic import credentials
 from kedro_kinetic.backends.base import JobEvent
-from kedro_kinetic.manifest import container_of
+from kedro_kinetic.manifest import container_of, fail_job_exit_codes
+
+
+@dataclass(frozen=True)
+class _LocalJob:
+    name: str
+    display: str
+    argv: list[str]
+    env: dict[str, str]
+    backoff_limit: int
+    fail_codes: set[int]
 
 
 class LocalBackend:
@@ -73,16 +84,26 @@ class LocalBackend:
         return env
 
     def submit(self, manifest: dict[str, Any], display_name: str) -> None:
-        """Start the manifest's container command as a process."""
+        """Start the manifest's container command as a process (retried per backoffLimit)."""
         name = manifest["metadata"]["name"]
         container = container_of(manifest)
         argv = [*container.get("command", []), *container.get("args", [])]
         if not argv:
             raise ValueError(f"manifest {name} has no container command")
+        env = self._process_env(container)
+        self._start(name, argv, env)
+        self.events.put(JobEvent(name, "started", time=time.time()))
+        spec = manifest["spec"]
+        job = _LocalJob(name, display_name, argv, env, spec.get("backoffLimit", 0) or 0,
+                        fail_job_exit_codes(manifest))
+        deadline = spec.get("activeDeadlineSeconds")
+        threading.Thread(target=self._follow, args=(job, deadline), daemon=True).start()
+
+    def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         proc = subprocess.Popen(  # noqa: S603 - argv comes from our own manifest
             argv,
             cwd=self._project_path,
-            env=self._process_env(container),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -92,34 +113,43 @@ class LocalBackend:
         )
         with self._lock:
             self._procs[name] = proc
-        self.events.put(JobEvent(name, "started", time=time.time()))
-        deadline = manifest["spec"].get("activeDeadlineSeconds")
-        threading.Thread(
-            target=self._follow, args=(name, display_name, proc, deadline), daemon=True
-        ).start()
 
-    def _follow(self, name: str, display: str, proc: subprocess.Popen[str],
-                deadline: int | None) -> None:
+    def _follow(self, job: _LocalJob, deadline: int | None) -> None:
         timer = None
         if deadline:
-            timer = threading.Timer(deadline, self._kill, args=(name, "DeadlineExceeded"))
+            timer = threading.Timer(deadline, self._kill, args=(job.name, "DeadlineExceeded"))
             timer.daemon = True
             timer.start()
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if self._stream:
-                with self._lock:
-                    self._sink.write(f"[{display}] {line.rstrip()}\n")
-                    self._sink.flush()
-        code = proc.wait()
+        failures = 0
+        while True:
+            with self._lock:
+                proc = self._procs[job.name]
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if self._stream:
+                    with self._lock:
+                        self._sink.write(f"[{job.display}] {line.rstrip()}\n")
+                        self._sink.flush()
+            code = proc.wait()
+            with self._lock:
+                reason = self._killed.get(job.name)
+            failures += code != 0
+            if (code == 0 or reason or code in job.fail_codes or failures > job.backoff_limit):
+                break
+            with self._lock:
+                self._sink.write(f"[{job.display}] exit code {code}; retrying "
+                                 f"({failures}/{job.backoff_limit})\n")
+            self._start(job.name, job.argv, job.env)
         if timer:
             timer.cancel()
         with self._lock:
-            self._procs.pop(name, None)
-            reason = self._killed.pop(name, None)
+            self._procs.pop(job.name, None)
+            reason = self._killed.pop(job.name, None)
         if reason is None:
-            reason = "Completed" if code == 0 else "Error"
-        self.events.put(JobEvent(name, "finished", exit_code=code, reason=reason,
+            reason = "Completed" if code == 0 else (
+                "BackoffLimitExceeded" if job.backoff_limit and code not in job.fail_codes
+                else "Error")
+        self.events.put(JobEvent(job.name, "finished", exit_code=code, reason=reason,
                                  time=time.time()))
 
     def _kill(self, name: str, reason: str) -> bool:
