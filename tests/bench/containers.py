@@ -15,8 +15,9 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from kubernetes import client
 
@@ -44,14 +45,18 @@ def image_problem(image: str) -> tuple[str, str] | None:
     if not image or not _REFERENCE.match(image):
         return (
             "InvalidImageName",
-            f'Failed to apply default image tag "{image}": couldn\'t parse image name '
-            f'"{image}": invalid reference format',
+            (
+                f'Failed to apply default image tag "{image}": couldn\'t parse image name '
+                f'"{image}": invalid reference format'
+            ),
         )
     if any(marker in image for marker in UNPULLABLE_MARKERS):
         return (
             "ErrImagePull",
-            f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
-            f"not found (test kubelet: names containing {sorted(UNPULLABLE_MARKERS)} never pull)",
+            (
+                f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
+                f"not found (test kubelet: names containing {sorted(UNPULLABLE_MARKERS)} never pull)"
+            ),
         )
     return None
 
@@ -99,7 +104,7 @@ def _read_source(
 
 
 def _field_ref(pod: Mapping[str, Any], path: str) -> str:
-    meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
+    meta, spec = pod.get("metadata", {}), pod.get("spec", {})
     simple = {
         "metadata.name": meta.get("name"),
         "metadata.namespace": meta.get("namespace"),

@@ -281,4 +281,4 @@ class ControlPlane:
         }
 
 
-__all__ = ["ControlPlane", "StartupError", "ADMIN_USER"]
+__all__ = ["ADMIN_USER", "ControlPlane", "StartupError"]

@@ -15,18 +15,24 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from kubernetes import client, config
 
-from tests.bench.binaries import REPO_ROOT, Binaries, BinariesUnavailable, ensure_binaries
+from tests.bench.binaries import (
+    REPO_ROOT,
+    Binaries,
+    BinariesUnavailable,
+    ensure_binaries,
+)
 from tests.bench.control_plane import ControlPlane
 from tests.bench.gcs import GcsEmulator
 from tests.bench.kubelet import BenchKubelet
 from tests.bench.processes import StartupError
 
-__all__ = ["bench_binaries", "k8s_cluster", "gcs_emulator", "K8sCluster", "GcsEmulator"]
+__all__ = ["GcsEmulator", "K8sCluster", "bench_binaries", "gcs_emulator", "k8s_cluster"]
 
 log = logging.getLogger("tests.bench")
 
@@ -74,22 +80,16 @@ class K8sCluster:
             raise
         self.startup_seconds = time.monotonic() - start
 
-    def api_client(self):  # noqa: ANN201 - kubernetes is imported lazily by callers too
+    def api_client(self) -> client.ApiClient:
         """A new ``kubernetes.client.ApiClient`` for the cluster (admin credentials)."""
-        from kubernetes import config
-
         return config.new_client_from_config(config_file=self.kubeconfig)
 
-    def core_v1(self):  # noqa: ANN201
+    def core_v1(self) -> client.CoreV1Api:
         """``CoreV1Api`` on a new client."""
-        from kubernetes import client
-
         return client.CoreV1Api(self.api_client())
 
-    def batch_v1(self):  # noqa: ANN201
+    def batch_v1(self) -> client.BatchV1Api:
         """``BatchV1Api`` on a new client."""
-        from kubernetes import client
-
         return client.BatchV1Api(self.api_client())
 
     def stop_apiserver(self) -> None:

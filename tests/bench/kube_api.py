@@ -10,7 +10,8 @@ import datetime as dt
 import json
 import logging
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 

@@ -13,9 +13,10 @@ import datetime as dt
 import ssl
 import threading
 import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO
 from urllib.parse import parse_qs, urlsplit
 
 from tests.bench.certs import KeyPair
@@ -50,8 +51,7 @@ class ContainerLog:
         def copy() -> None:
             try:
                 with open(self.path, "ab", buffering=0) as out:
-                    for line in iter(stream.readline, b""):
-                        out.write(_timestamp().encode() + b" " + line)
+                    out.writelines(_timestamp().encode() + b" " + line for line in iter(stream.readline, b""))
             finally:
                 stream.close()
                 self.done.set()
@@ -127,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
     lookup: LogLookup
     protocol_version = "HTTP/1.0"  # the body ends when the connection closes (follow streams)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def _error(self, code: int, message: str) -> None:
@@ -138,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         parts = [p for p in url.path.split("/") if p]
         if parts == ["healthz"]:
@@ -148,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"not found: {url.path}")
             return
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        flag = lambda name: query.get(name, "").lower() in ("1", "true")  # noqa: E731
+        flag = lambda name: query.get(name, "").lower() in ("1", "true")
         try:
             log = self.lookup(parts[1], parts[2], parts[3], flag("previous"))
         except LogNotAvailable as error:

@@ -14,8 +14,8 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 _live: set[ManagedProcess] = set()
 _live_lock = threading.Lock()

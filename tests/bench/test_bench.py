@@ -8,8 +8,9 @@ import itertools
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from google.api_core.exceptions import NotFound
@@ -165,7 +166,7 @@ def test_failing_job_is_retried_up_to_backoff_limit_then_fails(k8s_cluster, core
     job = wait_for(lambda: job_condition(batch, ns, name, "Failed"), timeout=60, what="Job Failed")
 
     assert job.status.failed == 2
-    failed = [c for c in job.status.conditions if c.type == "Failed"][0]
+    failed = next(c for c in job.status.conditions if c.type == "Failed")
     assert failed.reason == "BackoffLimitExceeded"
     pods = job_pods(core, ns, name)
     assert len(pods) == 2
@@ -335,7 +336,7 @@ def test_not_ready_node_gets_no_new_pods(k8s_cluster, core):
     kubelet.set_node_ready(default, False)
     try:
         node = core.read_node(default)
-        ready = [c for c in node.status.conditions if c.type == "Ready"][0]
+        ready = next(c for c in node.status.conditions if c.type == "Ready")
         assert ready.status == "False"
         core.create_namespaced_pod(ns, pod_manifest(name, container([sys.executable, "-c", "pass"])))
 
@@ -390,3 +391,16 @@ def test_fallback_to_logs_on_error_fills_the_termination_message(k8s_cluster, co
 
     _, state = wait_for(lambda: terminated(core, ns, name), what="the pod to fail")
     assert (state.exit_code, state.message) == (2, "ValueError: bad input\n")
+
+
+def test_job_deadline_fails_the_job_and_kills_its_pod(k8s_cluster, core, batch, tmp_path: Path):
+    ns, name = k8s_cluster.namespace, unique("deadline")
+    pid_file = tmp_path / "pid"
+    script = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(300)"
+    batch.create_namespaced_job(ns, job_manifest(name, ["python", "-c", script], activeDeadlineSeconds=2))
+    pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the pid file"))
+
+    job = wait_for(lambda: job_condition(batch, ns, name, "Failed"), what="Job Failed")
+
+    assert next(c for c in job.status.conditions if c.type == "Failed").reason == "DeadlineExceeded"
+    wait_for(lambda: process_gone(pid), timeout=10, what=f"process {pid} to end")
