@@ -148,6 +148,7 @@ build_missing() {
     exec 9>"$cache_root/.lock"
     log "waiting for the cache lock ..."
     flock 9
+    rm -rf "$cache_root"/.tmp-*  # leftovers of interrupted builds (nobody else builds now)
   fi
   complete "$kube_dir" kube-apiserver kube-controller-manager && log "cached: $kube_dir" || build_kubernetes
   complete "$etcd_dir" etcd && log "cached: $etcd_dir" || build_etcd

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 _live: set[ManagedProcess] = set()
+_extra_groups: set[int] = set()
 _live_lock = threading.Lock()
 
 
@@ -156,9 +157,6 @@ def forget_pid_group(pid: int) -> None:
     """Forget a process group registered with :func:`register_pid_group`."""
     with _live_lock:
         _extra_groups.discard(pid)
-
-
-_extra_groups: set[int] = set()
 
 
 @atexit.register
