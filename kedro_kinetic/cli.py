@@ -63,3 +63,10 @@ def _server_dry_run(manifests: list[dict[str, Any]], kubeconfig: str | None,
     for manifest in manifests:
         api.create_namespaced_job(manifest["metadata"]["namespace"], manifest, dry_run="All")
     click.echo(f"# {len(manifests)} Job(s) accepted by the API server (dry run)", err=True)
+
+
+from kedro_kinetic.doctor import doctor  # noqa: E402
+from kedro_kinetic.scaffold import init  # noqa: E402
+
+kinetic.add_command(init)
+kinetic.add_command(doctor)

@@ -161,7 +161,8 @@ class GKERunner(AbstractRunner):
     default so that ``kedro server`` can build the runner.
     """
 
-    def __init__(self, is_async: bool = False, allow: Iterable[Any] = (), **overrides: Any):
+    def __init__(self, is_async: bool = False, allow: Iterable[Any] = (),
+                 resume: str | None = None, **overrides: Any):
         """Create the runner.
 
         Args:
@@ -170,9 +171,13 @@ class GKERunner(AbstractRunner):
             allow: Dataset classes or validator callables (objects, given in
                 code) added to the allowlist. Strings are refused, so the
                 allowlist cannot be extended from the command line.
+            resume: The run id of an earlier run to pick up: nodes it finished are
+                not re-run, its Jobs still running are watched again (adopted when
+                their pinned digests match), the rest are submitted.
             **overrides: ``kinetic`` settings with the highest precedence.
         """
         super().__init__(is_async=is_async)
+        self._resume = str(resume) if resume else None
         self._allow = tuple(class_path(obj) for obj in allow)
         self._overrides = dict(overrides)
         self._state = activation.activate(self._allow)
@@ -223,7 +228,7 @@ class GKERunner(AbstractRunner):
             run_id=run_id, pipeline_name="+".join(names), config=cfg, layout=layout,
             resolver=resolver, parameters=params, allow=allowed - build_allowlist(),
             by_value=_by_value_packages(pipeline.nodes, state.package_name, project),
-            versions={"save_version": state.save_version or run_id,
+            versions={"save_version": run_id if self._resume else state.save_version or run_id,
                       "load_versions": state.load_versions},
         )
         plans = planner.plan(pipeline)
@@ -249,7 +254,8 @@ class GKERunner(AbstractRunner):
         from kedro.framework.hooks.manager import _NullPluginManager
 
         state = self._state
-        run_id = run_id or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H.%M.%S.%fZ")
+        run_id = self._resume or run_id or datetime.now(timezone.utc).strftime(
+            "%Y-%m-%dT%H.%M.%S.%fZ")
         if only_missing_outputs:
             cfg = self._config(catalog)  # invalid config stops the run before any check
             pipeline = self._filter_pipeline_for_missing_outputs(pipeline, catalog)
@@ -336,9 +342,9 @@ class GKERunner(AbstractRunner):
         hooks = hook_manager
         run_id = run_id or ""
         deps = pipeline.node_dependencies
-        todo = set(plans)
+        done: set[Node] = self._finished_before(plans, digests, backend) if self._resume else set()
+        todo = set(plans) - done
         running: dict[str, Node] = {}
-        done: set[Node] = set()
         failure: RemoteNodeError | None = None
         try:
             while True:
@@ -380,6 +386,36 @@ class GKERunner(AbstractRunner):
             raise failure
         if todo:
             raise RuntimeError(f"nodes could not be scheduled: {sorted(n.name for n in todo)}")
+
+    def _finished_before(self, plans: dict[Node, NodePlan], digests: dict[str, str],
+                         backend: Backend) -> set[Node]:
+        """Nodes an earlier run of this id finished (from the store's results alone)."""
+        done = set()
+        for node, plan in plans.items():
+            try:
+                result = NodeResult.from_json(store.read_bytes(plan.result_uri))
+            except store.ObjectNotFound:
+                continue
+            except ValueError:
+                result = None
+            if result is not None and result.status == "succeeded" and all(
+                e["kind"] != "pickle" or result.outputs.get(n, {}).get("sha256")
+                for n, e in plan.outputs.items()
+            ):
+                for name, entry in plan.outputs.items():
+                    if entry["kind"] == "pickle":
+                        digests[name] = result.outputs[name]["sha256"]
+                self.last_results[node.name] = result
+                done.add(node)
+                continue
+            logger.info("Resume: node %s failed before; running it again", node.name)
+            store.delete(plan.result_uri)
+            backend.forget(plan.ident.job_name)
+        if done:
+            logger.info("Resume of run %s: %d of %d nodes already finished: %s",
+                        self._resume, len(done), len(plans),
+                        ", ".join(sorted(n.name for n in done)))
+        return done
 
     def _placeholders(self, entries: dict[str, dict[str, Any]],
                       digests: dict[str, str]) -> dict[str, Any]:

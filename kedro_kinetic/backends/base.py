@@ -34,6 +34,9 @@ class Backend(Protocol):
     def cancel(self, job_name: str) -> None:
         """Stop one Job and its pods."""
 
+    def forget(self, job_name: str) -> None:
+        """Remove a finished Job of an earlier attempt so that it can be submitted again."""
+
     def cancel_all(self) -> list[str]:
         """Stop every Job of the run; return their names."""
 

@@ -330,6 +330,22 @@ class KubernetesBackend:
                 self._finish(track, None, "Cancelled", "cancelled by the runner")
         self._delete(job_name)
 
+    def forget(self, job_name: str, timeout: float = 60) -> None:
+        """Delete an earlier attempt's Job and wait until the name is free again."""
+        from kubernetes.client.exceptions import ApiException
+
+        self._delete(job_name)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self._batch.read_namespaced_job(job_name, self.namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+                raise
+            self._stop.wait(0.2)
+        raise TimeoutError(f"Job {job_name} of the earlier attempt was not deleted in time")
+
     def cancel_all(self) -> list[str]:
         """Delete every Job and Pod of the run; return the Jobs that were still running."""
         with self._lock:

@@ -168,6 +168,9 @@ class LocalBackend:
         """Kill one node's process group."""
         self._kill(job_name, "Cancelled")
 
+    def forget(self, job_name: str) -> None:
+        """Local processes leave no object behind: nothing to remove."""
+
     def cancel_all(self) -> list[str]:
         """Kill every running node process; return the Job names."""
         with self._lock:

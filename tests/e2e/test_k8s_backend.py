@@ -7,73 +7,27 @@ fake-gcs-server.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import signal
 import subprocess
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+from tests.e2e.bench_kit import (
+    NODES, SALES_SIG, hashes, kedro_run, make_bench_demo, patch_node, run_jobs,
+    run_objects, wait_for_running_pod,
+)
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
-IMAGE = "europe-docker.pkg.dev/kinetic-demo/kedro/demo-project@sha256:" + "a" * 64
-NODES = Path("src/demo_project/pipelines/data_processing/nodes.py")
-SALES_SIG = "def compute_product_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
-
-
-def bench_params(cluster, gcs, prefix: str, **extra) -> str:
-    block = {
-        "backend": "kubernetes", "image": IMAGE, "image_policy": "require_digest",
-        "namespace": cluster.namespace, "store": f"gs://{gcs.bucket}/{prefix}",
-        "kubeconfig": cluster.kubeconfig, "max_parallel": 4,
-        "unschedulable_timeout_seconds": 6,
-        "defaults": {"cpu": "250m", "memory": "1Gi", "deadline_seconds": 600},
-        **extra,
-    }
-    return yaml.safe_dump({"kinetic": block})
 
 
 @pytest.fixture
 def bench_demo(tmp_path, k8s_cluster, gcs_emulator, request):
-    """A demo copy with a `bench` conf env; the bench kubelet runs pods in it."""
-    project = copy_demo(tmp_path)
-    (project / "conf" / "bench").mkdir()
-    (project / "conf" / "bench" / "parameters.yml").write_text(
-        bench_params(k8s_cluster, gcs_emulator, request.node.name[:40]))
     previous = k8s_cluster.kubelet.cwd
-    k8s_cluster.kubelet.cwd = str(project)  # the image's WORKDIR
-    yield project
+    yield make_bench_demo(tmp_path, k8s_cluster, gcs_emulator, request.node.name[:40])
     k8s_cluster.kubelet.cwd = previous
-
-
-def kedro_run(project: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), "run", "--env=bench", "--runner=kedro_kinetic.GKERunner",
-                           *args], cwd=project, capture_output=True, text=True,
-                          env=subprocess_env(), timeout=timeout)
-
-
-def patch_node(project: Path, signature: str, body: str) -> None:
-    path = project / NODES
-    text = path.read_text()
-    path.write_text(text.replace(signature, signature + "\n" + textwrap.indent(
-        textwrap.dedent(body), "    "), 1))
-
-
-def run_jobs(cluster, node_prefix: str = "") -> list:
-    jobs = cluster.batch_v1().list_namespaced_job(
-        cluster.namespace, label_selector="app.kubernetes.io/managed-by=kedro-kinetic").items
-    return jobs
-
-
-def hashes(project: Path) -> dict[str, str]:
-    return {p.relative_to(project).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((project / "data").glob("0[2-8]_*/**/*"))
-            if p.is_file() and p.name != ".gitkeep"}
 
 
 def test_demo_on_the_bench_equals_sequential_runner_one_job_per_node(bench_demo, k8s_cluster,
@@ -180,26 +134,6 @@ def test_node_that_raises_shows_its_remote_traceback(bench_demo):
     assert "KeyError: 'no such column: sku'" in output
 
 
-def _run_objects(cluster, run_label: str) -> tuple[list, list]:
-    selector = f"kedro-kinetic.io/run={run_label}"
-    jobs = cluster.batch_v1().list_namespaced_job(cluster.namespace, label_selector=selector)
-    pods = cluster.core_v1().list_namespaced_pod(cluster.namespace, label_selector=selector)
-    return jobs.items, pods.items
-
-
-def _wait_for_running_pod(cluster, before: set[str], timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pods = cluster.core_v1().list_namespaced_pod(
-            cluster.namespace, label_selector="app.kubernetes.io/managed-by=kedro-kinetic").items
-        for pod in pods:
-            if pod.metadata.name not in before and pod.status.phase == "Running" and \
-                    "store-features" in pod.metadata.name:
-                return pod
-        time.sleep(0.3)
-    pytest.fail("the slow node's pod never ran")
-
-
 def test_sigint_deletes_every_job_and_pod_of_the_run_within_10s(bench_demo, k8s_cluster):
     patch_node(bench_demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
                "import time; time.sleep(300)")
@@ -210,7 +144,7 @@ def test_sigint_deletes_every_job_and_pod_of_the_run_within_10s(bench_demo, k8s_
                             cwd=bench_demo, env=subprocess_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        pod = _wait_for_running_pod(k8s_cluster, before)
+        pod = wait_for_running_pod(k8s_cluster, before)
         run_label = pod.metadata.labels["kedro-kinetic.io/run"]
         pid = k8s_cluster.kubelet.pod_pid(k8s_cluster.namespace, pod.metadata.name)
         proc.send_signal(signal.SIGINT)
@@ -222,7 +156,7 @@ def test_sigint_deletes_every_job_and_pod_of_the_run_within_10s(bench_demo, k8s_
     assert "Cancelled" in out
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        jobs, pods = _run_objects(k8s_cluster, run_label)
+        jobs, pods = run_objects(k8s_cluster, run_label)
         if not jobs and not pods:
             break
         time.sleep(0.25)
@@ -247,7 +181,7 @@ def test_run_completes_across_an_api_server_restart(bench_demo, k8s_cluster, tmp
                             cwd=bench_demo, env=subprocess_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        _wait_for_running_pod(k8s_cluster, before)
+        wait_for_running_pod(k8s_cluster, before)
         k8s_cluster.restart_apiserver()
         out, _ = proc.communicate(timeout=400)
     finally:

@@ -1,0 +1,99 @@
+"""Helpers for tests that run demo_project on the bench (real control plane + fake GCS)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+
+IMAGE = "europe-docker.pkg.dev/kinetic-demo/kedro/demo-project@sha256:" + "a" * 64
+NODES = Path("src/demo_project/pipelines/data_processing/nodes.py")
+SALES_SIG = "def compute_product_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
+
+
+def bench_params(cluster, gcs, prefix: str, **extra) -> str:
+    block = {
+        "backend": "kubernetes", "image": IMAGE, "image_policy": "require_digest",
+        "namespace": cluster.namespace, "store": f"gs://{gcs.bucket}/{prefix}",
+        "kubeconfig": cluster.kubeconfig, "max_parallel": 4,
+        "unschedulable_timeout_seconds": 6,
+        "defaults": {"cpu": "250m", "memory": "1Gi", "deadline_seconds": 600},
+        **extra,
+    }
+    return yaml.safe_dump({"kinetic": block})
+
+
+def make_bench_demo(tmp_path: Path, cluster, gcs, prefix: str, **extra) -> Path:
+    """A demo copy with a `bench` conf env; the bench kubelet runs its pods in it."""
+    project = copy_demo(tmp_path)
+    (project / "conf" / "bench").mkdir()
+    (project / "conf" / "bench" / "parameters.yml").write_text(
+        bench_params(cluster, gcs, prefix, **extra))
+    cluster.kubelet.cwd = str(project)  # the image's WORKDIR
+    return project
+
+
+def popen_run(project: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([*kedro_cmd(), "run", "--env=bench",
+                             "--runner=kedro_kinetic.GKERunner", *args], cwd=project,
+                            env=env or subprocess_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def kedro_run(project: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([*kedro_cmd(), "run", "--env=bench", "--runner=kedro_kinetic.GKERunner",
+                           *args], cwd=project, capture_output=True, text=True,
+                          env=subprocess_env(), timeout=timeout)
+
+
+def patch_node(project: Path, signature: str, body: str) -> None:
+    """Insert ``body`` at the top of the function whose ``def`` starts with ``signature``."""
+    path = project / NODES
+    lines = path.read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith(signature))
+    end = next(i for i in range(start, len(lines)) if lines[i].rstrip().endswith(":"))
+    code = textwrap.indent(textwrap.dedent(body), "    ")
+    lines.insert(end + 1, code if code.endswith("\n") else code + "\n")
+    path.write_text("".join(lines))
+
+
+def run_jobs(cluster) -> list:
+    jobs = cluster.batch_v1().list_namespaced_job(
+        cluster.namespace, label_selector="app.kubernetes.io/managed-by=kedro-kinetic").items
+    return jobs
+
+
+def hashes(project: Path) -> dict[str, str]:
+    return {p.relative_to(project).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((project / "data").glob("0[2-8]_*/**/*"))
+            if p.is_file() and p.name != ".gitkeep"}
+
+
+def run_objects(cluster, run_label: str) -> tuple[list, list]:
+    selector = f"kedro-kinetic.io/run={run_label}"
+    jobs = cluster.batch_v1().list_namespaced_job(cluster.namespace, label_selector=selector)
+    pods = cluster.core_v1().list_namespaced_pod(cluster.namespace, label_selector=selector)
+    return jobs.items, pods.items
+
+
+def wait_for_running_pod(cluster, before: set[str], name_part: str = "store-features",
+                          timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pods = cluster.core_v1().list_namespaced_pod(
+            cluster.namespace, label_selector="app.kubernetes.io/managed-by=kedro-kinetic").items
+        for pod in pods:
+            if pod.metadata.name not in before and pod.status.phase == "Running" and \
+                    name_part in pod.metadata.name:
+                return pod
+        time.sleep(0.3)
+    pytest.fail("the slow node's pod never ran")
+
+
