@@ -455,7 +455,8 @@ def doctor(metadata: Any, env: str | None, pipelines: tuple[str, ...],
     from kedro_kinetic.scaffold import _metadata
 
     project = Path(_metadata(metadata).project_path)
-    where = f"env '{env or 'local'}', pipeline(s) {', '.join(pipelines) or '__default__'}"
+    env_text = f"env '{env}'" if env else "default env"
+    where = f"{env_text}, pipeline(s) {', '.join(pipelines) or '__default__'}"
     try:
         cfg, found = load_config(project, env, pipelines, runner_params)
     except kinetic_config.ConfigError as exc:

@@ -390,17 +390,19 @@ def reference_markdown() -> str:
         for d in reference():
             if d.scope == scope:
                 default = d.default if _plain(d.default) else f"`{d.default}`"
-                rows.append(f"| `{d.path}` | {d.type} | {default} | {d.meaning} |")
+                cells = [f"`{d.path}`", d.type, default, d.meaning]
+                rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         return rows
 
     lines = ["### Run settings", "",
              "Keys of `kinetic:` (and of `kinetic.pipelines.<pipeline>`).", "",
              *table("run"), "",
              "### Node settings", "",
-             "Keys of `kinetic.defaults`, `kinetic.tags.<tag>` and `kinetic.nodes.<node>` "
-             "(and of the same sections under `pipelines.<pipeline>` and `--runner-params`).", "",
+             ("Keys of `kinetic.defaults`, `kinetic.tags.<tag>` and `kinetic.nodes.<node>` "
+              "(and of the same sections under `pipelines.<pipeline>` and `--runner-params`)."),
+             "",
              *table("node")]
-    return "\n".join(lines).replace("| |", "|  |") + "\n"
+    return "\n".join(lines) + "\n"
 
 
 # --- Dockerfile and .dockerignore ------------------------------------------------------------
