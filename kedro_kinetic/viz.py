@@ -161,7 +161,7 @@ def _record_run(state: RunState, run_params: dict[str, Any], pipeline: Pipeline 
     if contract is None:
         return None
     if not contract.is_default_run(run_params):
-        logger.warning(
+        logger.info(
             "kedro-kinetic: like kedro-viz for SequentialRunner, partial runs are not "
             "recorded for the Workflow view; `%s` is kept as it was.",
             Path(contract.metadata_dir) / contract.events_file,
