@@ -1,0 +1,184 @@
+"""The test bench (tests/bench) outside pytest: cluster + fake GCS + an observer watch.
+
+The observer watches the namespace's Jobs and Pods (label
+``app.kubernetes.io/managed-by=kedro-kinetic``) from the benchmark process and
+records, on this machine's clock, when each Job was first seen, when its pod's
+container was first seen terminated and when the Job was first seen
+``Complete``/``Failed``. That splits a reaction latency into its hops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+IMAGE = "europe-docker.pkg.dev/kinetic-bench/kedro/bench@sha256:" + "a" * 64
+SELECTOR = "app.kubernetes.io/managed-by=kedro-kinetic"
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+class Observer:
+    """First-seen times of Job/Pod transitions (driver-independent)."""
+
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._loop, args=(k,), daemon=True,
+                                          name=f"bench-observer-{k}") for k in ("job", "pod")]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _entry(self, job: str) -> dict[str, Any]:
+        return self.jobs.setdefault(job, {})
+
+    def _loop(self, kind: str) -> None:
+        from kubernetes import client, watch
+
+        api = self.cluster.api_client()
+        fn = (client.BatchV1Api(api).list_namespaced_job if kind == "job"
+              else client.CoreV1Api(api).list_namespaced_pod)
+        version = None
+        while not self._stop.is_set():
+            try:
+                if version is None:
+                    listing = fn(self.cluster.namespace, label_selector=SELECTOR)
+                    for item in listing.items:
+                        self._seen(kind, item)
+                    version = listing.metadata.resource_version
+                for event in watch.Watch().stream(fn, self.cluster.namespace,
+                                                  label_selector=SELECTOR,
+                                                  resource_version=version,
+                                                  timeout_seconds=30):
+                    if self._stop.is_set():
+                        return
+                    if event["type"] == "ERROR":
+                        version = None
+                        break
+                    version = event["object"].metadata.resource_version
+                    self._seen(kind, event["object"])
+            except Exception:  # noqa: BLE001 - keep observing
+                version = None
+                self._stop.wait(0.2)
+
+    def _seen(self, kind: str, obj: Any) -> None:
+        now = time.time()
+        with self._lock:
+            if kind == "job":
+                entry = self._entry(obj.metadata.name)
+                entry.setdefault("seen", now)
+                entry.setdefault("creation_timestamp", obj.metadata.creation_timestamp.timestamp())
+                ann = obj.metadata.annotations or {}
+                entry.setdefault("node", ann.get("kedro-kinetic.io/node-name"))
+                for cond in (obj.status.conditions or []) if obj.status else []:
+                    if cond.status == "True":
+                        entry.setdefault(f"cond_{cond.type}", now)
+                return
+            labels = obj.metadata.labels or {}
+            job = next((labels[k] for k in JOB_NAME_LABELS if k in labels), None)
+            if job is None:
+                return
+            entry = self._entry(job)
+            entry.setdefault("pod_seen", now)
+            for status in (obj.status.container_statuses or []) if obj.status else []:
+                if status.state and status.state.running:
+                    entry.setdefault("pod_running", now)
+                if status.state and status.state.terminated:
+                    entry.setdefault("pod_terminated", now)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {k: dict(v) for k, v in self.jobs.items()}
+
+
+class Bench:
+    """A started bench: ``cluster``, ``gcs``, ``observer``; ``params()`` for a project."""
+
+    def __init__(self, cluster: Any, gcs: Any, observer: Observer) -> None:
+        self.cluster = cluster
+        self.gcs = gcs
+        self.observer = observer
+
+    def params(self, prefix: str, **extra: Any) -> dict[str, Any]:
+        """A ``kinetic:`` block for the bench (backend kubernetes, store in fake GCS)."""
+        return {
+            "backend": "kubernetes", "image": IMAGE, "image_policy": "require_digest",
+            "namespace": self.cluster.namespace, "store": f"gs://{self.gcs.bucket}/{prefix}",
+            "kubeconfig": self.cluster.kubeconfig, "max_parallel": 8,
+            "defaults": {"cpu": "100m", "memory": "512Mi", "deadline_seconds": 900},
+            **extra,
+        }
+
+    def write_env(self, project: Path, prefix: str, env: str = "bench", **extra: Any) -> str:
+        """Write ``conf/<env>/parameters.yml`` for the bench; return the env name."""
+        folder = project / "conf" / env
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "parameters.yml").write_text(
+            yaml.safe_dump({"kinetic": self.params(prefix, **extra)}, sort_keys=False))
+        return env
+
+    @contextlib.contextmanager
+    def workdir(self, project: Path) -> Iterator[None]:
+        """Run pods in ``project`` (the image's WORKDIR)."""
+        previous = self.cluster.kubelet.cwd
+        self.cluster.kubelet.cwd = str(project)
+        try:
+            yield
+        finally:
+            self.cluster.kubelet.cwd = previous
+
+    def delete_run(self, run_label: str) -> None:
+        """Delete a finished run's Jobs and Pods (keeps the API server lean between runs)."""
+        from kubernetes import client
+
+        api = self.cluster.api_client()
+        selector = f"kedro-kinetic.io/run={run_label}"
+        with contextlib.suppress(Exception):
+            client.BatchV1Api(api).delete_collection_namespaced_job(
+                self.cluster.namespace, label_selector=selector, propagation_policy="Background")
+        with contextlib.suppress(Exception):
+            client.CoreV1Api(api).delete_collection_namespaced_pod(
+                self.cluster.namespace, label_selector=selector, grace_period_seconds=0)
+
+
+@contextlib.contextmanager
+def started_bench() -> Iterator[Bench]:
+    """Start cluster + fake GCS (binaries from scripts/build-bench-binaries.sh).
+
+    Raises:
+        RuntimeError: The bench cannot be started (message says why).
+    """
+    from tests.bench.binaries import BinariesUnavailable, ensure_binaries
+    from tests.bench.fixtures import GcsEmulator, K8sCluster
+
+    try:
+        binaries = ensure_binaries()
+    except BinariesUnavailable as exc:
+        raise RuntimeError(f"bench binaries unavailable: {exc}") from exc
+    gcs = GcsEmulator(Path(binaries.fake_gcs_server))
+    cluster = None
+    observer = None
+    try:
+        gcs.start()
+        cluster = K8sCluster(binaries)
+        observer = Observer(cluster)
+        observer.start()
+        yield Bench(cluster, gcs, observer)
+    finally:
+        if observer is not None:
+            observer.stop()
+        if cluster is not None:
+            cluster.stop()
+        gcs.stop()

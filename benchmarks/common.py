@@ -1,0 +1,95 @@
+"""Shared plumbing: the run context, sizes, and running the measured driver."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.machine import REPO
+
+DRIVER = Path(__file__).with_name("driver.py")
+
+#: Everything a size preset decides. ``small`` is for the smoke test (seconds, local only).
+SIZES: dict[str, dict[str, Any]] = {
+    "small": {
+        "latency_chains": {"width": 2, "length": 4}, "latency_fan": 8, "latency_repeats": 1,
+        "overhead_sizes": [10, 20], "overhead_repeats": 1,
+        "memory_sizes": [10, 100], "local_chain": 4, "bare_import_repeats": 5,
+        "demo_repeats": 1, "bench_max_parallel": 8, "local_max_parallel": 4,
+    },
+    "full": {
+        "latency_chains": {"width": 4, "length": 10}, "latency_fan": 48, "latency_repeats": 1,
+        "overhead_sizes": [10, 100, 500], "overhead_repeats": 1,
+        "memory_sizes": [10, 100, 1000], "local_chain": 20, "bare_import_repeats": 20,
+        "demo_repeats": 3, "bench_max_parallel": 8, "local_max_parallel": 4,
+    },
+}
+
+
+class DriverFailed(RuntimeError):
+    """The measured driver process failed."""
+
+
+@dataclass
+class Context:
+    """What every benchmark gets."""
+
+    sizes: dict[str, Any]
+    workdir: Path  # throwaway projects
+    logdir: Path  # driver logs
+    backends: tuple[str, ...] = ("local", "kubernetes")
+    bench: Any = None  # benchmarks.bench_cluster.Bench when started
+    bench_error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    cache: dict[str, Any] = field(default_factory=dict)
+    _count: int = 0
+
+    def log(self, message: str) -> None:
+        print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    def drive(self, mode: str, project: Path, *, env: str | None = None,
+              runner: str = "gke", trace_io: bool = False, label: str = "run",
+              timeout: float = 900) -> dict[str, Any]:
+        """Run ``benchmarks/driver.py`` in a subprocess (cwd = project); return its report."""
+        self._count += 1
+        stem = f"{self._count:03d}-{label}"
+        out = self.logdir / f"{stem}.json"
+        cmd = [sys.executable, str(DRIVER), mode, str(project), str(out), "--runner", runner]
+        if env:
+            cmd += ["--env", env]
+        if trace_io:
+            cmd.append("--trace-io")
+        started = time.perf_counter()
+        with open(self.logdir / f"{stem}.log", "w") as log:
+            proc = subprocess.run(cmd, cwd=project, env=driver_env(), stdout=log,
+                                  stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        wall = time.perf_counter() - started
+        if proc.returncode != 0:
+            tail = (self.logdir / f"{stem}.log").read_text()[-3000:]
+            raise DriverFailed(f"{label}: driver exited {proc.returncode}\n{tail}")
+        report = json.loads(out.read_text())
+        report["process_wall"] = wall
+        out.unlink()
+        return report
+
+
+def driver_env() -> dict[str, str]:
+    """Environment of measured processes: no telemetry, the repo importable."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env.update(KEDRO_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1", PYTHONUNBUFFERED="1",
+               COLUMNS="200")
+    return env
+
+
+def repo_relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)

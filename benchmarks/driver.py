@@ -1,0 +1,200 @@
+"""The measured driver: one Kedro run (or render) in its own process, reported as JSON.
+
+Usage::
+
+    python -m benchmarks.driver run    PROJECT OUT.json [--env ENV] [--runner gke|sequential]
+                                        [--trace-io]
+    python -m benchmarks.driver render PROJECT OUT.json [--env ENV]
+
+``run`` uses ``KedroSession`` with ``GKERunner`` (or ``SequentialRunner``) and reports
+the process's own CPU time (``getrusage(RUSAGE_SELF)``: not its children), its peak
+RSS, wall times, the runner's timeline, the pods' results and each node's payload
+size. ``--trace-io`` wraps the store's read/write (and the catalog's load/save) to
+count the bytes that pass through this process. ``render`` plans and renders every
+Job manifest as ``kedro kinetic render`` does (``prepare(dry_run=True)`` + finalise),
+with no execution and no store writes.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+
+_T0_WALL = time.time()
+_T0_PERF = time.perf_counter()
+
+
+def _usage() -> dict:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {"utime": ru.ru_utime, "stime": ru.ru_stime, "cpu": ru.ru_utime + ru.ru_stime,
+            "maxrss_kib": ru.ru_maxrss, "perf": time.perf_counter()}
+
+
+_U0 = _usage()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+from dataclasses import asdict  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+class IOTrace:
+    """Counts store and catalog traffic in this process."""
+
+    def __init__(self) -> None:
+        self.store: list[dict] = []
+        self.catalog: list[dict] = []
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        from kedro.io import DataCatalog
+
+        from kedro_kinetic import store
+
+        trace = self
+
+        def wrap_store(cls: type, op: str) -> None:
+            original = getattr(cls, op)
+
+            def wrapper(self: object, uri: str, *args: object) -> object:
+                out = original(self, uri, *args)
+                size = len(args[0]) if op == "write" else len(out) if op == "read" else 0
+                with trace._lock:
+                    trace.store.append({"op": op, "uri": uri, "bytes": size})
+                return out
+
+            setattr(cls, op, wrapper)
+
+        for cls in (store._LocalStore, store._GCSStore):
+            for op in ("read", "write", "exists", "list", "delete"):
+                wrap_store(cls, op)
+
+        def wrap_catalog(op: str) -> None:
+            original = getattr(DataCatalog, op)
+
+            def wrapper(self: object, name: str, *args: object, **kwargs: object) -> object:
+                if not str(name).startswith("params:") and name != "parameters":
+                    with trace._lock:
+                        trace.catalog.append({"op": op, "dataset": name})
+                return original(self, name, *args, **kwargs)
+
+            setattr(DataCatalog, op, wrapper)
+
+        for op in ("load", "save"):
+            wrap_catalog(op)
+
+
+def _pipeline_deps() -> dict[str, list[str]]:
+    from kedro.framework.project import pipelines
+
+    pipe = pipelines["__default__"]
+    return {n.name: sorted(d.name for d in deps) for n, deps in pipe.node_dependencies.items()}
+
+
+def _datasets() -> dict[str, list[str]]:
+    from kedro.framework.project import pipelines
+
+    pipe = pipelines["__default__"]
+    produced = {o for n in pipe.nodes for o in n.outputs}
+    consumed = {i for n in pipe.nodes for i in n.inputs}
+    return {
+        "intermediate": sorted(produced & consumed),
+        "free_inputs": sorted(pipe.inputs()),
+        "outputs": sorted(pipe.outputs()),
+    }
+
+
+def cmd_run(args: argparse.Namespace) -> dict:
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    trace = None
+    if args.trace_io:
+        trace = IOTrace()
+        trace.install()
+    bootstrap_project(args.project)
+    if args.runner == "gke":
+        from kedro_kinetic import GKERunner
+
+        runner = GKERunner()
+    else:
+        from kedro.runner import SequentialRunner
+
+        runner = SequentialRunner()
+    u_before_session = _usage()
+    with KedroSession.create(project_path=args.project, env=args.env) as session:
+        session_id = session.session_id
+        u_before = _usage()
+        session.run(runner=runner)
+        u_after = _usage()
+    u_end = _usage()
+    out: dict = {
+        "mode": "run", "runner": args.runner, "env": args.env, "session_id": session_id,
+        "rusage": {"start": _U0, "before_session": u_before_session, "before_run": u_before,
+                   "after_run": u_after, "end": u_end},
+        "wall": {"import_to_session": u_before_session["perf"] - _T0_PERF,
+                 "session_run": u_after["perf"] - u_before["perf"],
+                 "total_in_process": u_end["perf"] - _T0_PERF},
+        "t0_wall": _T0_WALL,
+        "deps": _pipeline_deps(),
+        "datasets": _datasets(),
+        "threads_at_end": threading.active_count(),
+    }
+    if args.runner == "gke":
+        out["timeline"] = runner.last_timeline
+        out["results"] = {name: {k: v for k, v in asdict(r).items() if k != "traceback"}
+                          for name, r in runner.last_results.items()}
+        out["plans"] = {
+            node.name: {"payload_bytes": p.payload_bytes, "payload_sha256": p.payload_sha256,
+                        "payload_uri": p.payload_uri, "job_name": p.ident.job_name,
+                        "result_uri": p.result_uri,
+                        "spec_sha256": p.pins.spec_sha256 if p.pins else None}
+            for node, p in runner.last_plans.items()
+        }
+    out["nodes"] = len(out["deps"])
+    if trace is not None:
+        out["io"] = {"store": trace.store, "catalog": trace.catalog}
+    return out
+
+
+def cmd_render(args: argparse.Namespace) -> dict:
+    # Import what any render needs before taking the baseline, so that the
+    # increment is what planning N nodes costs.
+    import cloudpickle  # noqa: F401
+    import yaml  # noqa: F401
+    from kedro.framework.session import KedroSession  # noqa: F401
+
+    from kedro_kinetic import manifest, plan, runner  # noqa: F401
+    from kedro_kinetic.render import render_project
+
+    u_before = _usage()
+    cfg, manifests = render_project(args.project, args.env)
+    u_after = _usage()
+    text_bytes = sum(len(json.dumps(m)) for m in manifests)
+    return {
+        "mode": "render", "env": args.env, "nodes": len(manifests),
+        "backend": cfg.backend, "manifest_json_bytes": text_bytes,
+        "rusage": {"start": _U0, "before_render": u_before, "after_render": u_after},
+        "wall": {"render": u_after["perf"] - u_before["perf"]},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.driver")
+    parser.add_argument("mode", choices=("run", "render"))
+    parser.add_argument("project", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--env", default=None)
+    parser.add_argument("--runner", choices=("gke", "sequential"), default="gke")
+    parser.add_argument("--trace-io", action="store_true")
+    args = parser.parse_args(argv)
+    args.project = args.project.resolve()
+    report = cmd_run(args) if args.mode == "run" else cmd_render(args)
+    args.out.write_text(json.dumps(report, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The summary table (every number next to its target) and the Markdown report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _row(benchmark: str, metric: str, value: Any, target: str, ok: bool | None,
+         unit: str = "", note: str = "") -> dict[str, Any]:
+    verdict = "n/a" if ok is None else ("met" if ok else "MISSED")
+    return {"benchmark": benchmark, "metric": metric, "value": value, "unit": unit,
+            "target": target, "verdict": verdict, "note": note}
+
+
+def _le(value: Any, limit: float) -> bool | None:
+    return None if value is None else value <= limit
+
+
+def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: C901, PLR0912
+    rows: list[dict[str, Any]] = []
+    lat = results.get("latency", {})
+    if "summary" in lat:
+        for label in ("chains", "fan", "all"):
+            s = lat["summary"][label]
+            w, p = s["watch"], s["poll"]
+            r = s["ratio_watch_over_poll"]
+            n = lat["runs"].get(f"{label}/watch", {}).get("nodes") if label != "all" else None
+            name = {"chains": f"chains ({n} nodes)", "fan": f"fan-out/in ({n} nodes)",
+                    "all": "all edges"}[label]
+            note = f"poll 5 s: {p['p50']} / {p['p99']} s; watch/poll {r['p50']} / {r['p99']}"
+            rows.append(_row("1 reaction latency", f"{name} p50", w["p50"], "<= 0.25 s",
+                             _le(w["p50"], 0.25), "s", note))
+            rows.append(_row("1 reaction latency", f"{name} p99", w["p99"], "<= 1 s",
+                             _le(w["p99"], 1.0), "s", f"p95 {w['p95']}, max {w['max']}, "
+                             f"n={w['count']}"))
+    elif lat:
+        rows.append(_row("1 reaction latency", "skipped", None, "", None,
+                         note=str(lat.get("skipped") or lat.get("error"))))
+    ovh = results.get("overhead", {})
+    for backend, data in ovh.get("backends", {}).items():
+        if "sizes" not in data:
+            rows.append(_row("2 client CPU/node", f"{backend}: skipped", None, "", None,
+                             note=str(data.get("skipped"))))
+            continue
+        for size in data["sizes"]:
+            marginal = size.get("cpu_marginal_ms_per_node")
+            rows.append(_row(
+                "2 client CPU/node", f"{backend}, {size['nodes']} nodes (session.run)",
+                size["cpu_run_ms_per_node"], "<= 20 ms, flat in N",
+                _le(size["cpu_run_ms_per_node"], 20), "ms",
+                f"whole process {size['cpu_total_ms_per_node']} ms/node"
+                + (f"; marginal {marginal} ms/node" if marginal is not None else "")))
+    mem = results.get("memory", {})
+    if "sizes" in mem:
+        first, last = mem["sizes"][0], mem["sizes"][-1]
+        rows.append(_row("3 driver memory", f"peak RSS {last['nodes']} / {first['nodes']} nodes",
+                         mem["ratio_largest_over_smallest"], "<= 2x", _le(
+                             mem["ratio_largest_over_smallest"], 2.0), "x",
+                         f"{last['peak_rss_mib']} MiB vs {first['peak_rss_mib']} MiB"))
+    loc = results.get("local_cost", {})
+    if "trivial_node" in loc:
+        rows.append(_row("4 local backend", "trivial node wall / bare entrypoint import",
+                         loc["ratio_node_over_bare_import"], "<= 1.5x",
+                         _le(loc["ratio_node_over_bare_import"], 1.5), "x",
+                         f"node p50 {loc['trivial_node']['node_wall']['p50']} s, import "
+                         f"p50 {loc['bare_import']['import_entrypoint_s']['p50']} s; ratio of "
+                         f"minimums {loc['ratio_node_over_bare_import_min']}"))
+        demo = loc["demo"]
+        if "gke" in demo:
+            rows.append(_row(
+                "4 local backend", "demo wall GKERunner(local) / SequentialRunner",
+                demo["ratio_gke_local_over_sequential"]["session_run_s"], "report", None, "x",
+                f"{demo['gke']['session_run_s']} s vs {demo['sequential']['session_run_s']} s "
+                f"(session.run, median of {demo['gke']['repeats']})"))
+    pay = results.get("payload", {})
+    if "payload_bytes" in pay:
+        pb = pay["payload_bytes"]
+        rows.append(_row("5 payload", "demo payload bytes/node (p50, max)",
+                         f"{pb['p50']:.0f}, {pb['max']:.0f}", "report", None, "B",
+                         f"{pay['nodes']} nodes, {pay['payload_bytes_total_over_nodes']} B total"))
+        objs = pay["objects"]
+        rows.append(_row("5 payload", "objects/ count vs nodes",
+                         f"{pay['objects_total']} for {pay['nodes']} nodes", "shared once/run",
+                         None, "", f"{objs['payload']['count']} payloads, "
+                         f"{objs['spec']['count']} specs, {objs['other']['count']} other; "
+                         f"est. shared payload bytes {pay['redundancy']['shared_fraction_estimate']}"))
+    dp = results.get("datapath", {})
+    if "intermediate_bytes_through_driver" in dp:
+        rows.append(_row("6 data path", f"intermediate bytes through the driver ({dp['backend']})",
+                         dp["intermediate_bytes_through_driver"], "0",
+                         dp["intermediate_bytes_through_driver"] == 0
+                         and not dp["intermediate_catalog_calls_in_driver"], "B",
+                         f"{dp['intermediate_datasets']} intermediates; catalog calls in driver: "
+                         f"{len(dp['catalog_calls_in_driver'])}"))
+    for name, data in results.items():
+        if isinstance(data, dict) and "error" in data:
+            rows.append(_row(name, "ERROR", None, "", False, note=data["error"][:300]))
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_fmt(c).replace("|", "/") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(report: dict[str, Any]) -> str:  # noqa: C901
+    meta, res = report["meta"], report["results"]
+    m = meta["machine"]
+    out = [
+        "# kedro-kinetic benchmark results", "",
+        f"Command: `{meta['command']}` (sizes `{meta['sizes_name']}`), "
+        f"{meta['duration_s']:.0f} s in all, started {meta['started']}.", "",
+        f"Machine: {m['cpu_model']}, {m['cpu_cores']} cores, {m['ram_gib']} GiB RAM, "
+        f"{m['platform']}; load average at start {m['load_average_at_start']}, "
+        f"at end {meta.get('load_average_at_end')}.",
+        f"Python {m['python']}, kedro {m['kedro']}, kubernetes {m['kubernetes']}, "
+        f"cloudpickle {m['cloudpickle']}, google-cloud-storage {m['google_cloud_storage']}; "
+        f"commit `{m['git_commit']}`"
+        + (" (kedro_kinetic/ had uncommitted changes)" if m["kedro_kinetic_dirty"] else "")
+        + ".", "",
+        "## Summary", "",
+        _table(["benchmark", "metric", "value", "unit", "target", "verdict", "note"],
+               [[r["benchmark"], r["metric"], r["value"], r["unit"], r["target"],
+                 r["verdict"], r["note"]] for r in report["summary"]]),
+    ]
+    lat = res.get("latency", {})
+    if "runs" in lat:
+        out += ["", "## 1. Reaction latency (s): hops from the upstream pod's end", "",
+                "`latency` = downstream Job created (driver) - upstream pod end. Hops (first "
+                "seen by an observer watch): pod terminated at the API, Job Complete at the "
+                "API, driver noticed, driver reaction (noticed -> next Job created).", ""]
+        rows = []
+        for key, run in lat["runs"].items():
+            for hop in ("latency", "api_pod_terminated", "api_job_complete", "driver_noticed",
+                        "driver_react"):
+                h = run["hops"][hop]
+                rows.append([key, hop, h["count"], h["p50"], h["p95"], h["p99"], h["max"]])
+        out.append(_table(["run", "hop", "n", "p50", "p95", "p99", "max"], rows))
+    ovh = res.get("overhead", {})
+    if "backends" in ovh:
+        out += ["", "## 2. Driver CPU per node (ms, RUSAGE_SELF)", ""]
+        rows = []
+        for backend, data in ovh["backends"].items():
+            for s in data.get("sizes", []):
+                rows.append([backend, s["nodes"], s["cpu_run_ms_per_node"],
+                             s["cpu_total_ms_per_node"], s.get("cpu_marginal_ms_per_node"),
+                             s["cpu_run_s"], s["wall_session_run_s"], s["maxrss_mib"]])
+        out.append(_table(["backend", "nodes", "run ms/node", "process ms/node",
+                           "marginal ms/node", "run CPU s", "run wall s", "peak RSS MiB"],
+                          rows))
+    mem = res.get("memory", {})
+    if "sizes" in mem:
+        out += ["", "## 3. Driver memory: render + dry run, no execution", ""]
+        out.append(_table(["nodes", "peak RSS MiB", "after imports MiB", "increment MiB",
+                           "marginal KiB/node", "render CPU ms/node", "wall s"],
+                          [[s["nodes"], s["peak_rss_mib"], s["rss_after_imports_mib"],
+                            s["increment_mib"], s.get("marginal_kib_per_node"),
+                            s["render_cpu_ms_per_node"], s["render_wall_s"]]
+                           for s in mem["sizes"]]))
+    loc = res.get("local_cost", {})
+    if "trivial_node" in loc:
+        t = loc["trivial_node"]
+        b = loc["bare_import"]
+        out += ["", "## 4. Local backend cost (s)", "",
+                _table(["what", "min", "p50", "p95", "max"], [
+                    ["python -c 'import kedro_kinetic.entrypoint'",
+                     *[b["import_entrypoint_s"][q] for q in ("min", "p50", "p95", "max")]],
+                    ["python -c pass",
+                     *[b["python_pass_s"][q] for q in ("min", "p50", "p95", "max")]],
+                    *[[f"trivial node: {k}", *[t[k][q] for q in ("min", "p50", "p95", "max")]]
+                      for k in ("node_wall", "start_lag", "in_pod", "exit_to_noticed",
+                                "reaction")],
+                ]), "",
+                _table(["demo_project", "session.run s", "process wall s"], [
+                    [name, loc["demo"][key]["session_run_s"], loc["demo"][key]["process_wall_s"]]
+                    for name, key in (("GKERunner (local)", "gke"),
+                                      ("SequentialRunner", "sequential"))
+                    if key in loc["demo"]])]
+    pay = res.get("payload", {})
+    if "per_node" in pay:
+        out += ["", "## 5. Payload bytes per node (demo_project)", "",
+                _table(["node", "bytes"], [[k, v] for k, v in pay["per_node"].items()]), "",
+                _table(["objects/", "count", "bytes"],
+                       [[k, v["count"], v["bytes"]] for k, v in pay["objects"].items()])]
+    dp = res.get("datapath", {})
+    if "store_traffic" in dp:
+        rows = [[cls, op, v["calls"], v["bytes"]] for cls, ops in dp["store_traffic"].items()
+                for op, v in ops.items()]
+        out += ["", f"## 6. Store traffic of the driver process (demo, {dp['backend']})", "",
+                _table(["class", "op", "calls", "bytes"], rows)]
+    out.append("")
+    return "\n".join(out)

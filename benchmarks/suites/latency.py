@@ -1,0 +1,145 @@
+"""Reaction latency on the bench: upstream pod end -> downstream Job created.
+
+For every node with upstreams, the edge that made it ready is the one from its
+last-finishing upstream ``u``. Its reaction latency is the driver's
+``submitted`` time of the downstream Job (taken right after the create call
+returned) minus ``u``'s ``finished_at`` (written by ``u``'s pod just before it
+exits; pods are processes on this machine, so both clocks are the same clock).
+``max_parallel`` is set at least as high as the widest layer, so only
+dependencies gate a submission.
+
+The observer (see ``bench_cluster.Observer``) splits each latency into hops:
+pod end -> pod seen terminated at the API -> Job seen Complete -> the driver
+saw it (``finished_seen``) -> the downstream Job was created. The API server's
+``creationTimestamp`` has 1 s resolution; it is reported as a cross-check only.
+
+Baseline in the same run: ``event_source: poll`` with ``poll_interval_seconds: 5``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks import projects
+from benchmarks.stats import ratio, summary
+
+POLL_INTERVAL = 5
+
+
+def edges(report: dict[str, Any], observed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per node with upstreams: its ready edge and the hops of its latency."""
+    timeline, results, deps = report["timeline"], report["results"], report["deps"]
+    jobs = {name: plan["job_name"] for name, plan in report["plans"].items()}
+    rows = []
+    for node, ups in deps.items():
+        if not ups or node not in timeline or any(u not in results for u in ups):
+            continue
+        up = max(ups, key=lambda u: results[u]["finished_at"])
+        end = results[up]["finished_at"]
+        seen_up = observed.get(jobs[up], {})
+        seen_down = observed.get(jobs[node], {})
+        row = {
+            "node": node, "upstream": up, "fan_in": len(ups),
+            "latency": timeline[node]["submitted"] - end,
+            "driver_noticed": timeline[up].get("finished_seen", float("nan")) - end,
+            "driver_react": timeline[node]["submitted"] - timeline[up].get("finished_seen",
+                                                                           float("nan")),
+        }
+        if "pod_terminated" in seen_up:
+            row["api_pod_terminated"] = seen_up["pod_terminated"] - end
+        if "cond_Complete" in seen_up:
+            row["api_job_complete"] = seen_up["cond_Complete"] - end
+        if "seen" in seen_down:
+            row["api_job_seen"] = seen_down["seen"] - end
+        if "creation_timestamp" in seen_down:
+            row["creation_timestamp_minus_end"] = seen_down["creation_timestamp"] - end
+        rows.append(row)
+    return rows
+
+
+def _hops(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("latency", "driver_noticed", "driver_react", "api_pod_terminated",
+            "api_job_complete", "api_job_seen")
+    out = {k: summary(r[k] for r in rows if k in r) for k in keys}
+    created = [r["creation_timestamp_minus_end"] for r in rows
+               if "creation_timestamp_minus_end" in r]
+    # creationTimestamp is truncated to the second: true creation lies in [ts, ts + 1).
+    out["creation_timestamp_bounds"] = {
+        "note": "creationTimestamp has 1 s resolution: creation - pod end lies in [lo, lo + 1)",
+        "lo": summary(created),
+    }
+    return out
+
+
+def _run_one(ctx: Any, shape: dict[str, Any], source: str, repeat: int) -> dict[str, Any]:
+    bench = ctx.bench
+    nodes = projects.node_count(shape)
+    width = shape["width"]
+    name = f"lat-{shape['kind']}{nodes}-{source}-{repeat}"
+    root = ctx.workdir / name
+    project = projects.trivial_project(root, shape, {"backend": "local"})
+    extra: dict[str, Any] = {"max_parallel": max(8, width), "event_source": source}
+    if source == "poll":
+        extra["poll_interval_seconds"] = POLL_INTERVAL
+    env = bench.write_env(project, name, **extra)
+    with bench.workdir(project):
+        report = ctx.drive("run", project, env=env, label=name, timeout=1200)
+    observed = bench.observer.snapshot()
+    run_label = _run_label(report)
+    bench.delete_run(run_label)
+    rows = edges(report, observed)
+    return {"nodes": nodes, "edges": rows, "session_run_s": report["wall"]["session_run"]}
+
+
+def _run_label(report: dict[str, Any]) -> str:
+    from kedro_kinetic import naming
+
+    return naming.run_label(report["session_id"])
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    if ctx.bench is None:
+        return {"skipped": ctx.bench_error or "the bench is not running (--backends local)"}
+    sizes = ctx.sizes
+    shapes = {
+        "chains": {"kind": "chains", **sizes["latency_chains"]},
+        "fan": {"kind": "fan", "width": sizes["latency_fan"]},
+    }
+    out: dict[str, Any] = {"poll_interval_seconds": POLL_INTERVAL, "shapes": shapes,
+                           "runs": {}}
+    for source in ("watch", "poll"):
+        for label, shape in shapes.items():
+            rows: list[dict[str, Any]] = []
+            walls = []
+            for rep in range(sizes["latency_repeats"]):
+                ctx.log(f"latency: {label} ({projects.node_count(shape)} nodes), "
+                        f"event_source={source}, repeat {rep + 1}")
+                one = _run_one(ctx, shape, source, rep)
+                rows += one["edges"]
+                walls.append(one["session_run_s"])
+            out["runs"][f"{label}/{source}"] = {
+                "nodes": projects.node_count(shape), "session_run_s": walls,
+                "hops": _hops(rows),
+                "edges": [{k: (round(v, 4) if isinstance(v, float) else v)
+                           for k, v in r.items()} for r in rows],
+            }
+    out["summary"] = {}
+    for label in shapes:
+        watch = out["runs"][f"{label}/watch"]["hops"]["latency"]
+        poll = out["runs"][f"{label}/poll"]["hops"]["latency"]
+        out["summary"][label] = {
+            "watch": watch, "poll": poll,
+            "ratio_watch_over_poll": {q: ratio(watch[q], poll[q]) for q in
+                                      ("p50", "p95", "p99", "max")},
+        }
+    all_watch = [e["latency"] for label in shapes
+                 for e in out["runs"][f"{label}/watch"]["edges"]]
+    all_poll = [e["latency"] for label in shapes
+                for e in out["runs"][f"{label}/poll"]["edges"]]
+    out["summary"]["all"] = {
+        "watch": summary(all_watch), "poll": summary(all_poll),
+    }
+    out["summary"]["all"]["ratio_watch_over_poll"] = {
+        q: ratio(out["summary"]["all"]["watch"][q], out["summary"]["all"]["poll"][q])
+        for q in ("p50", "p95", "p99", "max")}
+    return out

@@ -1,0 +1,82 @@
+"""Client overhead per node: the driver process's own CPU time / node count.
+
+CPU is ``getrusage(RUSAGE_SELF)`` of the driver process (user + system, not its
+children, not wall). Three numbers per size:
+
+* ``total``: the whole process (interpreter start, imports, Kedro session, run);
+* ``run``: ``session.run`` only (planning, payloads, scheduling, hooks, Kedro's
+  own run overhead, kedro-viz recording);
+* ``marginal``: the slope of ``run`` CPU between consecutive sizes, i.e. what
+  one more node costs once fixed costs are paid.
+
+Pipelines are 10 independent chains of trivial nodes (``projects.chains_for``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks import projects
+from benchmarks.stats import median
+
+
+def _measure(ctx: Any, backend: str, n: int, repeat: int) -> dict[str, Any]:
+    shape = projects.chains_for(n)
+    label = f"ovh-{backend}-{n}-{repeat}"
+    root = ctx.workdir / label
+    if backend == "local":
+        project = projects.trivial_project(
+            root, shape, {"backend": "local", "max_parallel": ctx.sizes["local_max_parallel"]})
+        report = ctx.drive("run", project, label=label, timeout=1800)
+    else:
+        project = projects.trivial_project(root, shape, {"backend": "local"})
+        env = ctx.bench.write_env(project, label,
+                                  max_parallel=ctx.sizes["bench_max_parallel"])
+        with ctx.bench.workdir(project):
+            report = ctx.drive("run", project, env=env, label=label, timeout=1800)
+        from kedro_kinetic import naming
+
+        ctx.bench.delete_run(naming.run_label(report["session_id"]))
+    ru = report["rusage"]
+    run_cpu = ru["after_run"]["cpu"] - ru["before_run"]["cpu"]
+    return {
+        "nodes": report["nodes"],
+        "cpu_total_s": round(ru["end"]["cpu"], 4),
+        "cpu_run_s": round(run_cpu, 4),
+        "cpu_before_session_s": round(ru["before_session"]["cpu"], 4),
+        "wall_session_run_s": round(report["wall"]["session_run"], 3),
+        "maxrss_mib": round(ru["end"]["maxrss_kib"] / 1024, 1),
+        "threads_at_end": report.get("threads_at_end"),
+    }
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"shape": "10 independent chains of trivial nodes", "backends": {}}
+    for backend in ctx.backends:
+        if backend == "kubernetes" and ctx.bench is None:
+            out["backends"][backend] = {"skipped": ctx.bench_error or "bench not running"}
+            continue
+        mp = ctx.sizes["bench_max_parallel" if backend == "kubernetes" else "local_max_parallel"]
+        rows = []
+        for n in ctx.sizes["overhead_sizes"]:
+            reps = []
+            for rep in range(ctx.sizes["overhead_repeats"]):
+                ctx.log(f"overhead: {backend} backend, {n} nodes, repeat {rep + 1}")
+                reps.append(_measure(ctx, backend, n, rep))
+            row = {k: median(r[k] for r in reps) for k in reps[0]}
+            row["repeats"] = len(reps)
+            row["cpu_total_ms_per_node"] = round(1000 * row["cpu_total_s"] / n, 2)
+            row["cpu_run_ms_per_node"] = round(1000 * row["cpu_run_s"] / n, 2)
+            rows.append(row)
+        for prev, row in zip(rows, rows[1:]):
+            dn = row["nodes"] - prev["nodes"]
+            row["cpu_marginal_ms_per_node"] = round(
+                1000 * (row["cpu_run_s"] - prev["cpu_run_s"]) / dn, 2)
+        per_node = [r["cpu_run_ms_per_node"] for r in rows]
+        out["backends"][backend] = {
+            "max_parallel": mp, "sizes": rows,
+            "run_ms_per_node_max": max(per_node),
+            "flatness_largest_over_smallest": round(per_node[-1] / per_node[0], 3)
+            if per_node[0] else None,
+        }
+    return out
