@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from kedro_kinetic import config, scaffold
-from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+from tests.conftest import kedro_cmd, subprocess_env
 
 pytestmark = pytest.mark.e2e
 PINNED = "europe-docker.pkg.dev/kinetic-demo/kedro/demo-project@sha256:" + "a" * 64
@@ -31,8 +31,8 @@ MAP_SECTIONS = {"tags": "<tag>", "nodes": "<node>", "pipelines": "<pipeline>",
 
 
 def kedro(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), *args], cwd=project, capture_output=True, text=True,
-                          env=subprocess_env(**env), timeout=300)
+    return subprocess.run([*kedro_cmd(), *args], cwd=project, check=False, capture_output=True,
+                          text=True, env=subprocess_env(**env), timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,8 @@ def fresh_project(tmp_path_factory) -> Path:
     """`kedro new` (non-interactive: name, no tools, no example pipeline)."""
     root = tmp_path_factory.mktemp("new")
     proc = subprocess.run([*kedro_cmd(), "new", "--name", "Fresh Kinetic", "--tools", "none",
-                           "--example", "n"], cwd=root, capture_output=True, text=True,
-                          env=subprocess_env(), timeout=300)
+                           "--example", "n"], cwd=root, check=False, capture_output=True,
+                          text=True, env=subprocess_env(), timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     project = root / "fresh-kinetic"
     assert (project / "pyproject.toml").is_file()
@@ -126,14 +126,14 @@ def test_parameters_file_is_valid_and_mentions_every_schema_key(initialised: Pat
 
 def test_dockerfile_and_dockerignore(initialised: Path):
     docker = (initialised / "Dockerfile").read_text()
-    workdirs = re.findall(r"^WORKDIR (\S+)$", docker, re.M)
+    workdirs = re.findall(r"^WORKDIR (\S+)$", docker, re.MULTILINE)
     assert workdirs == [scaffold.IMAGE_WORKDIR]
     params = (initialised / FILES[0]).read_text()
     assert f"workdir: {scaffold.IMAGE_WORKDIR}" in params
-    users = re.findall(r"^USER (\d+):(\d+)$", docker, re.M)
+    users = re.findall(r"^USER (\d+):(\d+)$", docker, re.MULTILINE)
     assert users and all(int(u) > 0 and int(g) > 0 for u, g in users)  # numeric, non-root
-    last_user = max(m.start() for m in re.finditer(r"^USER ", docker, re.M))
-    assert last_user > max(m.start() for m in re.finditer(r"^RUN ", docker, re.M))
+    last_user = max(m.start() for m in re.finditer(r"^USER ", docker, re.MULTILINE))
+    assert last_user > max(m.start() for m in re.finditer(r"^RUN ", docker, re.MULTILINE))
     major_minor = f"{sys.version_info.major}.{sys.version_info.minor}"
     assert f"ARG PYTHON_VERSION={major_minor}" in docker
     assert re.search(r'pip install \. "\$\{KEDRO_KINETIC\}"', docker)
@@ -147,7 +147,8 @@ def test_dockerfile_and_dockerignore(initialised: Path):
         assert entry in ignore
     # the container command works in an environment with kedro-kinetic installed
     proc = subprocess.run([sys.executable, "-m", "kedro_kinetic.entrypoint", "--help"],
-                          capture_output=True, text=True, env=subprocess_env(), cwd=initialised)
+                          check=False, capture_output=True, text=True, env=subprocess_env(),
+                          cwd=initialised)
     assert proc.returncode == 0 and "--payload-sha256" in proc.stdout
 
 
