@@ -59,6 +59,9 @@ RECORD_FORMAT = "kedro-kinetic/viz-run@1"
 DATASET_AVAILABLE = "Available"
 
 _clock: dict[str, float] = {}
+#: The plans dict of the last run recorded in this process: a run that fails
+#: before planning leaves the previous run's plans in the shared state.
+_recorded: dict[str, Any] = {}
 
 
 # -- the kedro-viz contract -------------------------------------------------------
@@ -147,15 +150,20 @@ def record_run(state: RunState, run_params: Mapping[str, Any], pipeline: Pipelin
         The events file written, or ``None`` when nothing was written.
     """
     started = _clock.pop("first_submit", None)
+    stale = state.plans is _recorded.get("plans")
+    _recorded["plans"] = state.plans
+    plans, results = ({}, {}) if stale else (state.plans, state.results)
     try:
-        return _record_run(state, dict(run_params), pipeline, catalog, error, started)
+        return _record_run(state.project_path, dict(run_params), plans, results, pipeline,
+                           catalog, error, started)
     except Exception as exc:  # noqa: BLE001 - the run must not fail because of viz
         logger.warning("kedro-kinetic: could not record the run for kedro-viz: %s", exc)
         return None
 
 
-def _record_run(state: RunState, run_params: dict[str, Any], pipeline: Pipeline | None,
-                catalog: Any, error: BaseException | None,
+def _record_run(project_path: Path | None, run_params: dict[str, Any],  # noqa: PLR0913
+                plans: Mapping[Any, NodePlan], results: Mapping[str, NodeResult],
+                pipeline: Pipeline | None, catalog: Any, error: BaseException | None,
                 started: float | None) -> Path | None:
     contract = load_contract()
     if contract is None:
@@ -167,9 +175,10 @@ def _record_run(state: RunState, run_params: dict[str, Any], pipeline: Pipeline 
             Path(contract.metadata_dir) / contract.events_file,
         )
         return None
-    project = Path(state.project_path or run_params.get("project_path") or Path.cwd())
-    run_id = str(run_params.get("run_id") or "")
-    runs = node_runs(state.plans, state.results, run_id)
+    project = Path(project_path or run_params.get("project_path") or Path.cwd())
+    runs = node_runs(plans, results)
+    # the runner's own run id (a resumed run keeps the id of the run it resumes)
+    run_id = next((str(r.plan.ident.run_id) for r in runs), str(run_params.get("run_id") or ""))
     ordered = list(pipeline.nodes) if pipeline is not None else []
     events = build_events(runs, ordered, contract, catalog, error, started)
     path = contract.events_path(project)
@@ -195,18 +204,9 @@ class NodeRun:
         return self.result is not None and self.result.status == "succeeded"
 
 
-def node_runs(plans: Mapping[Any, NodePlan], results: Mapping[str, NodeResult],
-              run_id: str) -> list[NodeRun]:
-    """The nodes planned for ``run_id``; finished ones first, in the order they ended.
-
-    Plans left over from an earlier run in the same process (another run id)
-    are ignored.
-    """
-    runs = [
-        NodeRun(node, plan, results.get(node.name))
-        for node, plan in plans.items()
-        if not run_id or getattr(plan.ident, "run_id", run_id) == run_id
-    ]
+def node_runs(plans: Mapping[Any, NodePlan], results: Mapping[str, NodeResult]) -> list[NodeRun]:
+    """The planned nodes; finished ones first, in the order their pods ended."""
+    runs = [NodeRun(node, plan, results.get(node.name)) for node, plan in plans.items()]
 
     def order(run: NodeRun) -> tuple[int, float, str]:
         if run.result is None:

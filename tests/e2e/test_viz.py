@@ -188,6 +188,46 @@ print("ok")
     assert proc.stdout.strip() == "ok", proc.stderr
 
 
+def _plan(node, run_id: str):
+    from kedro_kinetic.config import GPU, NodeSettings
+    from kedro_kinetic.manifest import JobIdentity
+    from kedro_kinetic.plan import NodePlan
+
+    ident = JobIdentity(job_name=f"{node.name}-job", node_name=node.name, node_key=node.name,
+                        run_id=run_id, run_label=run_id.lower(), pipeline="__default__")
+    settings = NodeSettings(image="img@sha256:" + "a" * 64, gpu=GPU(type="nvidia-l4"),
+                            spot=True, retries=2, deadline_seconds=900)
+    return NodePlan(node=node, ident=ident, settings=settings, payload_uri="", payload_sha256="",
+                    payload_bytes=0, inputs={}, outputs={}, credentials=[], result_uri="")
+
+
+def test_record_run_in_process_and_no_stale_plans(tmp_path):
+    """Two runs in one process: the second fails before planning and reuses nothing."""
+    from kedro_kinetic.activation import RunState
+
+    node = _node("train_model_node")
+    result = NodeResult(node=node.name, status="succeeded", phase="done", exit_code=0,
+                        started_at=10.0, finished_at=14.0)
+    state = RunState(active=True, project_path=tmp_path, plans={node: _plan(node, "run-1")},
+                     results={node.name: result})
+    path = viz.record_run(state, {"run_id": "session-1"}, _pipeline(node), None)
+    events = json.loads(path.read_text())
+    assert [e["duration"] for e in events if e["event"] == "after_node_run"] == [4.0]
+    record = json.loads((tmp_path / ".viz" / viz.RECORD_FILE).read_text())
+    assert record["run_id"] == "run-1"
+    entry = record["nodes"][node.name]
+    assert entry["kubernetes"]["gpu"] == {"type": "nvidia-l4", "count": 1}
+    assert entry["kubernetes"]["spot"] is True and entry["kubernetes"]["retries"] == 2
+    text = viz.preview_text(node.name, record)
+    assert "deadline_seconds: 900" in text and "type: nvidia-l4" in text
+
+    viz.record_run(state, {"run_id": "session-2"}, _pipeline(node), None,
+                   ValueError("invalid kinetic configuration"))
+    events = json.loads(path.read_text())
+    assert [e["event"] for e in events] == ["before_pipeline_run", "on_pipeline_error"]
+    assert events[-1]["status"] == "not_started" and events[-1]["node"] == node.name
+
+
 # -- real runs, real servers -----------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -206,9 +206,10 @@ class Browser:
         from selenium.webdriver import ActionChains
 
         ActionChains(self.driver).move_to_element(element).click().perform()
-        # move the pointer off the graph so no hover tooltip hides the node
-        corner = self.css("body")[0]
-        ActionChains(self.driver).move_to_element_with_offset(corner, 5, 5).perform()
+        # no hover or focus tooltip over the node: pointer to the toolbar logo, focus dropped
+        for logo in self.css('[data-test="global-toolbar-kedro-icon"]')[:1]:
+            ActionChains(self.driver).move_to_element(logo).perform()
+        self.driver.execute_script("document.activeElement && document.activeElement.blur()")
 
     def click_js(self, selector: str) -> None:
         """Click a toolbar button by CSS selector, if present."""
