@@ -395,6 +395,7 @@ class GKERunner(AbstractRunner):
             try:
                 result = NodeResult.from_json(store.read_bytes(plan.result_uri))
             except store.ObjectNotFound:
+                backend.forget(plan.ident.job_name)  # a killed attempt; a running one stays
                 continue
             except ValueError:
                 result = None

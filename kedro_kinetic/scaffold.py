@@ -127,7 +127,7 @@ _RUN: dict[str, _Meta] = {
         example={"train_model_node": {"deadline_seconds": 7200}}, default="none"),
     "pipelines": _Meta(
         "mapping: pipeline -> settings",
-        "Any key above except `pipelines`, for runs of that pipeline (`kedro run --pipeline "
+        "Any key above except `pipelines`, for runs of that pipeline (`kedro run --pipelines "
         "NAME`); merged over the top level, `defaults`, `tags` and `nodes` included.",
         example={"data_science": {"max_parallel": 2, "defaults": {"memory": "1Gi"}}},
         default="none"),

@@ -161,7 +161,7 @@ def record_run(state: RunState, run_params: Mapping[str, Any], pipeline: Pipelin
         return None
 
 
-def _record_run(project_path: Path | None, run_params: dict[str, Any],  # noqa: PLR0913
+def _record_run(project_path: Path | None, run_params: dict[str, Any],
                 plans: Mapping[Any, NodePlan], results: Mapping[str, NodeResult],
                 pipeline: Pipeline | None, catalog: Any, error: BaseException | None,
                 started: float | None) -> Path | None:

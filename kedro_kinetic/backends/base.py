@@ -35,7 +35,10 @@ class Backend(Protocol):
         """Stop one Job and its pods."""
 
     def forget(self, job_name: str) -> None:
-        """Remove a finished Job of an earlier attempt so that it can be submitted again."""
+        """Remove an earlier attempt's Job if it failed, so it can be submitted again.
+
+        A Job that is still running is left alone (it is adopted on submission).
+        """
 
     def cancel_all(self) -> list[str]:
         """Stop every Job of the run; return their names."""

@@ -331,9 +331,20 @@ class KubernetesBackend:
         self._delete(job_name)
 
     def forget(self, job_name: str, timeout: float = 60) -> None:
-        """Delete an earlier attempt's Job and wait until the name is free again."""
+        """Delete an earlier attempt's failed Job and wait until the name is free again."""
         from kubernetes.client.exceptions import ApiException
 
+        try:
+            job = with_retries(lambda: self._batch.read_namespaced_job(job_name, self.namespace),
+                               f"read Job {job_name}")
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        if not any(c.type == "Failed" and c.status == "True"
+                   for c in job.status.conditions or []):
+            return
+        logger.info("Removing the failed Job %s of the earlier attempt", job_name)
         self._delete(job_name)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
