@@ -167,6 +167,7 @@ _RUN_SCALARS: dict[str, Any] = {
     "command": _command, "workdir": _str, "unschedulable_timeout_seconds": _int(1),
     "credentials_secret": _dns_label, "kubeconfig": _str, "kube_context": _str,
     "event_source": _choice(("watch", "poll")), "poll_interval_seconds": _int(1),
+    "progress": _choice(("auto", "live", "plain", "off")),
 }
 _SECTION_SCHEMA: dict[str, Any] = {
     **_RUN_SCALARS, "defaults": NODE_SCHEMA,
@@ -245,6 +246,7 @@ class RunConfig:
     kubeconfig: str | None = None
     kube_context: str | None = None
     event_source: str = "watch"
+    progress: str = "auto"
     poll_interval_seconds: int = 5
     defaults: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, dict[str, Any]] = field(default_factory=dict)

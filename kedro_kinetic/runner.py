@@ -27,6 +27,7 @@ from kedro_kinetic import config as kinetic_config
 from kedro_kinetic.allowlist import CatalogSpecError, build_allowlist, class_path
 from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter
 from kedro_kinetic.plan import NodePlan, Planner, RunLayout, put_content
+from kedro_kinetic.progress import Progress
 from kedro_kinetic.remote_data import PinnedPickleDataset, RemoteData
 from kedro_kinetic.result import EXIT_MEANINGS, NodeResult
 
@@ -86,6 +87,7 @@ class _ActiveRun:
     planner: Planner
     digests: dict[str, str]
     backend: Backend
+    progress: Progress | None = None
 
 
 def _resume_hint(pipeline: Pipeline, done: set[Node], catalog: CatalogProtocol) -> str:
@@ -97,6 +99,13 @@ def _resume_hint(pipeline: Pipeline, done: set[Node], catalog: CatalogProtocol) 
     start = _find_nodes_to_resume_from(pipeline=pipeline, unfinished_nodes=remaining,
                                        catalog=catalog)
     return f'Resume with: kedro run --from-nodes "{",".join(sorted(start))}"'
+
+
+def _progress(cfg: kinetic_config.RunConfig, run_id: str, nodes: list[str]) -> Progress | None:
+    if cfg.progress == "off":
+        return None
+    live = {"live": True, "plain": False}.get(cfg.progress)
+    return Progress(run_id, nodes, live=live)
 
 
 def _add_hookspecs(hook_manager: Any) -> None:
@@ -273,8 +282,10 @@ class GKERunner(AbstractRunner):
         _add_hookspecs(hook_manager)
         self._active = _ActiveRun(cfg, plans, planner, digests, self._backend(cfg, project, run_id))
         start = time.perf_counter()
+        progress = _progress(cfg, run_id, [n.name for n in plans])
+        self._active.progress = progress
         try:
-            with _sigterm_as_interrupt():
+            with _sigterm_as_interrupt(), progress or contextlib.nullcontext():
                 self._run(pipeline, catalog, hook_manager, run_id)
         finally:
             self._active.backend.close()
@@ -343,6 +354,8 @@ class GKERunner(AbstractRunner):
         run_id = run_id or ""
         deps = pipeline.node_dependencies
         done: set[Node] = self._finished_before(plans, digests, backend) if self._resume else set()
+        for node in done:
+            self._show(node.name, "succeeded", f"finished in run {self._resume}")
         todo = set(plans) - done
         running: dict[str, Node] = {}
         failure: RemoteNodeError | None = None
@@ -359,11 +372,18 @@ class GKERunner(AbstractRunner):
                     break
                 event = backend.events.get()
                 node = running.get(event.job_name)
-                if node is None or event.kind != "finished":
+                if node is None:
+                    continue
+                if event.kind != "finished":
+                    self._show(node.name, "running" if event.kind == "started" else "pending",
+                               event.message or event.reason or "")
                     continue
                 del running[event.job_name]
                 error = self._finished(node, plans[node], event, digests, catalog,
                                        hooks, run_id)
+                self._show(node.name, "succeeded" if error is None else (
+                    "cancelled" if event.reason == "Cancelled" else "failed"),
+                    "" if error is None else (event.reason or "failed"))
                 if error is None:
                     done.add(node)
                     logger.info("Completed node: %s", node.name)
@@ -386,6 +406,10 @@ class GKERunner(AbstractRunner):
             raise failure
         if todo:
             raise RuntimeError(f"nodes could not be scheduled: {sorted(n.name for n in todo)}")
+
+    def _show(self, node: str, state: str, detail: str = "") -> None:
+        if self._active is not None and self._active.progress is not None:
+            self._active.progress.update(node, state, detail)
 
     def _finished_before(self, plans: dict[Node, NodePlan], digests: dict[str, str],
                          backend: Backend) -> set[Node]:
@@ -450,6 +474,7 @@ class GKERunner(AbstractRunner):
         planner.record(plan)
         backend.submit(plan.manifest, node.name)
         self.last_timeline[node.name] = {"submitted": time.time()}
+        self._show(node.name, "submitted", plan.ident.job_name)
         logger.info("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
 
     @staticmethod
