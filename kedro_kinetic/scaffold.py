@@ -9,6 +9,7 @@ docs (:func:`reference_markdown`).
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from collections.abc import Iterator, Mapping
@@ -110,6 +111,11 @@ _RUN: dict[str, _Meta] = {
         "How the `kubernetes` backend follows Jobs and Pods: one watch per run, or a listing "
         "every `poll_interval_seconds` (a baseline for benchmarks; keep `watch`).",
         example="watch"),
+    "progress": _Meta(
+        "auto | live | plain | off",
+        "How the driver shows what every node is doing: `live` a table that stays at the "
+        "bottom of the terminal while logs scroll above it, `plain` one line per change (for "
+        "CI logs), `auto` live on a terminal and plain elsewhere, `off` nothing.", active=True),
     "poll_interval_seconds": _Meta(
         "integer >= 1", "Seconds between listings when `event_source` is `poll`.", example=5),
     "defaults": _Meta(
@@ -521,5 +527,25 @@ def init(metadata: Any, force: bool, write_params: bool, write_docker: bool,
                    f"`kedro kinetic doctor --env <env>`. The image's WORKDIR is {IMAGE_WORKDIR}.")
 
 
-if __name__ == "__main__":  # python -m kedro_kinetic.scaffold: print the docs' key tables
-    click.echo(reference_markdown(), nl=False)
+_BEGIN = re.compile(r"<!-- BEGIN kinetic keys[^>]*-->\n")
+_END = "<!-- END kinetic keys -->"
+
+
+def update_reference(page: Path) -> bool:
+    """Rewrite the generated key tables of a docs page in place; return whether it changed."""
+    text = page.read_text(encoding="utf-8")
+    start = _BEGIN.search(text)
+    if not start or _END not in text:
+        raise ValueError(f"{page} has no '<!-- BEGIN kinetic keys ... -->' / '{_END}' markers")
+    new = f"{text[:start.end()]}\n{reference_markdown()}{text[text.index(_END):]}"
+    page.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":
+    # python -m kedro_kinetic.scaffold [docs/configuration.md]: print or update the key tables
+    if len(sys.argv) > 1:
+        changed = update_reference(Path(sys.argv[1]))
+        click.echo(f"{sys.argv[1]}: {'updated' if changed else 'up to date'}")
+    else:
+        click.echo(reference_markdown(), nl=False)
