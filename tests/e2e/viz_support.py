@@ -66,7 +66,7 @@ def kedro(project: Path, *args: str, check: bool = True,
           timeout: int = 600) -> subprocess.CompletedProcess[str]:
     """Run ``kedro <args>`` in ``project``; the full output lands in the artifacts folder."""
     proc = subprocess.run([*kedro_cmd(), *args], cwd=project, capture_output=True, text=True,
-                          env=subprocess_env(), timeout=timeout)
+                          env=subprocess_env(), timeout=timeout, check=False)
     output = proc.stdout + proc.stderr
     log = ARTIFACTS / "logs" / f"{project.parent.name}-{int(time.time() * 1000)}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
