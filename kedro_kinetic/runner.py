@@ -280,7 +280,8 @@ class GKERunner(AbstractRunner):
                     run_id, len(plans), cfg.backend, layout.root)
         hook_manager = hook_manager or _NullPluginManager()
         _add_hookspecs(hook_manager)
-        self._active = _ActiveRun(cfg, plans, planner, digests, self._backend(cfg, project, run_id))
+        self._active = _ActiveRun(cfg, plans, planner, digests,
+                                  self._backend(cfg, project, run_id, layout.root))
         start = time.perf_counter()
         progress = _progress(cfg, run_id, [n.name for n in plans])
         self._active.progress = progress
@@ -294,11 +295,13 @@ class GKERunner(AbstractRunner):
                     time.perf_counter() - start)
         return self._free_outputs(pipeline, catalog, plans, digests)
 
-    def _backend(self, cfg: kinetic_config.RunConfig, project: Path, run_id: str) -> Backend:
+    def _backend(self, cfg: kinetic_config.RunConfig, project: Path, run_id: str,
+                 root: str) -> Backend:
         from kedro_kinetic import backends
 
         return backends.create(cfg, project_path=project, run_label=naming.run_label(run_id),
-                               conf_source=self._state.conf_source, env=self._state.env)
+                               run_root=root, conf_source=self._state.conf_source,
+                               env=self._state.env)
 
     def _upload_driver_inputs(self, pipeline: Pipeline, catalog: CatalogProtocol,
                               plans: dict[Node, NodePlan], layout: RunLayout) -> dict[str, str]:

@@ -46,6 +46,11 @@ def _local_path(uri: str) -> Path:
     return Path(unquote(urlparse(uri).path))
 
 
+def local_path(uri: str) -> Path | None:
+    """The folder or file behind a ``file://`` URI; ``None`` for other schemes."""
+    return _local_path(uri) if uri.startswith("file://") else None
+
+
 class _LocalStore:
     def read(self, uri: str) -> bytes:
         try:

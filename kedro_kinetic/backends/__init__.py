@@ -18,14 +18,16 @@ if TYPE_CHECKING:
 __all__ = ["Backend", "JobEvent", "create"]
 
 
-def create(cfg: RunConfig, *, project_path: Path, run_label: str,
+def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str = "",
            conf_source: str | None = None, env: str | None = None) -> Backend:
     """Instantiate the backend the run's configuration names."""
     if cfg.backend == "local":
         from kedro_kinetic.backends.local import LocalBackend
 
+        from kedro_kinetic.store import local_path
+
         return LocalBackend(project_path=project_path, conf_source=conf_source, env=env,
-                            stream_logs=cfg.stream_logs)
+                            stream_logs=cfg.stream_logs, run_dir=local_path(run_root))
     from kedro_kinetic.backends.kubernetes import KubernetesBackend
 
     return KubernetesBackend(

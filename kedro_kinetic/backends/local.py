@@ -44,6 +44,7 @@ class LocalBackend:
         env: str | None = None,
         stream_logs: bool = True,
         log_sink: IO[str] | None = None,
+        run_dir: Path | None = None,
     ) -> None:
         """Prepare the backend.
 
@@ -54,6 +55,9 @@ class LocalBackend:
             env: The Kedro configuration environment of the run.
             stream_logs: Print each process's output, prefixed by its node.
             log_sink: Where to print (default: ``sys.stdout``).
+            run_dir: The run's folder in a local store: each node's output is kept
+                in ``logs/<job>.log`` and its process id in ``pids/<job>`` so that
+                ``kedro kinetic logs|cancel`` work from another terminal.
         """
         self.events: queue.Queue[JobEvent] = queue.Queue()
         self._project_path = Path(project_path)
@@ -64,6 +68,7 @@ class LocalBackend:
         self._lock = threading.Lock()
         self._procs: dict[str, subprocess.Popen[str]] = {}
         self._killed: dict[str, str] = {}
+        self._run_dir = run_dir
 
     def _process_env(self, container: dict[str, Any]) -> dict[str, str]:
         env = dict(os.environ)
@@ -113,6 +118,16 @@ class LocalBackend:
         )
         with self._lock:
             self._procs[name] = proc
+        if self._run_dir is not None:
+            pids = self._run_dir / "pids"
+            pids.mkdir(parents=True, exist_ok=True)
+            (pids / name).write_text(str(proc.pid))
+
+    def _log_file(self, name: str) -> IO[str] | None:
+        if self._run_dir is None:
+            return None
+        (self._run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        return (self._run_dir / "logs" / f"{name}.log").open("a", encoding="utf-8")
 
     def _follow(self, job: _LocalJob, deadline: int | None) -> None:
         timer = None
@@ -121,11 +136,15 @@ class LocalBackend:
             timer.daemon = True
             timer.start()
         failures = 0
+        log = self._log_file(job.name)
         while True:
             with self._lock:
                 proc = self._procs[job.name]
             assert proc.stdout is not None
             for line in proc.stdout:
+                if log is not None:
+                    log.write(line)
+                    log.flush()
                 if self._stream:
                     with self._lock:
                         self._sink.write(f"[{job.display}] {line.rstrip()}\n")
@@ -142,6 +161,8 @@ class LocalBackend:
             self._start(job.name, job.argv, job.env)
         if timer:
             timer.cancel()
+        if log is not None:
+            log.close()
         with self._lock:
             self._procs.pop(job.name, None)
             reason = self._killed.pop(job.name, None)
