@@ -263,6 +263,7 @@ class GKERunner(AbstractRunner):
         from kedro.framework.hooks.manager import _NullPluginManager
 
         state = self._state
+        state.plans, state.results = {}, {}  # nothing stale if this run fails early
         run_id = self._resume or run_id or datetime.now(timezone.utc).strftime(
             "%Y-%m-%dT%H.%M.%S.%fZ")
         if only_missing_outputs:
