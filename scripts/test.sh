@@ -7,7 +7,7 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 start=$SECONDS
-KINETIC_EXTRAS=test,viz bash scripts/setup-python.sh
+KINETIC_EXTRAS=test,viz,docs bash scripts/setup-python.sh
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   echo "[test] installing chromium and chromium-driver (Debian packages)" >&2
   sudo_cmd=""
