@@ -15,19 +15,24 @@ from benchmarks.machine import REPO
 
 DRIVER = Path(__file__).with_name("driver.py")
 
-#: Everything a size preset decides. ``small`` is for the smoke test (seconds, local only).
+#: Everything a size preset decides. ``small`` is for the smoke test (seconds, local only);
+#: its demo runs use demo_project's ``data_processing`` pipeline only (``demo_pipeline``).
 SIZES: dict[str, dict[str, Any]] = {
     "small": {
         "latency_chains": {"width": 2, "length": 4}, "latency_fan": 8, "latency_repeats": 1,
         "overhead_sizes": [10, 20], "overhead_repeats": 1,
+        "overhead_repeat_up_to": 20,
         "memory_sizes": [10, 100], "local_chain": 4, "bare_import_repeats": 5,
-        "demo_repeats": 1, "bench_max_parallel": 8, "local_max_parallel": 4,
+        "demo_repeats": 1, "demo_pipeline": "data_processing",
+        "bench_max_parallel": 8, "local_max_parallel": 4,
     },
     "full": {
         "latency_chains": {"width": 4, "length": 10}, "latency_fan": 48, "latency_repeats": 1,
-        "overhead_sizes": [10, 100, 500], "overhead_repeats": 1,
+        "overhead_sizes": [10, 100, 500], "overhead_repeats": 3,
+        "overhead_repeat_up_to": 10,
         "memory_sizes": [10, 100, 1000], "local_chain": 20, "bare_import_repeats": 20,
-        "demo_repeats": 3, "bench_max_parallel": 8, "local_max_parallel": 4,
+        "demo_repeats": 3, "demo_pipeline": None,
+        "bench_max_parallel": 8, "local_max_parallel": 4,
     },
 }
 
@@ -55,6 +60,7 @@ class Context:
 
     def drive(self, mode: str, project: Path, *, env: str | None = None,
               runner: str = "gke", trace_io: bool = False, label: str = "run",
+              pipeline: str | None = None,
               timeout: float = 900) -> dict[str, Any]:
         """Run ``benchmarks/driver.py`` in a subprocess (cwd = project); return its report."""
         self._count += 1
@@ -65,6 +71,8 @@ class Context:
             cmd += ["--env", env]
         if trace_io:
             cmd.append("--trace-io")
+        if pipeline:
+            cmd += ["--pipeline", pipeline]
         started = time.perf_counter()
         with open(self.logdir / f"{stem}.log", "w") as log:
             proc = subprocess.run(cmd, cwd=project, env=driver_env(), stdout=log,
@@ -75,7 +83,7 @@ class Context:
             raise DriverFailed(f"{label}: driver exited {proc.returncode}\n{tail}")
         report = json.loads(out.read_text())
         report["process_wall"] = wall
-        out.unlink()
+        out.write_text(json.dumps(report))  # kept beside its log for later analysis
         return report
 
 

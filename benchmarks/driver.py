@@ -3,8 +3,10 @@
 Usage::
 
     python -m benchmarks.driver run    PROJECT OUT.json [--env ENV] [--runner gke|sequential]
-                                        [--trace-io]
+                                        [--pipeline NAME] [--trace-io]
     python -m benchmarks.driver render PROJECT OUT.json [--env ENV]
+
+(``--profile FILE.pstats`` adds cProfile of every thread: a diagnostic, not a measurement.)
 
 ``run`` uses ``KedroSession`` with ``GKERunner`` (or ``SequentialRunner``) and reports
 the process's own CPU time (``getrusage(RUSAGE_SELF)``: not its children), its peak
@@ -86,17 +88,115 @@ class IOTrace:
             wrap_catalog(op)
 
 
-def _pipeline_deps() -> dict[str, list[str]]:
+class ThreadProfiles:
+    """cProfile in every thread (watch and log threads too), timed in thread CPU time."""
+
+    def __init__(self) -> None:
+        import cProfile
+
+        self._cprofile = cProfile
+        self.profiles: list = []
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        profiles = self
+
+        original = threading.Thread.run
+
+        def run(thread: threading.Thread) -> None:
+            prof = profiles._cprofile.Profile(time.thread_time)
+            with profiles._lock:
+                profiles.profiles.append(prof)
+            prof.enable()
+            try:
+                original(thread)
+            finally:
+                prof.disable()
+
+        threading.Thread.run = run  # type: ignore[method-assign]
+        main = self._cprofile.Profile(time.thread_time)
+        self.profiles.append(main)
+        main.enable()
+        self._main = main
+
+    def dump(self, path: Path) -> None:
+        import pstats
+
+        self._main.disable()
+        with self._lock:
+            stats = pstats.Stats(self.profiles[0])
+            for prof in self.profiles[1:]:
+                try:
+                    stats.add(prof)
+                except TypeError:  # a thread still running with no data yet
+                    continue
+        stats.dump_stats(str(path))
+
+
+class ThreadCPU:
+    """CPU time per kind of thread: finished threads report their own ``thread_time``;
+    live ones (and the main thread) are read from ``/proc/self/task`` at the end."""
+
+    def __init__(self) -> None:
+        self.finished: list[tuple[str, float]] = []
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        cpu = self
+        original = threading.Thread.run
+
+        def run(thread: threading.Thread) -> None:
+            try:
+                original(thread)
+            finally:
+                with cpu._lock:
+                    cpu.finished.append((thread.name, time.thread_time()))
+
+        threading.Thread.run = run  # type: ignore[method-assign]
+
+    @staticmethod
+    def _kind(name: str) -> str:
+        import re
+
+        if "(" in name:
+            return name[name.index("(") + 1:].rstrip(")")
+        return re.sub(r"[-_]?\d+$", "", name) or name
+
+    def report(self) -> dict[str, dict[str, float]]:
+        import os
+
+        tick = os.sysconf("SC_CLK_TCK")
+        live: list[tuple[str, float]] = []
+        for thread in threading.enumerate():
+            tid = getattr(thread, "native_id", None)
+            try:
+                fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            live.append((thread.name, (int(fields[11]) + int(fields[12])) / tick))
+        out: dict[str, dict[str, float]] = {}
+        with self._lock:
+            items = self.finished + live
+        for name, seconds in items:
+            entry = out.setdefault(self._kind(name), {"threads": 0, "cpu_s": 0.0})
+            entry["threads"] += 1
+            entry["cpu_s"] = round(entry["cpu_s"] + seconds, 4)
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]["cpu_s"]))
+
+
+def _pipeline(name: str | None) -> object:
     from kedro.framework.project import pipelines
 
-    pipe = pipelines["__default__"]
+    return pipelines[name or "__default__"]
+
+
+def _pipeline_deps(name: str | None) -> dict[str, list[str]]:
+    pipe = _pipeline(name)
     return {n.name: sorted(d.name for d in deps) for n, deps in pipe.node_dependencies.items()}
 
 
-def _datasets() -> dict[str, list[str]]:
-    from kedro.framework.project import pipelines
-
-    pipe = pipelines["__default__"]
+def _datasets(name: str | None) -> dict[str, list[str]]:
+    pipe = _pipeline(name)
     produced = {o for n in pipe.nodes for o in n.outputs}
     consumed = {i for n in pipe.nodes for i in n.inputs}
     return {
@@ -110,6 +210,12 @@ def cmd_run(args: argparse.Namespace) -> dict:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    threads = ThreadCPU()
+    threads.install()
+    profiles = None
+    if args.profile:
+        profiles = ThreadProfiles()
+        profiles.install()
     trace = None
     if args.trace_io:
         trace = IOTrace()
@@ -127,9 +233,11 @@ def cmd_run(args: argparse.Namespace) -> dict:
     with KedroSession.create(project_path=args.project, env=args.env) as session:
         session_id = session.session_id
         u_before = _usage()
-        session.run(runner=runner)
+        session.run(runner=runner, pipeline_names=[args.pipeline] if args.pipeline else None)
         u_after = _usage()
     u_end = _usage()
+    if profiles is not None:
+        profiles.dump(args.profile)
     out: dict = {
         "mode": "run", "runner": args.runner, "env": args.env, "session_id": session_id,
         "rusage": {"start": _U0, "before_session": u_before_session, "before_run": u_before,
@@ -138,9 +246,11 @@ def cmd_run(args: argparse.Namespace) -> dict:
                  "session_run": u_after["perf"] - u_before["perf"],
                  "total_in_process": u_end["perf"] - _T0_PERF},
         "t0_wall": _T0_WALL,
-        "deps": _pipeline_deps(),
-        "datasets": _datasets(),
+        "pipeline": args.pipeline or "__default__",
+        "deps": _pipeline_deps(args.pipeline),
+        "datasets": _datasets(args.pipeline),
         "threads_at_end": threading.active_count(),
+        "cpu_by_thread": threads.report(),
     }
     if args.runner == "gke":
         out["timeline"] = runner.last_timeline
@@ -188,7 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--env", default=None)
     parser.add_argument("--runner", choices=("gke", "sequential"), default="gke")
+    parser.add_argument("--pipeline", default=None, help="pipeline name (run mode)")
     parser.add_argument("--trace-io", action="store_true")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write merged cProfile stats of all threads here (diagnostic; "
+                             "it slows the driver, so never combine with measurements)")
     args = parser.parse_args(argv)
     args.project = args.project.resolve()
     report = cmd_run(args) if args.mode == "run" else cmd_render(args)

@@ -157,6 +157,14 @@ def markdown(report: dict[str, Any]) -> str:  # noqa: C901
         out.append(_table(["backend", "nodes", "run ms/node", "process ms/node",
                            "marginal ms/node", "run CPU s", "run wall s", "peak RSS MiB"],
                           rows))
+        rows = []
+        for backend, data in ovh["backends"].items():
+            for s in data.get("sizes", []):
+                split = s.get("cpu_by_thread") or {}
+                rows.append([backend, s["nodes"], "; ".join(
+                    f"{k} x{v['threads']}: {v['cpu_s']:.2f} s" for k, v in split.items())])
+        out += ["", "Process CPU by thread kind (whole process):", "",
+                _table(["backend", "nodes", "CPU s by thread"], rows)]
     mem = res.get("memory", {})
     if "sizes" in mem:
         out += ["", "## 3. Driver memory: render + dry run, no execution", ""]

@@ -65,7 +65,8 @@ def run(ctx: Any) -> dict[str, Any]:
         project = projects.copy_demo(ctx.workdir / "datapath-demo")
         env = ctx.bench.write_env(project, "datapath-demo", max_parallel=4)
         with ctx.bench.workdir(project):
-            report = ctx.drive("run", project, env=env, trace_io=True, label="datapath-demo")
+            report = ctx.drive("run", project, env=env, trace_io=True, label="datapath-demo",
+                                   pipeline=ctx.sizes["demo_pipeline"])
         from kedro_kinetic import naming
 
         ctx.bench.delete_run(naming.run_label(report["session_id"]))
@@ -77,7 +78,8 @@ def run(ctx: Any) -> dict[str, Any]:
         else:
             ctx.log("datapath: demo_project on the local backend (no bench), store I/O traced")
             project = projects.copy_demo(ctx.workdir / "datapath-demo")
-            report = ctx.drive("run", project, trace_io=True, label="datapath-demo")
+            report = ctx.drive("run", project, trace_io=True, label="datapath-demo",
+                                   pipeline=ctx.sizes["demo_pipeline"])
             ctx.cache.setdefault("demo_local_report", (project, report))
         backend = "local"
     out = classify(report)

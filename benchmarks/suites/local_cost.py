@@ -70,21 +70,24 @@ def _demo(ctx: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if ctx.sizes["demo_repeats"] < 1:
         return {"skipped": "demo_repeats is 0"}
-    for runner in ("gke", "sequential"):
-        runs = []
-        for rep in range(ctx.sizes["demo_repeats"]):
+    runs: dict[str, list[dict[str, float]]] = {"gke": [], "sequential": []}
+    for rep in range(ctx.sizes["demo_repeats"]):
+        for runner in runs:  # interleaved, so that load drift hits both alike
             ctx.log(f"local_cost: demo_project with {runner} runner, repeat {rep + 1}")
             project = projects.copy_demo(ctx.workdir / f"demo-{runner}-{rep}")
             # The store I/O trace costs microseconds (~80 calls); datapath reuses it
             # when the bench is not running.
             report = ctx.drive("run", project, runner=runner, label=f"demo-{runner}",
-                               trace_io=runner == "gke")
-            runs.append({"session_run_s": report["wall"]["session_run"],
-                         "process_wall_s": report["process_wall"]})
+                               pipeline=ctx.sizes["demo_pipeline"], trace_io=runner == "gke")
+            runs[runner].append({"session_run_s": report["wall"]["session_run"],
+                                 "process_wall_s": report["process_wall"]})
             if runner == "gke" and "demo_local_report" not in ctx.cache:
                 ctx.cache["demo_local_report"] = (project, report)
-        out[runner] = {k: round(median(r[k] for r in runs), 3) for k in runs[0]}
-        out[runner]["repeats"] = len(runs)
+    out["pipeline"] = ctx.sizes["demo_pipeline"] or "__default__"
+    for runner, items in runs.items():
+        out[runner] = {k: round(median(r[k] for r in items), 3) for k in items[0]}
+        out[runner]["all_session_run_s"] = [round(r["session_run_s"], 3) for r in items]
+        out[runner]["repeats"] = len(items)
     out["ratio_gke_local_over_sequential"] = {
         k: ratio(out["gke"][k], out["sequential"][k]) for k in ("session_run_s",
                                                              "process_wall_s")}

@@ -6,6 +6,8 @@ children, not wall). Three numbers per size:
 * ``total``: the whole process (interpreter start, imports, Kedro session, run);
 * ``run``: ``session.run`` only (planning, payloads, scheduling, hooks, Kedro's
   own run overhead, kedro-viz recording);
+* ``cpu_by_thread``: the process's CPU split by thread kind (main thread: planning,
+  submission, hooks, logging; watch threads; log-stream threads; ...);
 * ``marginal``: the slope of ``run`` CPU between consecutive sizes, i.e. what
   one more node costs once fixed costs are paid.
 
@@ -47,6 +49,7 @@ def _measure(ctx: Any, backend: str, n: int, repeat: int) -> dict[str, Any]:
         "wall_session_run_s": round(report["wall"]["session_run"], 3),
         "maxrss_mib": round(ru["end"]["maxrss_kib"] / 1024, 1),
         "threads_at_end": report.get("threads_at_end"),
+        "cpu_by_thread": report.get("cpu_by_thread"),
     }
 
 
@@ -60,10 +63,13 @@ def run(ctx: Any) -> dict[str, Any]:
         rows = []
         for n in ctx.sizes["overhead_sizes"]:
             reps = []
-            for rep in range(ctx.sizes["overhead_repeats"]):
+            # repeats where they are cheap (small N is where noise matters most)
+            repeats = ctx.sizes["overhead_repeats"] if n <= ctx.sizes["overhead_repeat_up_to"] else 1
+            for rep in range(repeats):
                 ctx.log(f"overhead: {backend} backend, {n} nodes, repeat {rep + 1}")
                 reps.append(_measure(ctx, backend, n, rep))
-            row = {k: median(r[k] for r in reps) for k in reps[0]}
+            row = {k: median(r[k] for r in reps) for k in reps[0] if k != "cpu_by_thread"}
+            row["cpu_by_thread"] = reps[len(reps) // 2]["cpu_by_thread"]
             row["repeats"] = len(reps)
             row["cpu_total_ms_per_node"] = round(1000 * row["cpu_total_s"] / n, 2)
             row["cpu_run_ms_per_node"] = round(1000 * row["cpu_run_s"] / n, 2)

@@ -61,7 +61,8 @@ def run(ctx: Any) -> dict[str, Any]:
     if cached is None:
         ctx.log("payload: demo_project on the local backend")
         project = projects.copy_demo(ctx.workdir / "payload-demo")
-        report = ctx.drive("run", project, label="payload-demo")
+        report = ctx.drive("run", project, label="payload-demo",
+                               pipeline=ctx.sizes["demo_pipeline"])
     else:
         project, report = cached
     return analyse(report)

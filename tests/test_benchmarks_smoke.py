@@ -1,0 +1,66 @@
+"""Smoke test of the benchmarks: the documented command runs at its smallest size.
+
+Benchmarks are not tests: nothing here checks a timing. It only proves that
+``python -m benchmarks.run --sizes small --backends local`` still runs end to end
+and writes a JSON report with the expected keys (local backend only, no bench).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, subprocess_env
+
+pytestmark = pytest.mark.e2e
+
+
+def test_benchmark_command_runs_at_the_smallest_size(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--sizes", "small", "--backends", "local",
+         "--out", str(tmp_path)],
+        cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((tmp_path / "latest.json").read_text())
+    assert (tmp_path / "latest.md").read_text().startswith("# kedro-kinetic benchmark results")
+
+    assert set(report) == {"meta", "summary", "results"}
+    machine = report["meta"]["machine"]
+    for key in ("cpu_model", "cpu_cores", "ram_gib", "python", "kedro", "kubernetes",
+                "git_commit"):
+        assert key in machine
+    results = report["results"]
+    assert set(results) == {"latency", "overhead", "memory", "local_cost", "datapath",
+                            "payload"}
+    assert "skipped" in results["latency"]  # needs the bench
+
+    local = results["overhead"]["backends"]["local"]
+    assert [s["nodes"] for s in local["sizes"]] == [10, 20]
+    assert {"cpu_run_ms_per_node", "cpu_total_ms_per_node", "cpu_by_thread"} <= set(
+        local["sizes"][0])
+    assert "kubernetes" not in results["overhead"]["backends"]  # --backends local
+
+    memory = results["memory"]
+    assert [s["nodes"] for s in memory["sizes"]] == [10, 100]
+    assert memory["sizes"][0]["peak_rss_mib"] > 0 and "ratio_largest_over_smallest" in memory
+
+    cost = results["local_cost"]
+    assert {"bare_import", "trivial_node", "ratio_node_over_bare_import", "demo"} <= set(cost)
+    assert {"gke", "sequential", "ratio_gke_local_over_sequential"} <= set(cost["demo"])
+
+    payload = results["payload"]
+    assert payload["nodes"] == payload["distinct_payloads"] > 0
+    assert payload["objects"]["payload"]["count"] == payload["distinct_payloads"]
+
+    datapath = results["datapath"]
+    assert datapath["backend"] == "local"
+    assert "intermediate_bytes_through_driver" in datapath and "store_traffic" in datapath
+
+    metrics = {(row["benchmark"], row["metric"]) for row in report["summary"]}
+    assert any(b.startswith("2 client CPU") for b, _ in metrics)
+    assert all(row["verdict"] in ("met", "MISSED", "n/a") for row in report["summary"])
