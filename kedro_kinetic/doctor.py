@@ -197,10 +197,14 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _kubeconfig_path(kubeconfig: str | None) -> str:
+    """The kubeconfig file the client will read (the first existing one of ``$KUBECONFIG``)."""
     if kubeconfig:
         return os.path.expanduser(kubeconfig)
-    env = os.environ.get("KUBECONFIG", "")
-    return env.split(os.pathsep)[0] if env else os.path.expanduser("~/.kube/config")
+    paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    existing = [p for p in paths if os.path.isfile(os.path.expanduser(p))]
+    if existing or paths:
+        return os.path.expanduser((existing or paths)[0])
+    return os.path.expanduser("~/.kube/config")
 
 
 class _Cluster:
