@@ -294,7 +294,10 @@ def load(
         raise ConfigError("invalid kinetic configuration:\n  " + "\n  ".join(errors))
     sections = base.pop("pipelines", None) or {}
     merged = _merge(base, *(sections.get(n) for n in pipeline_names))
-    rp.pop("pipelines", None)
+    if rp.pop("pipelines", None):
+        raise ConfigError("invalid kinetic configuration:\n  --runner-params.pipelines: "
+                          "pipeline sections belong in parameters.yml; override with "
+                          "defaults.*, tags.* or nodes.* instead")
     scalars = {k: v for k, v in rp.items() if k in _RUN_SCALARS}
     merged = _merge(merged, scalars)
     config = RunConfig(

@@ -31,6 +31,7 @@ from kedro_kinetic.task_spec import safe_load, validate_spec
 
 _PHASE_EXIT = {
     "verify": results.EXIT_VERIFICATION_FAILED,
+    "payload": results.EXIT_PAYLOAD_UNUSABLE,
     "spec": results.EXIT_BAD_SPEC,
     "load": results.EXIT_DATA_ERROR,
     "run": results.EXIT_NODE_RAISED,
@@ -84,7 +85,9 @@ class _Pod:
         self.res.node = spec["node"]
         from kedro_kinetic import payload as payloads
 
+        self.res.phase = "payload"  # verified; failing now means the image does not fit it
         pay = payloads.load(payload_bytes, args.payload_sha256)
+        self.res.phase = "spec"
         if pay.name != spec["node"]:
             raise CatalogSpecError(
                 f"payload holds node '{pay.name}' but the spec is for '{spec['node']}'"

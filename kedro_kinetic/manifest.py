@@ -12,7 +12,7 @@ from typing import Any
 
 from kedro_kinetic.config import NodeSettings, RunConfig
 from kedro_kinetic.naming import sanitise
-from kedro_kinetic.result import EXIT_BAD_SPEC, EXIT_VERIFICATION_FAILED
+from kedro_kinetic.result import EXIT_BAD_SPEC, EXIT_PAYLOAD_UNUSABLE, EXIT_VERIFICATION_FAILED
 
 MANAGED_BY = "kedro-kinetic"
 LABEL_RUN = "kedro-kinetic.io/run"
@@ -51,7 +51,7 @@ class JobIdentity:
 
 
 #: Pod exit codes that retrying cannot fix.
-NOT_RETRIABLE_EXIT_CODES = (EXIT_VERIFICATION_FAILED, EXIT_BAD_SPEC)
+NOT_RETRIABLE_EXIT_CODES = (EXIT_VERIFICATION_FAILED, EXIT_BAD_SPEC, EXIT_PAYLOAD_UNUSABLE)
 
 
 def pod_failure_policy() -> dict[str, Any]:
@@ -195,7 +195,7 @@ def render(ident: JobIdentity, pins: Pins, settings: NodeSettings, run: RunConfi
             "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
             "template": {
                 "metadata": {"labels": {**settings.labels, **labels},
-                             "annotations": dict(annotations)},
+                             "annotations": {**settings.annotations, **annotations}},
                 "spec": pod_spec,
             },
         },

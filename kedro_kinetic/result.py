@@ -19,6 +19,7 @@ EXIT_BAD_SPEC = 11
 EXIT_NODE_RAISED = 12
 EXIT_DATA_ERROR = 13
 EXIT_INTERNAL = 14
+EXIT_PAYLOAD_UNUSABLE = 15
 
 EXIT_MEANINGS = {
     EXIT_OK: "succeeded",
@@ -27,6 +28,7 @@ EXIT_MEANINGS = {
     EXIT_NODE_RAISED: "node raised",
     EXIT_DATA_ERROR: "dataset load/save failed",
     EXIT_INTERNAL: "entrypoint error",
+    EXIT_PAYLOAD_UNUSABLE: "payload could not be loaded in this image",
 }
 
 

@@ -50,7 +50,7 @@ class RemoteNodeError(RuntimeError):
     """A node failed in its pod; carries the remote error and traceback text."""
 
     def __init__(self, node_name: str, result: NodeResult, reason: str | None,
-                 resume_hint: str = "") -> None:
+                 next_step: str = "") -> None:
         self.node_name = node_name
         self.result = result
         self.remote_type = result.error_type
@@ -63,8 +63,8 @@ class RemoteNodeError(RuntimeError):
         message = f"{head}: {result.error_type or 'error'}: {cause}"
         if result.traceback:
             message += "\n--- remote traceback ---\n" + result.traceback.rstrip()
-        if resume_hint:
-            message += "\n" + resume_hint
+        if next_step:
+            message += "\n" + next_step
         super().__init__(message)
 
 
@@ -145,14 +145,14 @@ _EXPLAIN = {
 }
 
 
-def _check_images(cfg: kinetic_config.RunConfig, plans: dict[Node, NodePlan]) -> None:
-    """Apply ``image_policy`` to the images of a Kubernetes run."""
+def _check_images(cfg: kinetic_config.RunConfig, nodes: Iterable[Node]) -> None:
+    """Apply ``image_policy`` to the images of a Kubernetes run (before anything is stored)."""
     from kedro_kinetic.manifest import image_is_pinned
 
     if cfg.backend != "kubernetes" or cfg.image_policy == "allow":
         return
-    loose = sorted({p.settings.image for p in plans.values()
-                    if not image_is_pinned(p.settings.image)})
+    images = {cfg.node_settings(n.name, n.tags).image for n in nodes}
+    loose = sorted(image for image in images if not image_is_pinned(image))
     if not loose:
         return
     text = (f"image(s) not pinned by digest: {', '.join(loose)}; a tag can move between "
@@ -240,8 +240,8 @@ class GKERunner(AbstractRunner):
             versions={"save_version": run_id if self._resume else state.save_version or run_id,
                       "load_versions": state.load_versions},
         )
+        _check_images(cfg, pipeline.nodes)
         plans = planner.plan(pipeline)
-        _check_images(cfg, plans)
         return cfg, planner, plans
 
     # -- run ----------------------------------------------------------------
@@ -532,7 +532,8 @@ class GKERunner(AbstractRunner):
             hooks.hook.after_node_run(node=node, catalog=catalog, inputs=inputs,
                                       outputs=outputs, is_async=self._is_async, run_id=run_id)
             return None
-        error = RemoteNodeError(node.name, result, event.reason)
+        error = RemoteNodeError(node.name, result, event.reason,
+                                f"Logs: kedro kinetic logs {run_id} {node.name}")
         hooks.hook.on_node_error(error=error, node=node, catalog=catalog, inputs=inputs,
                                  is_async=self._is_async, run_id=run_id)
         return error

@@ -37,6 +37,19 @@ STUCK_WAITING = {
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 
 
+class BackendError(RuntimeError):
+    """The cluster refused an operation for a reason retrying cannot fix."""
+
+
+def _api_message(exc: Any) -> str:
+    import json
+
+    try:
+        return str(json.loads(exc.body).get("message") or exc.body)
+    except (TypeError, ValueError, AttributeError):
+        return str(exc.body or exc)
+
+
 @dataclass
 class _Track:
     """What the watches have seen of one Job."""
@@ -108,7 +121,10 @@ class KubernetesBackend:
             if exc.status != 409:
                 with self._lock:
                     self._tracks.pop(name, None)
-                raise
+                raise BackendError(
+                    f"the API server refused Job {self.namespace}/{name} "
+                    f"({exc.status} {exc.reason}): {_api_message(exc)}"
+                ) from exc
             self._adopt(name, manifest)
 
     def _adopt(self, name: str, manifest: dict[str, Any]) -> None:

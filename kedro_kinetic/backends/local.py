@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from kedro_kinetic import credentials
 from kedro_kinetic.backends.base import JobEvent
-from kedro_kinetic.manifest import container_of, fail_job_exit_codes
+from kedro_kinetic.manifest import CREDENTIALS_MOUNT, container_of, fail_job_exit_codes
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,9 @@ class LocalBackend:
         if self._env:
             env[credentials.CONF_ENV_VAR] = self._env
         for item in container.get("env", []):
+            if item["name"] == credentials.FILE_VAR and str(item.get("value", "")).startswith(
+                    CREDENTIALS_MOUNT):
+                continue  # a mounted Secret exists only in a pod; the project conf is used
             if "value" in item:
                 env[item["name"]] = str(item["value"])
             elif "valueFrom" in item:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import textwrap
 import uuid
@@ -68,6 +69,8 @@ def test_missing_credentials_name_fails_in_the_pod_with_the_name_only(demo):
         ("kinetic:\n  backend: kubernetes\n", None, "kinetic.image: required"),
         (None, "max_parallel=0", "--runner-params.max_parallel: expected an integer >= 1"),
         (None, "dataset_allowlist=evil.Mod", "--runner-params.dataset_allowlist: unknown key"),
+        (None, "backend=kubernetes,image=python:3.11-slim,store=gs://nowhere/x,"
+               "image_policy=require_digest", "image(s) not pinned by digest: python:3.11-slim"),
     ],
 )
 def test_invalid_config_names_the_key_and_nothing_runs(demo, params_yaml, runner_params,
@@ -80,3 +83,15 @@ def test_invalid_config_names_the_key_and_nothing_runs(demo, params_yaml, runner
     assert message in proc.stdout + proc.stderr
     assert not (demo / "data" / "kinetic").exists()
     assert not list((demo / "data" / "02_intermediate").glob("*.csv"))
+
+
+def test_only_missing_outputs_runs_just_the_missing_node(demo):
+    assert kedro_run(demo, "--pipeline=data_processing").returncode == 0
+    (demo / "data" / "08_reporting" / "sales_summary.json").unlink()
+    proc = kedro_run(demo, "--pipeline=data_processing", "--only-missing-outputs")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = sorted((demo / "data" / "kinetic" / "runs").iterdir())
+    assert len(runs) == 2
+    results = [json.loads(p.read_text())["node"] for p in (runs[-1] / "results").glob("*.json")]
+    assert results == ["sales_summary_node"]
+    assert (demo / "data" / "08_reporting" / "sales_summary.json").exists()

@@ -49,5 +49,6 @@ CONFIG_LOADER_ARGS = {
 # from kedro.io import DataCatalog
 # DATA_CATALOG_CLASS = DataCatalog
 
-# kedro-kinetic plugin setting (placeholder; the plugin will read it once implemented).
-# KINETIC_DATASET_ALLOWLIST = [...]
+# kedro-kinetic: dataset classes (besides kedro.io and common kedro_datasets ones) that
+# GKERunner may instantiate. Extend it here, in code, never from YAML, e.g.
+# KINETIC_DATASET_ALLOWLIST = ["demo_project.datasets.MyDataset"]
