@@ -20,6 +20,7 @@ DRIVER = Path(__file__).with_name("driver.py")
 SIZES: dict[str, dict[str, Any]] = {
     "small": {
         "latency_chains": {"width": 2, "length": 4}, "latency_fan": 8, "latency_repeats": 1,
+        "pod_nice": 19,
         "overhead_sizes": [10, 20], "overhead_repeats": 1,
         "overhead_repeat_up_to": 20,
         "memory_sizes": [10, 100], "local_chain": 4, "bare_import_repeats": 5,
@@ -28,6 +29,7 @@ SIZES: dict[str, dict[str, Any]] = {
     },
     "full": {
         "latency_chains": {"width": 4, "length": 10}, "latency_fan": 48, "latency_repeats": 1,
+        "pod_nice": 19,
         "overhead_sizes": [10, 100, 500], "overhead_repeats": 3,
         "overhead_repeat_up_to": 10,
         "memory_sizes": [10, 100, 1000], "local_chain": 20, "bare_import_repeats": 20,

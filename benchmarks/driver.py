@@ -26,10 +26,30 @@ _T0_WALL = time.time()
 _T0_PERF = time.perf_counter()
 
 
+def _status_kib() -> dict:
+    """VmHWM (peak RSS of this process image) and VmRSS, from /proc/self/status."""
+    out = {}
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(("VmHWM:", "VmRSS:")):
+                    out[line[:5].lower() + "_kib"] = int(line.split()[1])
+    except OSError:
+        pass
+    return out
+
+
 def _usage() -> dict:
+    """CPU (RUSAGE_SELF), peak RSS and a perf_counter stamp.
+
+    ``maxrss_kib`` is ``ru_maxrss``. Linux carries the forking parent's RSS peak into a
+    child's ``ru_maxrss`` across exec (the benchmark process hosts the bench kubelet,
+    ~170 MiB), so the memory numbers use ``vmhwm_kib`` (VmHWM), which starts afresh
+    with the new process image.
+    """
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {"utime": ru.ru_utime, "stime": ru.ru_stime, "cpu": ru.ru_utime + ru.ru_stime,
-            "maxrss_kib": ru.ru_maxrss, "perf": time.perf_counter()}
+            "maxrss_kib": ru.ru_maxrss, **_status_kib(), "perf": time.perf_counter()}
 
 
 _U0 = _usage()

@@ -83,7 +83,8 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: C901
                          f"{pay['objects_total']} for {pay['nodes']} nodes", "shared once/run",
                          None, "", f"{objs['payload']['count']} payloads, "
                          f"{objs['spec']['count']} specs, {objs['other']['count']} other; "
-                         f"est. shared payload bytes {pay['redundancy']['shared_fraction_estimate']}"))
+                         f"zlib cross-payload redundancy (upper bound) "
+                         f"{pay['redundancy']['shared_fraction_estimate']}"))
     dp = results.get("datapath", {})
     if "intermediate_bytes_through_driver" in dp:
         rows.append(_row("6 data path", f"intermediate bytes through the driver ({dp['backend']})",
@@ -134,7 +135,12 @@ def markdown(report: dict[str, Any]) -> str:  # noqa: C901
     ]
     lat = res.get("latency", {})
     if "runs" in lat:
+        bursts = {k: v["fan_out_burst_s_per_job"] for k, v in lat["runs"].items()
+                  if v.get("fan_out_burst_s_per_job")}
         out += ["", "## 1. Reaction latency (s): hops from the upstream pod's end", "",
+                f"Pods ran under `nice -n {lat.get('pod_nice')}` (they share the driver's cores "
+                "on the bench). Fan-out burst, driver seconds per Job created in a row: "
+                + ", ".join(f"{k} {v}" for k, v in bursts.items()) + ".", "",
                 "`latency` = downstream Job created (driver) - upstream pod end. Hops (first "
                 "seen by an observer watch): pod terminated at the API, Job Complete at the "
                 "API, driver noticed, driver reaction (noticed -> next Job created).", ""]

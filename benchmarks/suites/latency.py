@@ -6,7 +6,9 @@ last-finishing upstream ``u``. Its reaction latency is the driver's
 returned) minus ``u``'s ``finished_at`` (written by ``u``'s pod just before it
 exits; pods are processes on this machine, so both clocks are the same clock).
 ``max_parallel`` is set at least as high as the widest layer, so only
-dependencies gate a submission.
+dependencies gate a submission. Pods run under ``nice`` (size setting
+``pod_nice``, via ``kinetic.command``): on the bench they share this machine's
+cores with the driver, on GKE they run on other machines.
 
 The observer (see ``bench_cluster.Observer``) splits each latency into hops:
 pod end -> pod seen terminated at the API -> Job seen Complete -> the driver
@@ -79,6 +81,10 @@ def _run_one(ctx: Any, shape: dict[str, Any], source: str, repeat: int) -> dict[
     root = ctx.workdir / name
     project = projects.trivial_project(root, shape, {"backend": "local"})
     extra: dict[str, Any] = {"max_parallel": max(8, width), "event_source": source}
+    if ctx.sizes.get("pod_nice") is not None:
+        # Pods share this machine's cores with the driver; on GKE they run elsewhere.
+        extra["command"] = ["nice", "-n", str(ctx.sizes["pod_nice"]),
+                            "python", "-m", "kedro_kinetic.entrypoint"]
     if source == "poll":
         extra["poll_interval_seconds"] = POLL_INTERVAL
     env = bench.write_env(project, name, **extra)
@@ -88,7 +94,12 @@ def _run_one(ctx: Any, shape: dict[str, Any], source: str, repeat: int) -> dict[
     run_label = _run_label(report)
     bench.delete_run(run_label)
     rows = edges(report, observed)
-    return {"nodes": nodes, "edges": rows, "session_run_s": report["wall"]["session_run"]}
+    out = {"nodes": nodes, "edges": rows, "session_run_s": report["wall"]["session_run"]}
+    if shape["kind"] == "fan":
+        burst = sorted(report["timeline"][n]["submitted"] for n in report["timeline"]
+                       if n.startswith("w"))
+        out["burst_s_per_job"] = (burst[-1] - burst[0]) / (len(burst) - 1)
+    return out
 
 
 def _run_label(report: dict[str, Any]) -> str:
@@ -106,19 +117,23 @@ def run(ctx: Any) -> dict[str, Any]:
         "fan": {"kind": "fan", "width": sizes["latency_fan"]},
     }
     out: dict[str, Any] = {"poll_interval_seconds": POLL_INTERVAL, "shapes": shapes,
-                           "runs": {}}
+                           "pod_nice": sizes.get("pod_nice"), "runs": {}}
     for source in ("watch", "poll"):
         for label, shape in shapes.items():
             rows: list[dict[str, Any]] = []
             walls = []
+            bursts = []
             for rep in range(sizes["latency_repeats"]):
                 ctx.log(f"latency: {label} ({projects.node_count(shape)} nodes), "
                         f"event_source={source}, repeat {rep + 1}")
                 one = _run_one(ctx, shape, source, rep)
                 rows += one["edges"]
                 walls.append(one["session_run_s"])
+                if "burst_s_per_job" in one:
+                    bursts.append(round(one["burst_s_per_job"], 4))
             out["runs"][f"{label}/{source}"] = {
                 "nodes": projects.node_count(shape), "session_run_s": walls,
+                "fan_out_burst_s_per_job": bursts or None,
                 "hops": _hops(rows),
                 "edges": [{k: (round(v, 4) if isinstance(v, float) else v)
                            for k, v in r.items()} for r in rows],

@@ -31,11 +31,13 @@ def run(ctx: Any) -> dict[str, Any]:
                                            K8S_BLOCK)
         report = ctx.drive("render", project, label=f"mem-{n}")
         ru = report["rusage"]
-        peak = ru["after_render"]["maxrss_kib"] / 1024
-        base = ru["before_render"]["maxrss_kib"] / 1024
+        peak = ru["after_render"]["vmhwm_kib"] / 1024
+        base = ru["before_render"]["vmrss_kib"] / 1024
         rows.append({
             "nodes": report["nodes"], "peak_rss_mib": round(peak, 1),
             "rss_after_imports_mib": round(base, 1), "increment_mib": round(peak - base, 1),
+            "rss_at_end_mib": round(ru["after_render"]["vmrss_kib"] / 1024, 1),
+            "ru_maxrss_mib": round(ru["after_render"]["maxrss_kib"] / 1024, 1),
             "render_wall_s": round(report["wall"]["render"], 3),
             "render_cpu_ms_per_node": round(
                 1000 * (ru["after_render"]["cpu"] - ru["before_render"]["cpu"]) / n, 2),

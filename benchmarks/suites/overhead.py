@@ -47,7 +47,7 @@ def _measure(ctx: Any, backend: str, n: int, repeat: int) -> dict[str, Any]:
         "cpu_run_s": round(run_cpu, 4),
         "cpu_before_session_s": round(ru["before_session"]["cpu"], 4),
         "wall_session_run_s": round(report["wall"]["session_run"], 3),
-        "maxrss_mib": round(ru["end"]["maxrss_kib"] / 1024, 1),
+        "maxrss_mib": round(ru["end"].get("vmhwm_kib", ru["end"]["maxrss_kib"]) / 1024, 1),
         "threads_at_end": report.get("threads_at_end"),
         "cpu_by_thread": report.get("cpu_by_thread"),
     }

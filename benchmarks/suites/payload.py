@@ -5,7 +5,8 @@ From a demo_project run on the local backend: bytes of each node's payload
 against the plans' digests (payloads, task specs, other). Content addressing
 stores identical bytes once per run; ``redundancy`` estimates how much of the
 payload bytes repeat across nodes (``zlib`` of all payloads together vs each
-alone), i.e. what splitting shared parts into their own objects could save.
+alone): an upper bound on what splitting shared parts into their own objects could
+save (in demo_project the common bytes are mostly cloudpickle's framing).
 """
 
 from __future__ import annotations
