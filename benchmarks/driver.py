@@ -54,12 +54,12 @@ def _usage() -> dict:
 
 _U0 = _usage()
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-from dataclasses import asdict  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
 
 
 class IOTrace:

@@ -16,7 +16,7 @@ def _le(value: Any, limit: float) -> bool | None:
     return None if value is None else value <= limit
 
 
-def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: C901, PLR0912
+def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     lat = results.get("latency", {})
     if "summary" in lat:
@@ -113,16 +113,16 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def markdown(report: dict[str, Any]) -> str:  # noqa: C901
+def markdown(report: dict[str, Any]) -> str:
     meta, res = report["meta"], report["results"]
     m = meta["machine"]
     out = [
         "# kedro-kinetic benchmark results", "",
-        f"Command: `{meta['command']}` (sizes `{meta['sizes_name']}`), "
-        f"{meta['duration_s']:.0f} s in all, started {meta['started']}.", "",
-        f"Machine: {m['cpu_model']}, {m['cpu_cores']} cores, {m['ram_gib']} GiB RAM, "
-        f"{m['platform']}; load average at start {m['load_average_at_start']}, "
-        f"at end {meta.get('load_average_at_end')}.",
+        (f"Command: `{meta['command']}` (sizes `{meta['sizes_name']}`), "
+         f"{meta['duration_s']:.0f} s in all, started {meta['started']}."), "",
+        (f"Machine: {m['cpu_model']}, {m['cpu_cores']} cores, {m['ram_gib']} GiB RAM, "
+         f"{m['platform']}; load average at start {m['load_average_at_start']}, "
+         f"at end {meta.get('load_average_at_end')}."),
         f"Python {m['python']}, kedro {m['kedro']}, kubernetes {m['kubernetes']}, "
         f"cloudpickle {m['cloudpickle']}, google-cloud-storage {m['google_cloud_storage']}; "
         f"commit `{m['git_commit']}`"
@@ -138,12 +138,12 @@ def markdown(report: dict[str, Any]) -> str:  # noqa: C901
         bursts = {k: v["fan_out_burst_s_per_job"] for k, v in lat["runs"].items()
                   if v.get("fan_out_burst_s_per_job")}
         out += ["", "## 1. Reaction latency (s): hops from the upstream pod's end", "",
-                f"Pods ran under `nice -n {lat.get('pod_nice')}` (they share the driver's cores "
-                "on the bench). Fan-out burst, driver seconds per Job created in a row: "
+                (f"Pods ran under `nice -n {lat.get('pod_nice')}` (they share the driver's cores "
+                 "on the bench). Fan-out burst, driver seconds per Job created in a row: ")
                 + ", ".join(f"{k} {v}" for k, v in bursts.items()) + ".", "",
-                "`latency` = downstream Job created (driver) - upstream pod end. Hops (first "
-                "seen by an observer watch): pod terminated at the API, Job Complete at the "
-                "API, driver noticed, driver reaction (noticed -> next Job created).", ""]
+                ("`latency` = downstream Job created (driver) - upstream pod end. Hops (first "
+                 "seen by an observer watch): pod terminated at the API, Job Complete at the "
+                 "API, driver noticed, driver reaction (noticed -> next Job created)."), ""]
         rows = []
         for key, run in lat["runs"].items():
             for hop in ("latency", "api_pod_terminated", "api_job_complete", "driver_noticed",

@@ -31,7 +31,7 @@ def classify(report: dict[str, Any]) -> dict[str, Any]:
     for op in report["io"]["store"]:
         # <store>/runs/<run label>/<section>/<name>; the store itself may sit below data/
         parts = op["uri"].split("/runs/", 1)[-1].split("/")
-        section = parts[1] if len(parts) > 2 else ""  # noqa: PLR2004
+        section = parts[1] if len(parts) > 2 else ""
         if section == "data":
             key = parts[-1].removesuffix(".pkl")
             cls = f"data:{kind_of.get(key, 'unknown')}"

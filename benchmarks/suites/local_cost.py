@@ -72,14 +72,14 @@ def _demo(ctx: Any) -> dict[str, Any]:
         return {"skipped": "demo_repeats is 0"}
     runs: dict[str, list[dict[str, float]]] = {"gke": [], "sequential": []}
     for rep in range(ctx.sizes["demo_repeats"]):
-        for runner in runs:  # interleaved, so that load drift hits both alike
+        for runner, items in runs.items():  # interleaved, so that load drift hits both alike
             ctx.log(f"local_cost: demo_project with {runner} runner, repeat {rep + 1}")
             project = projects.copy_demo(ctx.workdir / f"demo-{runner}-{rep}")
             # The store I/O trace costs microseconds (~80 calls); datapath reuses it
             # when the bench is not running.
             report = ctx.drive("run", project, runner=runner, label=f"demo-{runner}",
                                pipeline=ctx.sizes["demo_pipeline"], trace_io=runner == "gke")
-            runs[runner].append({"session_run_s": report["wall"]["session_run"],
+            items.append({"session_run_s": report["wall"]["session_run"],
                                  "process_wall_s": report["process_wall"]})
             if runner == "gke" and "demo_local_report" not in ctx.cache:
                 ctx.cache["demo_local_report"] = (project, report)

@@ -9,6 +9,7 @@ cloudpickle), so ``increment`` is what the N nodes cost.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from benchmarks import projects
@@ -43,7 +44,7 @@ def run(ctx: Any) -> dict[str, Any]:
                 1000 * (ru["after_render"]["cpu"] - ru["before_render"]["cpu"]) / n, 2),
             "manifest_json_bytes_per_node": round(report["manifest_json_bytes"] / n),
         })
-    for prev, row in zip(rows, rows[1:]):
+    for prev, row in pairwise(rows):
         row["marginal_kib_per_node"] = round(
             1024 * (row["peak_rss_mib"] - prev["peak_rss_mib"]) / (row["nodes"] - prev["nodes"]), 1)
     return {"config": "backend kubernetes (rendered, not submitted)", "sizes": rows,

@@ -16,6 +16,7 @@ Pipelines are 10 independent chains of trivial nodes (``projects.chains_for``).
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from benchmarks import projects
@@ -74,7 +75,7 @@ def run(ctx: Any) -> dict[str, Any]:
             row["cpu_total_ms_per_node"] = round(1000 * row["cpu_total_s"] / n, 2)
             row["cpu_run_ms_per_node"] = round(1000 * row["cpu_run_s"] / n, 2)
             rows.append(row)
-        for prev, row in zip(rows, rows[1:]):
+        for prev, row in pairwise(rows):
             dn = row["nodes"] - prev["nodes"]
             row["cpu_marginal_ms_per_node"] = round(
                 1000 * (row["cpu_run_s"] - prev["cpu_run_s"]) / dn, 2)
