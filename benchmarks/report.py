@@ -50,6 +50,12 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 _le(size["cpu_run_ms_per_node"], 20), "ms",
                 f"whole process {size['cpu_total_ms_per_node']} ms/node"
                 + (f"; marginal {marginal} ms/node" if marginal is not None else "")))
+            own = size.get("cpu_over_sequential_ms_per_node")
+            if own is not None:
+                rows.append(_row(
+                    "2 client CPU/node", f"{backend}, {size['nodes']} nodes, over "
+                    "SequentialRunner", own, "<= 20 ms, flat in N", _le(own, 20), "ms",
+                    "session.run CPU minus SequentialRunner's on the same pipeline, per node"))
     mem = results.get("memory", {})
     if "sizes" in mem:
         first, last = mem["sizes"][0], mem["sizes"][-1]
@@ -158,11 +164,15 @@ def markdown(report: dict[str, Any]) -> str:
         for backend, data in ovh["backends"].items():
             for s in data.get("sizes", []):
                 rows.append([backend, s["nodes"], s["cpu_run_ms_per_node"],
+                             s.get("cpu_over_sequential_ms_per_node"),
                              s["cpu_total_ms_per_node"], s.get("cpu_marginal_ms_per_node"),
                              s["cpu_run_s"], s["wall_session_run_s"], s["maxrss_mib"]])
-        out.append(_table(["backend", "nodes", "run ms/node", "process ms/node",
-                           "marginal ms/node", "run CPU s", "run wall s", "peak RSS MiB"],
-                          rows))
+        out.append(_table(["backend", "nodes", "run ms/node", "over Sequential ms/node",
+                           "process ms/node", "marginal ms/node", "run CPU s", "run wall s",
+                           "peak RSS MiB"], rows))
+        if "sequential_cpu_run_s" in ovh:
+            out += ["", "SequentialRunner baseline, session.run CPU s by size: " + ", ".join(
+                f"{n} nodes {v}" for n, v in ovh["sequential_cpu_run_s"].items())]
         rows = []
         for backend, data in ovh["backends"].items():
             for s in data.get("sizes", []):

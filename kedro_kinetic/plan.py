@@ -9,8 +9,9 @@ pinned into it, then the spec is stored and its digest pinned in the Job.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import manifest, naming, payload, store
@@ -66,13 +67,27 @@ class NodePlan:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
-def put_content(layout: RunLayout, data: bytes) -> tuple[str, str]:
-    """Store ``data`` content-addressed (once per run); return ``(uri, sha256)``."""
+def put_content(layout: RunLayout, data: bytes,
+                deferred: list[Callable[[], None]] | None = None) -> tuple[str, str]:
+    """Store ``data`` content-addressed (once per run); return ``(uri, sha256)``.
+
+    With ``deferred``, the write is appended to it instead of done now, so the
+    caller can do the I/O off its thread (the digest and URI are known at once).
+    """
     digest = sha256_hex(data)
     uri = layout.object_uri(digest)
-    if layout.write and not store.exists(uri):
-        store.write_bytes(uri, data)
+    if layout.write:
+        write = partial(_write_once, uri, data)
+        if deferred is None:
+            write()
+        else:
+            deferred.append(write)
     return uri, digest
+
+
+def _write_once(uri: str, data: bytes) -> None:
+    if not store.exists(uri):
+        store.write_bytes(uri, data)
 
 
 class Planner:
@@ -150,12 +165,14 @@ class Planner:
         """Plan every node of ``pipeline``."""
         return {node: self.plan_node(node) for node in pipeline.nodes}
 
-    def finalise(self, plan: NodePlan, digests: Mapping[str, str]) -> NodePlan:
+    def finalise(self, plan: NodePlan, digests: Mapping[str, str],
+                 deferred: list[Callable[[], None]] | None = None) -> NodePlan:
         """Pin intermediate digests into the spec, store it, render the Job.
 
         Args:
             plan: The node's plan.
             digests: SHA-256 of each pickled intermediate produced so far.
+            deferred: Where to leave the spec's write instead of doing it now.
 
         Raises:
             CatalogSpecError: A pickled input has no digest (its producer did
@@ -184,7 +201,7 @@ class Planner:
             },
         }
         spec_bytes = json.dumps(spec, sort_keys=True, allow_nan=True).encode()
-        spec_uri, spec_sha = put_content(self.layout, spec_bytes)
+        spec_uri, spec_sha = put_content(self.layout, spec_bytes, deferred)
         plan.pins = manifest.Pins(
             payload_uri=plan.payload_uri,
             payload_sha256=plan.payload_sha256,

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ from kedro.runner import AbstractRunner
 from kedro_kinetic import activation, naming, store
 from kedro_kinetic import config as kinetic_config
 from kedro_kinetic.allowlist import CatalogSpecError, build_allowlist, class_path
+from kedro_kinetic.backends.base import JobEvent
 from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter
 from kedro_kinetic.plan import NodePlan, Planner, RunLayout, put_content
 from kedro_kinetic.progress import Progress
@@ -32,16 +34,21 @@ from kedro_kinetic.remote_data import PinnedPickleDataset, RemoteData
 from kedro_kinetic.result import EXIT_MEANINGS, NodeResult
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from kedro.io import CatalogProtocol
     from kedro.pipeline import Pipeline
     from kedro.pipeline.node import Node
     from pluggy import PluginManager
 
-    from kedro_kinetic.backends.base import Backend, JobEvent
+    from kedro_kinetic.backends.base import Backend
 
 logger = logging.getLogger(__name__)
+
+#: Threads that store specs and create Jobs for ready nodes at the same time.
+_SUBMITTERS = 8
+#: Event kind a submitter thread posts when it could not submit its Job.
+_UNSUBMITTED = "unsubmitted"
 if logging.getLogger("kedro_kinetic").level == logging.NOTSET:
     logging.getLogger("kedro_kinetic").setLevel(logging.INFO)
 
@@ -58,7 +65,7 @@ class RemoteNodeError(RuntimeError):
         meaning = EXIT_MEANINGS.get(result.exit_code, f"exit code {result.exit_code}")
         cause = result.error_message or reason or "no result was written"
         head = f"node '{node_name}' failed remotely ({meaning}"
-        quiet = ("Error", "Completed", "BackoffLimitExceeded")
+        quiet = ("Error", "Completed", "BackoffLimitExceeded", "PodFailurePolicy")
         head += f", {reason})" if reason and reason not in quiet else ")"
         message = f"{head}: {result.error_type or 'error'}: {cause}"
         if result.traceback:
@@ -362,19 +369,30 @@ class GKERunner(AbstractRunner):
             self._show(node.name, "succeeded", f"finished in run {self._resume}")
         todo = set(plans) - done
         running: dict[str, Node] = {}
+        submitting: dict[str, Future[None]] = {}
         failure: RemoteNodeError | None = None
+        pool = ThreadPoolExecutor(max_workers=max(1, min(_SUBMITTERS, cfg.max_parallel)),
+                                  thread_name_prefix="kinetic-submit")
         try:
             while True:
                 if failure is None:
                     ready = sorted((n for n in todo if deps[n] <= done), key=lambda n: n.name)
                     for node in ready[: max(0, cfg.max_parallel - len(running))]:
                         todo.discard(node)
-                        self._submit(node, plans[node], planner, digests, catalog,
-                                     hooks, run_id, backend)
-                        running[plans[node].ident.job_name] = node
+                        job = plans[node].ident.job_name
+                        running[job] = node
+                        submitting[job] = pool.submit(self._submit(
+                            node, plans[node], planner, digests, catalog, hooks, run_id,
+                            backend))
                 if not running:
                     break
                 event = backend.events.get()
+                if event.kind == _UNSUBMITTED:
+                    if failure is None:
+                        submitting[event.job_name].result()  # raises the submitter's error
+                    logger.error("Could not submit job %s: %s", event.job_name, event.message)
+                    running.pop(event.job_name, None)
+                    continue
                 node = running.get(event.job_name)
                 if node is None:
                     continue
@@ -397,12 +415,16 @@ class GKERunner(AbstractRunner):
                     if cfg.fail_fast and running:
                         logger.warning("Stopping %d running node(s) after the failure of '%s'",
                                        len(running), node.name)
+                        wait(submitting.values())  # so that none is created after the cancel
                         backend.cancel_all()
         except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
             cancelled = backend.cancel_all()
             if cancelled:
                 logger.warning("Cancelled %d node(s): %s", len(cancelled), ", ".join(cancelled))
             raise
+        finally:
+            pool.shutdown(wait=True)
         if failure is not None:
             self._suggest_resume_scenario(pipeline, done, catalog)
             if hasattr(failure, "add_note"):
@@ -459,7 +481,13 @@ class GKERunner(AbstractRunner):
     def _submit(  # noqa: PLR0913
         self, node: Node, plan: NodePlan, planner: Planner, digests: dict[str, str],
         catalog: CatalogProtocol, hooks: PluginManager, run_id: str, backend: Backend,
-    ) -> None:
+    ) -> Callable[[], None]:
+        """Fire the node's hooks and pin its spec here; return the I/O still to do.
+
+        Hooks and pinning stay on the scheduler's thread; the returned callable
+        stores the spec and manifest and creates the Job, so that several ready
+        nodes are submitted at once rather than one round trip after another.
+        """
         inputs = self._placeholders(plan.inputs, digests)
         responses = hooks.hook.before_node_run(
             node=node, catalog=catalog, inputs=inputs, is_async=self._is_async, run_id=run_id
@@ -473,13 +501,25 @@ class GKERunner(AbstractRunner):
                     f"dataset names to updated values, got '{type(response).__name__}' instead."
                 )
             self._replace_inputs(plan, planner, response)
-        planner.finalise(plan, digests)
+        writes: list[Callable[[], None]] = []
+        planner.finalise(plan, digests, writes)
         plan.manifest = self._patch_manifest(hooks, plan, run_id)
-        planner.record(plan)
-        backend.submit(plan.manifest, node.name)
-        self.last_timeline[node.name] = {"submitted": time.time()}
         self._show(node.name, "submitted", plan.ident.job_name)
-        logger.info("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
+
+        def dispatch() -> None:  # I/O only: runs on a submitter thread
+            try:
+                for write in writes:
+                    write()
+                planner.record(plan)
+                backend.submit(plan.manifest, node.name)
+            except BaseException as exc:
+                backend.events.put(JobEvent(plan.ident.job_name, _UNSUBMITTED,
+                                            message=str(exc)))
+                raise
+            self.last_timeline[node.name] = {"submitted": time.time()}
+            logger.info("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
+
+        return dispatch
 
     @staticmethod
     def _patch_manifest(hooks: PluginManager, plan: NodePlan, run_id: str) -> dict[str, Any]:

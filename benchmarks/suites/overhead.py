@@ -9,7 +9,11 @@ children, not wall). Three numbers per size:
 * ``cpu_by_thread``: the process's CPU split by thread kind (main thread: planning,
   submission, hooks, logging; watch threads; log-stream threads; ...);
 * ``marginal``: the slope of ``run`` CPU between consecutive sizes, i.e. what
-  one more node costs once fixed costs are paid.
+  one more node costs once fixed costs are paid;
+* ``over_sequential``: ``run`` CPU minus that of ``SequentialRunner`` on the same
+  pipeline in the same invocation (the baseline: Kedro's own session, catalog,
+  hooks and logging, with the trivial nodes run in-process), per node: what the
+  runner itself adds.
 
 Pipelines are 10 independent chains of trivial nodes (``projects.chains_for``).
 """
@@ -27,7 +31,10 @@ def _measure(ctx: Any, backend: str, n: int, repeat: int) -> dict[str, Any]:
     shape = projects.chains_for(n)
     label = f"ovh-{backend}-{n}-{repeat}"
     root = ctx.workdir / label
-    if backend == "local":
+    if backend == "sequential":
+        project = projects.trivial_project(root, shape, {"backend": "local"})
+        report = ctx.drive("run", project, runner="sequential", label=label, timeout=1800)
+    elif backend == "local":
         project = projects.trivial_project(
             root, shape, {"backend": "local", "max_parallel": ctx.sizes["local_max_parallel"]})
         report = ctx.drive("run", project, label=label, timeout=1800)
@@ -54,8 +61,21 @@ def _measure(ctx: Any, backend: str, n: int, repeat: int) -> dict[str, Any]:
     }
 
 
+def _baseline(ctx: Any) -> dict[int, float]:
+    """``session.run`` CPU of SequentialRunner per size (median of the repeats)."""
+    out = {}
+    for n in ctx.sizes["overhead_sizes"]:
+        repeats = ctx.sizes["overhead_repeats"] if n <= ctx.sizes["overhead_repeat_up_to"] else 1
+        ctx.log(f"overhead: SequentialRunner baseline, {n} nodes")
+        out[n] = median(_measure(ctx, "sequential", n, rep)["cpu_run_s"]
+                        for rep in range(repeats))
+    return out
+
+
 def run(ctx: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"shape": "10 independent chains of trivial nodes", "backends": {}}
+    baseline = _baseline(ctx)
+    out["sequential_cpu_run_s"] = {str(n): round(v, 4) for n, v in baseline.items()}
     for backend in ctx.backends:
         if backend == "kubernetes" and ctx.bench is None:
             out["backends"][backend] = {"skipped": ctx.bench_error or "bench not running"}
@@ -74,6 +94,8 @@ def run(ctx: Any) -> dict[str, Any]:
             row["repeats"] = len(reps)
             row["cpu_total_ms_per_node"] = round(1000 * row["cpu_total_s"] / n, 2)
             row["cpu_run_ms_per_node"] = round(1000 * row["cpu_run_s"] / n, 2)
+            row["cpu_over_sequential_ms_per_node"] = round(
+                1000 * (row["cpu_run_s"] - baseline[n]) / n, 2)
             rows.append(row)
         for prev, row in pairwise(rows):
             dn = row["nodes"] - prev["nodes"]
@@ -83,6 +105,8 @@ def run(ctx: Any) -> dict[str, Any]:
         out["backends"][backend] = {
             "max_parallel": mp, "sizes": rows,
             "run_ms_per_node_max": max(per_node),
+            "over_sequential_ms_per_node_max": max(
+                r["cpu_over_sequential_ms_per_node"] for r in rows),
             "flatness_largest_over_smallest": round(per_node[-1] / per_node[0], 3)
             if per_node[0] else None,
         }

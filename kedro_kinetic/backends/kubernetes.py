@@ -21,7 +21,9 @@ from typing import IO, Any
 
 from kedro_kinetic.backends.base import JobEvent
 from kedro_kinetic.backends.k8s_client import api_client, is_transient, with_retries
-from kedro_kinetic.manifest import ANN_PAYLOAD, ANN_SPEC, CONTAINER, LABEL_RUN
+from kedro_kinetic.manifest import (
+    ANN_PAYLOAD, ANN_SPEC, CONTAINER, LABEL_RUN, fail_job_exit_codes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class _Track:
     exit_code: int | None = None
     term_reason: str | None = None
     logging_pods: frozenset[str] = frozenset()
+    fail_codes: frozenset[int] = frozenset()
 
 
 class KubernetesBackend:
@@ -112,11 +115,11 @@ class KubernetesBackend:
 
         name = manifest["metadata"]["name"]
         with self._lock:
-            self._tracks[name] = _Track(name, display_name)
+            self._tracks[name] = _Track(name, display_name,
+                                        fail_codes=frozenset(fail_job_exit_codes(manifest)))
         self._start_watches()
         try:
-            with_retries(lambda: self._batch.create_namespaced_job(self.namespace, manifest),
-                         f"create Job {name}")
+            with_retries(lambda: self._create(manifest), f"create Job {name}")
         except ApiException as exc:
             if exc.status != 409:
                 with self._lock:
@@ -126,6 +129,14 @@ class KubernetesBackend:
                     f"({exc.status} {exc.reason}): {_api_message(exc)}"
                 ) from exc
             self._adopt(name, manifest)
+
+    def _create(self, manifest: dict[str, Any]) -> None:
+        # The created Job is not needed back (the watch reports it); skipping its
+        # deserialisation into client models saves driver CPU on every node.
+        response = self._batch.create_namespaced_job(self.namespace, manifest,
+                                                     _preload_content=False)
+        response.read()
+        response.release_conn()
 
     def _adopt(self, name: str, manifest: dict[str, Any]) -> None:
         existing = with_retries(lambda: self._batch.read_namespaced_job(name, self.namespace),
@@ -270,6 +281,21 @@ class KubernetesBackend:
                     track.exit_code = state.terminated.exit_code
                     track.term_reason = state.terminated.reason
                     self._follow_logs(track, pod.metadata.name)
+                    self._terminated(track)
+                    return
+
+    def _terminated(self, track: _Track) -> None:
+        """Finish on the container's end when its outcome is already final.
+
+        Exit 0 (the result is written before the entrypoint exits) and the exit
+        codes the podFailurePolicy turns into FailJob need no wait for the job
+        controller to set the Job's condition, which comes about a second later.
+        Other exit codes may be retried, so they wait for the Job's condition.
+        """
+        if track.exit_code == 0:
+            self._finish(track, 0, "Completed", None)
+        elif track.exit_code in track.fail_codes:
+            self._finish(track, track.exit_code, track.term_reason or "Error", None)
 
     def _unschedulable(self, track: _Track, message: str) -> None:
         track.unschedulable_message = message
