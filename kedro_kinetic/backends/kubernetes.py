@@ -11,6 +11,7 @@ than the configured time; ``OOMKilled`` and ``DeadlineExceeded`` are named.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import sys
@@ -130,6 +131,14 @@ class KubernetesBackend:
                 ) from exc
             self._adopt(name, manifest)
 
+    def _read_job(self, name: str) -> dict[str, Any]:
+        response = self._batch.read_namespaced_job(name, self.namespace,
+                                                   _preload_content=False)
+        try:
+            return json.loads(response.read())
+        finally:
+            response.release_conn()
+
     def _create(self, manifest: dict[str, Any]) -> None:
         # The created Job is not needed back (the watch reports it); skipping its
         # deserialisation into client models saves driver CPU on every node.
@@ -139,9 +148,8 @@ class KubernetesBackend:
         response.release_conn()
 
     def _adopt(self, name: str, manifest: dict[str, Any]) -> None:
-        existing = with_retries(lambda: self._batch.read_namespaced_job(name, self.namespace),
-                                f"read Job {name}")
-        have = existing.metadata.annotations or {}
+        existing = with_retries(lambda: self._read_job(name), f"read Job {name}")
+        have = existing["metadata"].get("annotations") or {}
         want = manifest["metadata"]["annotations"]
         if (have.get(ANN_PAYLOAD), have.get(ANN_SPEC)) != (want[ANN_PAYLOAD], want[ANN_SPEC]):
             with self._lock:
@@ -165,7 +173,6 @@ class KubernetesBackend:
                 thread.start()
 
     def _watch(self, kind: str) -> None:
-        from kubernetes import watch
         from kubernetes.client.exceptions import ApiException
 
         list_fn = (self._batch.list_namespaced_job if kind == "job"
@@ -179,25 +186,11 @@ class KubernetesBackend:
         while not self._stop.is_set():
             try:
                 if version is None:
-                    listing = list_fn(self.namespace, label_selector=self.selector)
-                    for item in listing.items:
+                    listing = self._list(list_fn)
+                    for item in listing.get("items") or []:
                         handle(item)
-                    version = listing.metadata.resource_version
-                stream = watch.Watch().stream(
-                    list_fn, self.namespace, label_selector=self.selector,
-                    resource_version=version, timeout_seconds=55,
-                    allow_watch_bookmarks=True,
-                )
-                for event in stream:
-                    if self._stop.is_set():
-                        return
-                    obj = event["object"]
-                    if event["type"] == "ERROR":
-                        version = None  # 410 Gone or another expiry: list again
-                        break
-                    version = obj.metadata.resource_version
-                    if event["type"] != "BOOKMARK":
-                        handle(obj, deleted=event["type"] == "DELETED")
+                    version = listing["metadata"]["resourceVersion"]
+                version = self._follow(list_fn, handle, version)
                 failures = 0
             except ApiException as exc:
                 if exc.status == 410:
@@ -207,10 +200,45 @@ class KubernetesBackend:
             except Exception as exc:  # noqa: BLE001 - connection resets, restarts
                 failures = self._backoff(kind, exc, failures)
 
+    def _list(self, list_fn: Any) -> dict[str, Any]:
+        # Objects stay plain JSON: building client models for every event would
+        # cost the driver more CPU than all else it does per node.
+        response = list_fn(self.namespace, label_selector=self.selector,
+                           _preload_content=False)
+        try:
+            return json.loads(response.read())
+        finally:
+            response.release_conn()
+
+    def _follow(self, list_fn: Any, handle: Any, version: str) -> str | None:
+        """One watch request from ``version``; return where to resume (None: list again)."""
+        from kubernetes.watch.watch import iter_resp_lines
+
+        response = list_fn(self.namespace, label_selector=self.selector, watch=True,
+                           resource_version=version, timeout_seconds=55,
+                           allow_watch_bookmarks=True, _preload_content=False)
+        try:
+            for line in iter_resp_lines(response):
+                if self._stop.is_set():
+                    return version
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                obj = event.get("object") or {}
+                if event.get("type") == "ERROR":
+                    return None  # 410 Gone or another expiry: list again
+                version = obj.get("metadata", {}).get("resourceVersion", version)
+                if event.get("type") != "BOOKMARK":
+                    handle(obj, deleted=event.get("type") == "DELETED")
+            return version
+        finally:
+            response.close()
+            response.release_conn()
+
     def _poll(self, list_fn: Any, handle: Any) -> None:
         while not self._stop.wait(self._poll_interval):
             try:
-                for item in list_fn(self.namespace, label_selector=self.selector).items:
+                for item in self._list(list_fn).get("items") or []:
                     handle(item)
             except Exception as exc:  # noqa: BLE001 - next round retries
                 logger.debug("poll failed: %s", exc)
@@ -224,63 +252,65 @@ class KubernetesBackend:
         return failures + 1
 
     # -- event handling ----------------------------------------------------------
-    def _on_job(self, job: Any, deleted: bool = False) -> None:
-        name = job.metadata.name
+    def _on_job(self, job: dict[str, Any], deleted: bool = False) -> None:
+        name = job["metadata"]["name"]
         with self._lock:
             track = self._tracks.get(name)
             if track is None or track.finished:
                 return
-            for cond in job.status.conditions or []:
-                if cond.status != "True":
+            for cond in (job.get("status") or {}).get("conditions") or []:
+                if cond.get("status") != "True":
                     continue
-                if cond.type == "Complete":
+                if cond.get("type") == "Complete":
                     self._finish(track, 0, "Completed", None)
                     return
-                if cond.type == "Failed":
+                if cond.get("type") == "Failed":
                     self._finish(track, track.exit_code, self._failure_reason(track, cond),
-                                 cond.message)
+                                 cond.get("message"))
                     return
             if deleted:
                 self._finish(track, track.exit_code, "Deleted",
                              "the Job was deleted before it finished")
 
     @staticmethod
-    def _failure_reason(track: _Track, cond: Any) -> str:
+    def _failure_reason(track: _Track, cond: dict[str, Any]) -> str:
         if track.term_reason == "OOMKilled":
             return "OOMKilled"
-        return cond.reason or "Failed"
+        return cond.get("reason") or "Failed"
 
-    def _on_pod(self, pod: Any, deleted: bool = False) -> None:
-        labels = pod.metadata.labels or {}
+    def _on_pod(self, pod: dict[str, Any], deleted: bool = False) -> None:
+        labels = pod["metadata"].get("labels") or {}
         job = next((labels[k] for k in JOB_NAME_LABELS if k in labels), None)
+        status = pod.get("status") or {}
         with self._lock:
             track = self._tracks.get(job or "")
             if track is None or track.finished:
                 return
-            for cond in pod.status.conditions or []:
-                if (cond.type == "PodScheduled" and cond.status == "False"
-                        and cond.reason == "Unschedulable"):
-                    self._unschedulable(track, cond.message or "")
-            for status in pod.status.container_statuses or []:
-                if status.name != CONTAINER:
+            for cond in status.get("conditions") or []:
+                if (cond.get("type") == "PodScheduled" and cond.get("status") == "False"
+                        and cond.get("reason") == "Unschedulable"):
+                    self._unschedulable(track, cond.get("message") or "")
+            for container in status.get("containerStatuses") or []:
+                if container.get("name") != CONTAINER:
                     continue
-                state = status.state
-                if state.waiting and state.waiting.reason in STUCK_WAITING:
-                    reason = state.waiting.reason
+                state = container.get("state") or {}
+                waiting, terminated = state.get("waiting"), state.get("terminated")
+                if waiting and waiting.get("reason") in STUCK_WAITING:
+                    reason = waiting["reason"]
                     message = (f"{STUCK_WAITING[reason]} ({reason}: "
-                               f"{state.waiting.message or 'no detail'})")
+                               f"{waiting.get('message') or 'no detail'})")
                     self._finish(track, None, reason, message)
                     self._delete(track.name)
                     return
-                if state.running and not track.started:
+                if state.get("running") and not track.started:
                     track.started = True
                     track.unschedulable_since = None
                     self.events.put(JobEvent(track.name, "started", time=time.time()))
-                    self._follow_logs(track, pod.metadata.name)
-                if state.terminated:
-                    track.exit_code = state.terminated.exit_code
-                    track.term_reason = state.terminated.reason
-                    self._follow_logs(track, pod.metadata.name)
+                    self._follow_logs(track, pod["metadata"]["name"])
+                if terminated:
+                    track.exit_code = terminated.get("exitCode")
+                    track.term_reason = terminated.get("reason")
+                    self._follow_logs(track, pod["metadata"]["name"])
                     self._terminated(track)
                     return
 

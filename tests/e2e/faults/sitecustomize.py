@@ -49,24 +49,29 @@ def _patch_watch() -> None:
     if not _GONE:
         return
     try:
-        from kubernetes import watch
-        from kubernetes.client.exceptions import ApiException
+        from kubernetes.watch import watch
     except ImportError:
         return
-    original = watch.Watch.stream
+    original = watch.iter_resp_lines
     left = {"n": _GONE}
+    gone = ('{"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", '
+            '"status": "Failure", "reason": "Expired", "code": 410, '
+            '"message": "too old resource version (injected)"}}')
 
-    def stream(self, func, *args, **kwargs):  # noqa: ANN001, ANN202
+    def iter_resp_lines(resp):  # noqa: ANN001, ANN202
+        # After a few events the stream ends as the API server ends an expired
+        # watch: an in-stream ERROR event with code 410.
         seen = 0
-        for event in original(self, func, *args, **kwargs):
-            yield event
+        for line in original(resp):
+            yield line
             seen += 1
             if seen >= 3 and left["n"] > 0:
                 left["n"] -= 1
                 _record("watch-410")
-                raise ApiException(status=410, reason="Gone (injected)")
+                yield gone
+                return
 
-    watch.Watch.stream = stream
+    watch.iter_resp_lines = iter_resp_lines
 
 
 def _patch_gcs() -> None:
