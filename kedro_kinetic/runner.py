@@ -108,6 +108,15 @@ def _resume_hint(pipeline: Pipeline, done: set[Node], catalog: CatalogProtocol) 
     return f'Resume with: kedro run --from-nodes "{",".join(sorted(start))}"'
 
 
+def _preflight(backend: Backend, cfg: kinetic_config.RunConfig) -> None:
+    """Checks a backend offers before its first Job: the Secrets the pods need."""
+    check = getattr(backend, "check_secrets", None)
+    if check is not None:
+        from kedro_kinetic.doctor import named_secrets
+
+        check(named_secrets(cfg))
+
+
 def _progress(cfg: kinetic_config.RunConfig, run_id: str, nodes: list[str]) -> Progress | None:
     if cfg.progress == "off":
         return None
@@ -288,8 +297,13 @@ class GKERunner(AbstractRunner):
                     run_id, len(plans), cfg.backend, layout.root)
         hook_manager = hook_manager or _NullPluginManager()
         _add_hookspecs(hook_manager)
-        self._active = _ActiveRun(cfg, plans, planner, digests,
-                                  self._backend(cfg, project, run_id, layout.root))
+        backend = self._backend(cfg, project, run_id, layout.root)
+        try:
+            _preflight(backend, cfg)
+        except BaseException:
+            backend.close()
+            raise
+        self._active = _ActiveRun(cfg, plans, planner, digests, backend)
         start = time.perf_counter()
         progress = _progress(cfg, run_id, [n.name for n in plans])
         self._active.progress = progress

@@ -131,6 +131,51 @@ class KubernetesBackend:
                 ) from exc
             self._adopt(name, manifest)
 
+    def check_secrets(self, secrets: dict[str, set[str]]) -> None:
+        """Refuse to start when a Secret the pods mount or read is missing.
+
+        A pod whose Secret volume cannot be mounted waits in ``ContainerCreating``
+        for ever, so this is checked before the first Job is created. Only the
+        Secret's key names are looked at; its values are neither kept nor logged.
+        Where the driver may not read Secrets (403), a warning is all it can give.
+
+        Raises:
+            BackendError: A Secret does not exist or lacks a key the pods read.
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        for name, keys in sorted(secrets.items()):
+            try:
+                present = with_retries(lambda name=name: self._secret_keys(name),
+                                       f"read Secret {name}")
+            except ApiException as exc:
+                if exc.status == 403:
+                    logger.warning("Cannot check Secret %s/%s (403 Forbidden); pods that "
+                                   "need it wait until it exists", self.namespace, name)
+                    continue
+                if exc.status == 404:
+                    raise BackendError(
+                        f"Secret {self.namespace}/{name}, named by kinetic "
+                        f"(credentials_secret or secret_env), does not exist: its pods would "
+                        f"wait for it for ever. Create it with key(s) {', '.join(sorted(keys))}"
+                        f", or run 'kedro kinetic doctor'") from None
+                raise BackendError(f"cannot read Secret {self.namespace}/{name} "
+                                   f"({exc.status} {exc.reason})") from exc
+            missing = sorted(keys - present)
+            if missing:
+                raise BackendError(
+                    f"Secret {self.namespace}/{name} has no key {', '.join(missing)}, "
+                    "which the pods read (credentials_secret needs 'credentials.yml'; "
+                    "secret_env names its keys)")
+
+    def _secret_keys(self, name: str) -> set[str]:
+        response = self._core.read_namespaced_secret(name, self.namespace,
+                                                     _preload_content=False)
+        try:
+            return set(json.loads(response.read()).get("data") or {})
+        finally:
+            response.release_conn()
+
     def _read_job(self, name: str) -> dict[str, Any]:
         response = self._batch.read_namespaced_job(name, self.namespace,
                                                    _preload_content=False)

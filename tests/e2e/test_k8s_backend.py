@@ -231,3 +231,39 @@ def test_rendered_manifests_pass_a_server_side_dry_run(bench_demo, k8s_cluster, 
         assert created.spec.template.spec.restart_policy == "Never"
     assert not [j for j in run_jobs(k8s_cluster) if j.metadata.labels.get(
         "kedro-kinetic.io/run") == "render"]
+
+
+def test_missing_secret_or_key_is_refused_before_any_job_then_the_run_proceeds(
+        bench_demo, k8s_cluster):
+    core = k8s_cluster.core_v1()
+    ns, name = k8s_cluster.namespace, f"api-{int(time.time() * 1000) % 10**9}"
+    params = (f"defaults.secret_env.API_TOKEN.secret={name},"
+              "defaults.secret_env.API_TOKEN.key=token")
+    before = {j.metadata.name for j in run_jobs(k8s_cluster)}
+
+    proc = kedro_run(bench_demo, "--pipeline=data_processing", "--runner-params", params,
+                     timeout=180)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"Secret {ns}/{name}" in output and "does not exist" in output
+    assert {j.metadata.name for j in run_jobs(k8s_cluster)} == before
+
+    core.create_namespaced_secret(ns, {"metadata": {"name": name},
+                                       "stringData": {"other": "s3cr3t-value"}})
+    try:
+        proc = kedro_run(bench_demo, "--pipeline=data_processing", "--runner-params", params,
+                         timeout=180)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert f"Secret {ns}/{name} has no key token" in output
+        assert "s3cr3t-value" not in output
+        assert {j.metadata.name for j in run_jobs(k8s_cluster)} == before
+
+        core.patch_namespaced_secret(name, ns, {"stringData": {"token": "t0ken-value"}})
+        proc = kedro_run(bench_demo, "--pipeline=data_processing", "--runner-params", params)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output[-4000:]
+        assert "t0ken-value" not in output and "s3cr3t-value" not in output
+        assert len({j.metadata.name for j in run_jobs(k8s_cluster)} - before) == 8
+    finally:
+        core.delete_namespaced_secret(name, ns)
