@@ -33,7 +33,7 @@ def render_project(
     from kedro.framework.startup import bootstrap_project
     from kedro.pipeline import Pipeline
 
-    from kedro_kinetic.runner import GKERunner
+    from kedro_kinetic.runner import GKERunner, _add_hookspecs
 
     bootstrap_project(project_path)
     runner = GKERunner(**(runner_params or {}))
@@ -50,13 +50,16 @@ def render_project(
         catalog = context.catalog
         runner._state.run_params = {"pipeline_names": names}
         cfg, planner, plans = runner.prepare(pipeline, catalog, "render", dry_run=True)
-    manifests = []
-    for node in sorted(plans, key=lambda n: n.name):
-        plan = plans[node]
-        pending = {n: PENDING for n, e in plan.inputs.items() if e["kind"] == "pickle"}
-        planner.finalise(plan, pending)
-        if pending:
-            plan.manifest["metadata"]["annotations"][ANN_RENDERED] = (
-                "intermediate digests are pinned at submission time")
-        manifests.append(plan.manifest)
+        hooks = session._hook_manager  # the project's own hooks patch manifests as in a run
+        _add_hookspecs(hooks)
+        manifests = []
+        for node in sorted(plans, key=lambda n: n.name):
+            plan = plans[node]
+            pending = {n: PENDING for n, e in plan.inputs.items() if e["kind"] == "pickle"}
+            planner.finalise(plan, pending)
+            plan.manifest = GKERunner._patch_manifest(hooks, plan, "render")
+            if pending:
+                plan.manifest["metadata"]["annotations"][ANN_RENDERED] = (
+                    "intermediate digests are pinned at submission time")
+            manifests.append(plan.manifest)
     return cfg, manifests

@@ -66,3 +66,28 @@ def test_hook_that_drops_the_pins_stops_the_run(demo):
     results = list((demo / "data" / "kinetic").rglob("results/*.json"))
     names = {json.loads(p.read_text())["node"] for p in results}
     assert "clean_sales_node" not in names
+
+
+def test_render_shows_the_manifests_as_the_hook_patches_them(demo, tmp_path):
+    import yaml
+
+    install_hook(demo, "label")
+    out = tmp_path / "jobs.yaml"
+    proc = subprocess.run([*kedro_cmd(), "kinetic", "render", "--pipeline=data_processing",
+                           "-o", str(out)], cwd=demo, capture_output=True, text=True,
+                          env=subprocess_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = list(yaml.safe_load_all(out.read_text()))
+    assert len(jobs) == 8
+    for job in jobs:
+        assert job["spec"]["template"]["metadata"]["labels"]["team"] == "forecasting"
+        assert {"name": "FROM_HOOK", "value": job["metadata"]["annotations"][
+            "kedro-kinetic.io/node-name"]} in job["spec"]["template"]["spec"]["containers"][0]["env"]
+
+    install_hook(demo, "unpin")  # a patch that breaks the pins fails render as it fails a run
+    proc = subprocess.run([*kedro_cmd(), "kinetic", "render", "--pipeline=data_processing"],
+                          cwd=demo, capture_output=True, text=True, env=subprocess_env(),
+                          timeout=300)
+    assert proc.returncode != 0
+    assert "the patched Job manifest changed the node container's args" in (
+        proc.stdout + proc.stderr)
