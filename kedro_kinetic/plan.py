@@ -77,17 +77,12 @@ def put_content(layout: RunLayout, data: bytes,
     digest = sha256_hex(data)
     uri = layout.object_uri(digest)
     if layout.write:
-        write = partial(_write_once, uri, data)
+        write = partial(store.write_new, uri, data)
         if deferred is None:
             write()
         else:
             deferred.append(write)
     return uri, digest
-
-
-def _write_once(uri: str, data: bytes) -> None:
-    if not store.exists(uri):
-        store.write_bytes(uri, data)
 
 
 class Planner:

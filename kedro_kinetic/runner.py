@@ -331,9 +331,10 @@ class GKERunner(AbstractRunner):
         import cloudpickle
 
         digests: dict[str, str] = {}
+        free_inputs = pipeline.inputs()  # computed once: it walks the whole pipeline
         wanted = {
             name for plan in plans.values() for name, entry in plan.inputs.items()
-            if entry["kind"] == "pickle" and name in pipeline.inputs()
+            if entry["kind"] == "pickle" and name in free_inputs
         }
         for name in sorted(wanted):
             if name not in catalog:
@@ -524,13 +525,13 @@ class GKERunner(AbstractRunner):
             try:
                 for write in writes:
                     write()
-                planner.record(plan)
                 backend.submit(plan.manifest, node.name)
+                self.last_timeline[node.name] = {"submitted": time.time()}
+                planner.record(plan)  # for status and audits; the pod does not read it
             except BaseException as exc:
                 backend.events.put(JobEvent(plan.ident.job_name, _UNSUBMITTED,
                                             message=str(exc)))
                 raise
-            self.last_timeline[node.name] = {"submitted": time.time()}
             logger.info("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
 
         return dispatch

@@ -72,6 +72,10 @@ class _LocalStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def write_new(self, uri: str, data: bytes) -> None:
+        if not self.exists(uri):
+            self.write(uri, data)
+
     def exists(self, uri: str) -> bool:
         return _local_path(uri).is_file()
 
@@ -128,6 +132,22 @@ class _GCSStore:
         except exceptions.GoogleAPIError as exc:
             raise StoreError(f"cannot write {uri}: {exc}") from exc
 
+    def write_new(self, uri: str, data: bytes) -> None:
+        from google.api_core import exceptions
+
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        bucket, name = self._bucket_and_name(uri)
+        try:
+            # one request: create only if absent (a retried upload whose first try
+            # landed meets 412, which means the same: the object is there)
+            bucket.blob(name).upload_from_string(data, if_generation_match=0,
+                                                 retry=DEFAULT_RETRY)
+        except exceptions.PreconditionFailed:
+            pass
+        except exceptions.GoogleAPIError as exc:
+            raise StoreError(f"cannot write {uri}: {exc}") from exc
+
     def exists(self, uri: str) -> bool:
         bucket, name = self._bucket_and_name(uri)
         return bool(bucket.blob(name).exists())
@@ -174,6 +194,15 @@ def read_bytes(uri: str) -> bytes:
 def write_bytes(uri: str, data: bytes) -> None:
     """Write the object atomically (complete or not at all)."""
     _store_for(uri).write(uri, data)
+
+
+def write_new(uri: str, data: bytes) -> None:
+    """Write the object unless one exists at ``uri`` (content-addressed objects).
+
+    An object already there is left alone: its name is its digest, and readers
+    verify the digest before using the bytes.
+    """
+    _store_for(uri).write_new(uri, data)
 
 
 def exists(uri: str) -> bool:
