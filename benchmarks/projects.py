@@ -149,7 +149,7 @@ def trivial_project(root: Path, shape: dict[str, Any], kinetic: dict[str, Any],
 
 
 def copy_demo(dest: Path) -> Path:
-    """Copy demo_project without generated outputs (as tests/conftest.py does)."""
+    """Copy demo_project without generated outputs (tests use it too)."""
     def ignore(directory: str, names: list[str]) -> list[str]:
         rel = Path(directory).relative_to(DEMO).as_posix()
         skipped = {"kinetic", ".viz", "logs", "__pycache__"}

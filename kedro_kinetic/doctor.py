@@ -25,6 +25,7 @@ import click
 from kedro.framework.cli.utils import _split_params
 
 from kedro_kinetic import config as kinetic_config
+from kedro_kinetic.manifest import image_is_pinned
 
 OK, WARN, SKIP, FAIL = "ok", "warn", "skip", "FAIL"
 API_TIMEOUT = (5, 15)  # connect, read (seconds) for every API call
@@ -44,7 +45,6 @@ IMAGE_REFERENCE = re.compile(
     rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?$"
 )
-_PINNED = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def check_image(image: str, policy: str) -> Check:
         return Check(name, FAIL, "not a well-formed image reference",
                      "use REGISTRY/PATH[:TAG]@sha256:DIGEST with a lower-case path, e.g. "
                      "europe-west4-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE@sha256:<64 hex>")
-    if _PINNED.search(image):
+    if image_is_pinned(image):
         return Check(name, OK, "well-formed, pinned by digest")
     fix = ("push the image and pin its digest: gcloud artifacts docker images describe "
            f"{image} --format='value(image_summary.digest)', then set kinetic.image to "

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks.projects import copy_demo  # one copy for tests and benchmarks
+
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "demo_project"
 
 try:  # the Kubernetes/GCS bench (tests/bench) provides k8s_cluster, gcs_emulator
     from tests.bench.fixtures import *  # noqa: F403
@@ -32,21 +32,6 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 def kedro_cmd() -> list[str]:
     """The ``kedro`` CLI of the interpreter running the tests."""
     return [sys.executable, "-m", "kedro"]
-
-
-def copy_demo(dest: Path) -> Path:
-    """Copy demo_project without generated outputs."""
-    def ignore(directory: str, names: list[str]) -> list[str]:
-        rel = Path(directory).relative_to(DEMO).as_posix()
-        skipped = {"kinetic", ".viz", "logs", "__pycache__"}
-        out = [n for n in names if n in skipped]
-        if rel.startswith("data/0") and not rel.startswith("data/01_raw"):
-            out += [n for n in names if n != ".gitkeep"]
-        return out
-
-    target = dest / "demo_project"
-    shutil.copytree(DEMO, target, ignore=ignore)
-    return target
 
 
 @pytest.fixture

@@ -2,12 +2,16 @@
 
 The command, args and env are read from the manifest at run time, exactly as
 a kubelet would read them, so a local run exercises the path a GKE pod takes.
-A thread per process streams its output (prefixed by the node name) and
-reports a :class:`JobEvent` when it ends; ``activeDeadlineSeconds`` is enforced.
+Each process writes its output to the node's log file in the run folder; a
+thread per process echoes it (prefixed by the node name) and reports a
+:class:`JobEvent` when it ends; ``activeDeadlineSeconds`` is enforced. A node
+process outlives a driver that is killed, and a resumed run adopts it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import queue
 import signal
@@ -15,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +27,17 @@ from typing import IO, Any
 from kedro_kinetic import credentials
 from kedro_kinetic.backends.base import JobEvent
 from kedro_kinetic.manifest import CREDENTIALS_MOUNT, container_of, fail_job_exit_codes
+
+logger = logging.getLogger(__name__)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie of ours counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,8 @@ class LocalBackend:
         self._stream = stream_logs
         self._sink = log_sink or sys.stdout
         self._lock = threading.Lock()
-        self._procs: dict[str, subprocess.Popen[str]] = {}
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._adopted: dict[str, int] = {}
         self._killed: dict[str, str] = {}
         self._run_dir = run_dir
 
@@ -92,33 +109,58 @@ class LocalBackend:
         return env
 
     def submit(self, manifest: dict[str, Any], display_name: str) -> None:
-        """Start the manifest's container command as a process (retried per backoffLimit)."""
+        """Start the manifest's container command as a process (retried per backoffLimit).
+
+        A process of the same Job left running by an earlier driver of this run
+        (same command line, so the same pinned digests) is adopted, not started again.
+        """
         name = manifest["metadata"]["name"]
         container = container_of(manifest)
         argv = [*container.get("command", []), *container.get("args", [])]
         if not argv:
             raise ValueError(f"manifest {name} has no container command")
         env = self._process_env(container)
-        self._start(name, argv, env)
-        self.events.put(JobEvent(name, "started", time=time.time()))
         spec = manifest["spec"]
         job = _LocalJob(name, display_name, argv, env, spec.get("backoffLimit", 0) or 0,
                         fail_job_exit_codes(manifest))
+        orphan = self._orphan(name, argv)
+        if orphan is not None:
+            logger.info("Adopted process %d of job %s, left running by an earlier driver",
+                        orphan, name)
+            with self._lock:
+                self._adopted[name] = orphan
+            self.events.put(JobEvent(name, "started", time=time.time()))
+            threading.Thread(target=self._follow_adopted, args=(job, orphan),
+                             daemon=True).start()
+            return
+        self._start(name, argv, env)
+        self.events.put(JobEvent(name, "started", time=time.time()))
         deadline = spec.get("activeDeadlineSeconds")
         threading.Thread(target=self._follow, args=(job, deadline), daemon=True).start()
 
+    def _log_path(self, name: str) -> Path | None:
+        if self._run_dir is None:
+            return None
+        (self._run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        return self._run_dir / "logs" / f"{name}.log"
+
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        proc = subprocess.Popen(  # noqa: S603 - argv comes from our own manifest
-            argv,
-            cwd=self._project_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
-            start_new_session=True,
-        )
+        # With a run folder the process writes its output to the node's log file
+        # itself, so it outlives a driver that dies (a pipe would break under it).
+        log_path = self._log_path(name)
+        with contextlib.ExitStack() as stack:
+            out: Any = subprocess.PIPE
+            if log_path is not None:
+                out = stack.enter_context(log_path.open("ab"))
+            proc = subprocess.Popen(  # noqa: S603 - argv comes from our own manifest
+                argv,
+                cwd=self._project_path,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         with self._lock:
             self._procs[name] = proc
         if self._run_dir is not None:
@@ -126,11 +168,101 @@ class LocalBackend:
             pids.mkdir(parents=True, exist_ok=True)
             (pids / name).write_text(str(proc.pid))
 
-    def _log_file(self, name: str) -> IO[str] | None:
+    def _orphan(self, name: str, argv: list[str]) -> int | None:
+        """The pid of a live process running exactly ``argv`` for this Job, if any."""
         if self._run_dir is None:
             return None
-        (self._run_dir / "logs").mkdir(parents=True, exist_ok=True)
-        return (self._run_dir / "logs" / f"{name}.log").open("a", encoding="utf-8")
+        try:
+            pid = int((self._run_dir / "pids" / name).read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        running = [part.decode(errors="replace") for part in cmdline.split(b"\0") if part]
+        # the arguments carry the pinned digests; the command may appear resolved
+        # (a console script runs as "python /path/kinetic-pod ...")
+        if len(argv) < 2 or running[-(len(argv) - 1):] != argv[1:] or not _alive(pid):
+            return None
+        return pid
+
+    def _echo(self, job: _LocalJob, line: bytes) -> None:
+        if self._stream:
+            with self._lock:
+                self._sink.write(f"[{job.display}] "
+                                 f"{line.decode(errors='replace').rstrip()}\n")
+                self._sink.flush()
+
+    def _tail(self, job: _LocalJob, path: Path, offset: int,
+              ended: Callable[[float], bool]) -> int:
+        """Echo the log file's new lines until ``ended``; return the offset reached."""
+        pending = b""
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            while True:
+                chunk = handle.read(65536)
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        self._echo(job, line)
+                    continue
+                if ended(0.02):
+                    chunk = handle.read()
+                    if not chunk:
+                        break
+                    pending += chunk
+                    continue
+            if pending:
+                self._echo(job, pending)
+            return handle.tell()
+
+    def _stream_attempt(self, job: _LocalJob, proc: subprocess.Popen[bytes],
+                        offset: int) -> int:
+        path = self._log_path(job.name)
+        if path is None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                self._echo(job, line)
+            return offset
+
+        def ended(timeout: float) -> bool:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+
+        return self._tail(job, path, offset, ended)
+
+    def _follow_adopted(self, job: _LocalJob, pid: int) -> None:
+        path = self._log_path(job.name)
+        assert path is not None  # adoption needs the run folder
+
+        def ended(timeout: float) -> bool:
+            time.sleep(timeout)
+            return not _alive(pid)
+
+        self._tail(job, path, path.stat().st_size if path.exists() else 0, ended)
+        code = self._reported_exit_code(job.argv)
+        with self._lock:
+            self._adopted.pop(job.name, None)
+            reason = self._killed.pop(job.name, None)
+        self.events.put(JobEvent(
+            job.name, "finished", exit_code=code,
+            reason=reason or ("Completed" if code == 0 else "Error"),
+            message=None if code is not None else "the adopted process ended without a result",
+            time=time.time()))
+
+    @staticmethod
+    def _reported_exit_code(argv: list[str]) -> int | None:
+        """The exit code in the result an adopted process wrote (it is not our child)."""
+        from kedro_kinetic import store
+        from kedro_kinetic.result import NodeResult
+
+        try:
+            uri = argv[argv.index("--result") + 1]
+            return NodeResult.from_json(store.read_bytes(uri)).exit_code
+        except (ValueError, IndexError, store.StoreError):
+            return None
 
     def _follow(self, job: _LocalJob, deadline: int | None) -> None:
         timer = None
@@ -139,19 +271,12 @@ class LocalBackend:
             timer.daemon = True
             timer.start()
         failures = 0
-        log = self._log_file(job.name)
+        path = self._log_path(job.name)
+        offset = path.stat().st_size if path is not None and path.exists() else 0
         while True:
             with self._lock:
                 proc = self._procs[job.name]
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if log is not None:
-                    log.write(line)
-                    log.flush()
-                if self._stream:
-                    with self._lock:
-                        self._sink.write(f"[{job.display}] {line.rstrip()}\n")
-                        self._sink.flush()
+            offset = self._stream_attempt(job, proc, offset)
             code = proc.wait()
             with self._lock:
                 reason = self._killed.get(job.name)
@@ -164,8 +289,6 @@ class LocalBackend:
             self._start(job.name, job.argv, job.env)
         if timer:
             timer.cancel()
-        if log is not None:
-            log.close()
         with self._lock:
             self._procs.pop(job.name, None)
             reason = self._killed.pop(job.name, None)
@@ -179,11 +302,15 @@ class LocalBackend:
     def _kill(self, name: str, reason: str) -> bool:
         with self._lock:
             proc = self._procs.get(name)
-            if proc is None or proc.poll() is not None:
+            if proc is not None and proc.poll() is None:
+                pid = proc.pid
+            elif name in self._adopted and _alive(self._adopted[name]):
+                pid = self._adopted[name]
+            else:
                 return False
             self._killed[name] = reason
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             return False
         return True
@@ -198,7 +325,7 @@ class LocalBackend:
     def cancel_all(self) -> list[str]:
         """Kill every running node process; return the Job names."""
         with self._lock:
-            names = list(self._procs)
+            names = [*self._procs, *self._adopted]
         return [n for n in names if self._kill(n, "Cancelled")]
 
     def close(self) -> None:

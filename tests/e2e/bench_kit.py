@@ -76,6 +76,12 @@ def hashes(project: Path) -> dict[str, str]:
             if p.is_file() and p.name != ".gitkeep"}
 
 
+def pod_names(cluster) -> set[str]:
+    """Names of the pods now in the bench namespace (to tell a run's new pods apart)."""
+    return {p.metadata.name for p in cluster.core_v1().list_namespaced_pod(
+        cluster.namespace).items}
+
+
 def run_objects(cluster, run_label: str) -> tuple[list, list]:
     selector = f"kedro-kinetic.io/run={run_label}"
     jobs = cluster.batch_v1().list_namespaced_job(cluster.namespace, label_selector=selector)

@@ -10,7 +10,13 @@ import time
 import pytest
 
 from tests.conftest import kedro_cmd, subprocess_env
-from tests.e2e.bench_kit import make_bench_demo, patch_node, popen_run, wait_for_running_pod
+from tests.e2e.bench_kit import (
+    make_bench_demo,
+    patch_node,
+    pod_names,
+    popen_run,
+    wait_for_running_pod,
+)
 
 pytestmark = pytest.mark.e2e
 STORE_SIG = "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
@@ -88,8 +94,7 @@ def test_status_logs_cancel_clean_on_the_bench(tmp_path, k8s_cluster, gcs_emulat
     try:
         patch_node(project, STORE_SIG, "print('store features sleeping', flush=True); "
                                        "import time; time.sleep(300)")
-        before = {p.metadata.name for p in k8s_cluster.core_v1().list_namespaced_pod(
-            k8s_cluster.namespace).items}
+        before = pod_names(k8s_cluster)
         driver = popen_run(project, "--pipeline=data_processing")
         pod = wait_for_running_pod(k8s_cluster, before)
         label = pod.metadata.labels["kedro-kinetic.io/run"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import textwrap
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import kedro_cmd, subprocess_env
+from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 
 pytestmark = pytest.mark.e2e
 NODES = Path("src/demo_project/pipelines/data_processing/nodes.py")
@@ -140,3 +141,51 @@ def test_sigint_kills_every_node_process(demo):
         time.sleep(0.2)
     else:
         pytest.fail(f"node process {node_pid} still alive after Ctrl-C")
+
+
+def test_killed_driver_leaves_node_processes_running_and_resume_adopts_them(demo, tmp_path):
+    from tests.e2e.bench_kit import hashes
+    from tests.e2e.bench_kit import patch_node as patch_function  # multi-line signatures
+
+    marks = demo / "executions"
+    marks.mkdir()
+    patch_function(demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
+               f"""
+               import pathlib, time
+               with open(pathlib.Path({str(marks)!r}) / "store_features_node", "a") as f:
+                   f.write("ran\\n")
+               time.sleep(8)
+               print("still alive after the driver died", flush=True)
+               """)
+    patch_function(demo, "def clean_sales(", f"""
+               import pathlib
+               with open(pathlib.Path({str(marks)!r}) / "clean_sales_node", "a") as f:
+                   f.write("ran\\n")
+               """)
+    first = tmp_path / "first.log"
+    with first.open("w") as out:
+        driver = subprocess.Popen(
+            [*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner",
+             "--pipeline=data_processing"], cwd=demo, env=subprocess_env(), stdout=out,
+            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while not (marks / "store_features_node").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (marks / "store_features_node").exists(), first.read_text()[-3000:]
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    run_id = re.search(r"kedro-kinetic run (\S+): \d+ nodes", first.read_text()).group(1)
+
+    resumed = run(demo, "--runner-params", f"resume={run_id}")
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, output[-5000:]
+    assert "Adopted process" in output and "left running by an earlier driver" in output
+    assert "already finished" in output
+    assert (marks / "store_features_node").read_text() == "ran\n"  # ran once, not twice
+    assert (marks / "clean_sales_node").read_text() == "ran\n"
+    logs = list((demo / "data" / "kinetic").rglob("logs/store-features-node*.log"))
+    assert len(logs) == 1 and "still alive after the driver died" in logs[0].read_text()
+    reference = copy_demo(tmp_path / "seq")
+    subprocess.run([*kedro_cmd(), "run", "--pipeline=data_processing"], cwd=reference,
+                   env=subprocess_env(), capture_output=True, timeout=600, check=True)
+    assert hashes(demo) == hashes(reference)

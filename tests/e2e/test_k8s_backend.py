@@ -16,8 +16,17 @@ import yaml
 
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import (
-    NODES, SALES_SIG, hashes, kedro_run, make_bench_demo, patch_node, run_jobs,
-    run_objects, wait_for_running_pod,
+    NODES,
+    SALES_SIG,
+    hashes,
+    kedro_run,
+    make_bench_demo,
+    patch_node,
+    pod_names,
+    popen_run,
+    run_jobs,
+    run_objects,
+    wait_for_running_pod,
 )
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
@@ -146,12 +155,8 @@ def test_node_that_raises_shows_its_remote_traceback(bench_demo):
 def test_sigint_deletes_every_job_and_pod_of_the_run_within_10s(bench_demo, k8s_cluster):
     patch_node(bench_demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
                "import time; time.sleep(300)")
-    before = {p.metadata.name for p in k8s_cluster.core_v1().list_namespaced_pod(
-        k8s_cluster.namespace).items}
-    proc = subprocess.Popen([*kedro_cmd(), "run", "--env=bench",
-                             "--runner=kedro_kinetic.GKERunner", "--pipeline=data_processing"],
-                            cwd=bench_demo, env=subprocess_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    before = pod_names(k8s_cluster)
+    proc = popen_run(bench_demo, "--pipeline=data_processing")
     try:
         pod = wait_for_running_pod(k8s_cluster, before)
         run_label = pod.metadata.labels["kedro-kinetic.io/run"]
@@ -183,12 +188,8 @@ def test_sigint_deletes_every_job_and_pod_of_the_run_within_10s(bench_demo, k8s_
 def test_run_completes_across_an_api_server_restart(bench_demo, k8s_cluster, tmp_path):
     patch_node(bench_demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
                "import time; time.sleep(8)")
-    before = {p.metadata.name for p in k8s_cluster.core_v1().list_namespaced_pod(
-        k8s_cluster.namespace).items}
-    proc = subprocess.Popen([*kedro_cmd(), "run", "--env=bench",
-                             "--runner=kedro_kinetic.GKERunner", "--pipeline=data_processing"],
-                            cwd=bench_demo, env=subprocess_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    before = pod_names(k8s_cluster)
+    proc = popen_run(bench_demo, "--pipeline=data_processing")
     try:
         wait_for_running_pod(k8s_cluster, before)
         k8s_cluster.restart_apiserver()

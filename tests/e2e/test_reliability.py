@@ -16,7 +16,14 @@ import pytest
 
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import (
-    hashes, kedro_run, make_bench_demo, patch_node, popen_run, run_jobs, wait_for_running_pod,
+    hashes,
+    kedro_run,
+    make_bench_demo,
+    patch_node,
+    pod_names,
+    popen_run,
+    run_jobs,
+    wait_for_running_pod,
 )
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
@@ -82,8 +89,7 @@ def test_sigkill_driver_then_resume_runs_nothing_twice(bench, k8s_cluster, refer
     mark_executions(project, STORE_SIG, "store_features_node", "import time; time.sleep(12)")
     mark_executions(project, PRODUCT_SIG, "product_features_node")
     mark_executions(project, "def clean_sales(", "clean_sales_node")
-    before = {p.metadata.name for p in k8s_cluster.core_v1().list_namespaced_pod(
-        k8s_cluster.namespace).items}
+    before = pod_names(k8s_cluster)
     proc = popen_run(project, "--pipeline=data_processing")
     wait_for_running_pod(k8s_cluster, before)
     time.sleep(1)
@@ -129,8 +135,7 @@ def test_api_restarts_and_watch_expiry_miss_no_transition(bench, k8s_cluster, tm
     patch_node(project, PRODUCT_SIG, "import time; time.sleep(4)")
     env = subprocess_env(PYTHONPATH=str(FAULTS), KINETIC_FAULT_GONE="2",
                          KINETIC_FAULT_LOG=str(log))
-    before = {p.metadata.name for p in k8s_cluster.core_v1().list_namespaced_pod(
-        k8s_cluster.namespace).items}
+    before = pod_names(k8s_cluster)
     proc = popen_run(project, "--pipeline=data_processing", env=env)
     try:
         wait_for_running_pod(k8s_cluster, before)
@@ -152,8 +157,7 @@ def test_api_restarts_and_watch_expiry_miss_no_transition(bench, k8s_cluster, tm
 def test_killed_pod_is_retried_or_reported_as_killed(bench, k8s_cluster, retries, reference):
     project = bench()
     mark_executions(project, STORE_SIG, "store_features_node", "import time; time.sleep(6)")
-    before = {p.metadata.name for p in k8s_cluster.core_v1().list_namespaced_pod(
-        k8s_cluster.namespace).items}
+    before = pod_names(k8s_cluster)
     proc = popen_run(project, "--pipeline=data_processing", "--runner-params",
                      f"nodes.store_features_node.retries={retries}")
     try:
@@ -185,8 +189,7 @@ def test_pod_killed_while_writing_a_large_output_leaves_nothing_partial(
                "import sys; print('returning a large output', flush=True); "
                "sales_primary = sales_primary.assign(padding=[b'x' * 250_000] * len(sales_primary))")
     mark_executions(project, "def create_model_input_table(", "create_model_input_table_node")
-    before = {p.metadata.name for p in k8s_cluster.core_v1().list_namespaced_pod(
-        k8s_cluster.namespace).items}
+    before = pod_names(k8s_cluster)
     proc = popen_run(project, "--pipeline=data_processing")
     try:
         pod = wait_for_running_pod(k8s_cluster, before, name_part="product-features")
