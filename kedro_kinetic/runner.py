@@ -544,8 +544,8 @@ class GKERunner(AbstractRunner):
         from kedro_kinetic.manifest import check_patched
 
         caller = getattr(hooks.hook, "kinetic_job_manifest", None)
-        if caller is None:
-            return plan.manifest
+        if caller is None or not caller.get_hookimpls():
+            return plan.manifest  # no project hook: nothing to copy or check again
         patched = copy.deepcopy(plan.manifest)
         for returned in caller(manifest=patched, node=plan.node, settings=plan.settings,
                                run_id=run_id):
