@@ -11,11 +11,7 @@ import pytest
 
 from tests.conftest import kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import (
-    make_bench_demo,
-    patch_node,
-    pod_names,
-    popen_run,
-    wait_for_running_pod,
+    make_bench_demo, patch_node, pod_names, popen_run, wait_for_running_pod,
 )
 
 pytestmark = pytest.mark.e2e

@@ -16,17 +16,8 @@ import yaml
 
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import (
-    NODES,
-    SALES_SIG,
-    hashes,
-    kedro_run,
-    make_bench_demo,
-    patch_node,
-    pod_names,
-    popen_run,
-    run_jobs,
-    run_objects,
-    wait_for_running_pod,
+    NODES, SALES_SIG, hashes, kedro_run, make_bench_demo, patch_node, pod_names, popen_run,
+    run_jobs, run_objects, wait_for_running_pod,
 )
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]

@@ -16,13 +16,7 @@ import pytest
 
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import (
-    hashes,
-    kedro_run,
-    make_bench_demo,
-    patch_node,
-    pod_names,
-    popen_run,
-    run_jobs,
+    hashes, kedro_run, make_bench_demo, patch_node, pod_names, popen_run, run_jobs,
     wait_for_running_pod,
 )
 
