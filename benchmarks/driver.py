@@ -80,10 +80,9 @@ class IOTrace:
         def wrap_store(cls: type, op: str) -> None:
             original = getattr(cls, op)
 
-            def wrapper(self: object, uri: str, *args: object) -> object:
-                out = original(self, uri, *args)
-                size = (len(args[0]) if op in ("write", "write_new") else
-                        len(out) if op == "read" else 0)
+            def wrapper(self: object, uri: str, *args: object, **kwargs: object) -> object:
+                out = original(self, uri, *args, **kwargs)
+                size = len(args[0]) if op == "write" else len(out) if op == "read" else 0
                 with trace._lock:
                     trace.store.append({"op": op, "uri": uri, "bytes": size})
                 return out
@@ -93,7 +92,6 @@ class IOTrace:
         for cls in (store._LocalStore, store._GCSStore):
             for op in ("read", "write", "exists", "list", "delete"):
                 wrap_store(cls, op)
-        wrap_store(store._GCSStore, "write_new")  # the local one goes through write
 
         def wrap_catalog(op: str) -> None:
             original = getattr(DataCatalog, op)

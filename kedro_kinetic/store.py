@@ -120,7 +120,7 @@ class _GCSStore:
         except exceptions.GoogleAPIError as exc:
             raise StoreError(f"cannot read {uri}: {exc}") from exc
 
-    def write(self, uri: str, data: bytes) -> None:
+    def write(self, uri: str, data: bytes, **precondition: int) -> None:
         from google.api_core import exceptions
 
         from google.cloud.storage.retry import DEFAULT_RETRY
@@ -128,25 +128,21 @@ class _GCSStore:
         bucket, name = self._bucket_and_name(uri)
         try:
             # objects are content-addressed or rewritten whole: retrying is idempotent
-            bucket.blob(name).upload_from_string(data, retry=DEFAULT_RETRY)
+            bucket.blob(name).upload_from_string(data, retry=DEFAULT_RETRY, **precondition)
+        except exceptions.PreconditionFailed:
+            raise
         except exceptions.GoogleAPIError as exc:
             raise StoreError(f"cannot write {uri}: {exc}") from exc
 
     def write_new(self, uri: str, data: bytes) -> None:
         from google.api_core import exceptions
 
-        from google.cloud.storage.retry import DEFAULT_RETRY
-
-        bucket, name = self._bucket_and_name(uri)
         try:
             # one request: create only if absent (a retried upload whose first try
             # landed meets 412, which means the same: the object is there)
-            bucket.blob(name).upload_from_string(data, if_generation_match=0,
-                                                 retry=DEFAULT_RETRY)
+            self.write(uri, data, if_generation_match=0)
         except exceptions.PreconditionFailed:
             pass
-        except exceptions.GoogleAPIError as exc:
-            raise StoreError(f"cannot write {uri}: {exc}") from exc
 
     def exists(self, uri: str) -> bool:
         bucket, name = self._bucket_and_name(uri)

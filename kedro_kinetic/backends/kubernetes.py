@@ -168,21 +168,25 @@ class KubernetesBackend:
                     "which the pods read (credentials_secret needs 'credentials.yml'; "
                     "secret_env names its keys)")
 
-    def _secret_keys(self, name: str) -> set[str]:
-        response = self._core.read_namespaced_secret(name, self.namespace,
-                                                     _preload_content=False)
-        try:
-            return set(json.loads(response.read()).get("data") or {})
-        finally:
-            response.release_conn()
+    @staticmethod
+    def _json(call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """An API call's response as plain JSON.
 
-    def _read_job(self, name: str) -> dict[str, Any]:
-        response = self._batch.read_namespaced_job(name, self.namespace,
-                                                   _preload_content=False)
+        Objects stay plain JSON: building client models for every event would
+        cost the driver more CPU than all else it does per node.
+        """
+        response = call(*args, _preload_content=False, **kwargs)
         try:
             return json.loads(response.read())
         finally:
             response.release_conn()
+
+    def _secret_keys(self, name: str) -> set[str]:
+        secret = self._json(self._core.read_namespaced_secret, name, self.namespace)
+        return set(secret.get("data") or {})
+
+    def _read_job(self, name: str) -> dict[str, Any]:
+        return self._json(self._batch.read_namespaced_job, name, self.namespace)
 
     def _create(self, manifest: dict[str, Any]) -> None:
         # The created Job is not needed back (the watch reports it); skipping its
@@ -246,14 +250,7 @@ class KubernetesBackend:
                 failures = self._backoff(kind, exc, failures)
 
     def _list(self, list_fn: Any) -> dict[str, Any]:
-        # Objects stay plain JSON: building client models for every event would
-        # cost the driver more CPU than all else it does per node.
-        response = list_fn(self.namespace, label_selector=self.selector,
-                           _preload_content=False)
-        try:
-            return json.loads(response.read())
-        finally:
-            response.release_conn()
+        return self._json(list_fn, self.namespace, label_selector=self.selector)
 
     def _follow(self, list_fn: Any, handle: Any, version: str) -> str | None:
         """One watch request from ``version``; return where to resume (None: list again)."""
@@ -452,21 +449,20 @@ class KubernetesBackend:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            job = with_retries(lambda: self._batch.read_namespaced_job(job_name, self.namespace),
-                               f"read Job {job_name}")
+            job = with_retries(lambda: self._read_job(job_name), f"read Job {job_name}")
         except ApiException as exc:
             if exc.status == 404:
                 return
             raise
-        if not any(c.type == "Failed" and c.status == "True"
-                   for c in job.status.conditions or []):
+        if not any(c.get("type") == "Failed" and c.get("status") == "True"
+                   for c in (job.get("status") or {}).get("conditions") or []):
             return
         logger.info("Removing the failed Job %s of the earlier attempt", job_name)
         self._delete(job_name)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                self._batch.read_namespaced_job(job_name, self.namespace)
+                self._read_job(job_name)
             except ApiException as exc:
                 if exc.status == 404:
                     return

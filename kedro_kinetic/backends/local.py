@@ -40,6 +40,11 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+def _size(path: Path) -> int:
+    """Where a log file ends now (0 if it does not exist yet): output after it is new."""
+    return path.stat().st_size if path.exists() else 0
+
+
 @dataclass(frozen=True)
 class _LocalJob:
     name: str
@@ -241,7 +246,7 @@ class LocalBackend:
             time.sleep(timeout)
             return not _alive(pid)
 
-        self._tail(job, path, path.stat().st_size if path.exists() else 0, ended)
+        self._tail(job, path, _size(path), ended)
         code = self._reported_exit_code(job.argv)
         with self._lock:
             self._adopted.pop(job.name, None)
@@ -272,7 +277,7 @@ class LocalBackend:
             timer.start()
         failures = 0
         path = self._log_path(job.name)
-        offset = path.stat().st_size if path is not None and path.exists() else 0
+        offset = _size(path) if path is not None else 0
         while True:
             with self._lock:
                 proc = self._procs[job.name]

@@ -7,24 +7,15 @@ import os
 import re
 import signal
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+from tests.e2e.bench_kit import hashes, patch_node
 
 pytestmark = pytest.mark.e2e
-NODES = Path("src/demo_project/pipelines/data_processing/nodes.py")
-
-
-def patch_node(project: Path, signature: str, body: str) -> None:
-    path = project / NODES
-    text = path.read_text()
-    assert signature in text
-    path.write_text(text.replace(signature, signature + "\n" + textwrap.indent(
-        textwrap.dedent(body), "    "), 1))
 
 
 RECORDER = '''
@@ -144,12 +135,9 @@ def test_sigint_kills_every_node_process(demo):
 
 
 def test_killed_driver_leaves_node_processes_running_and_resume_adopts_them(demo, tmp_path):
-    from tests.e2e.bench_kit import hashes
-    from tests.e2e.bench_kit import patch_node as patch_function  # multi-line signatures
-
     marks = demo / "executions"
     marks.mkdir()
-    patch_function(demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
+    patch_node(demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
                f"""
                import pathlib, time
                with open(pathlib.Path({str(marks)!r}) / "store_features_node", "a") as f:
@@ -157,7 +145,7 @@ def test_killed_driver_leaves_node_processes_running_and_resume_adopts_them(demo
                time.sleep(8)
                print("still alive after the driver died", flush=True)
                """)
-    patch_function(demo, "def clean_sales(", f"""
+    patch_node(demo, "def clean_sales(", f"""
                import pathlib
                with open(pathlib.Path({str(marks)!r}) / "clean_sales_node", "a") as f:
                    f.write("ran\\n")
