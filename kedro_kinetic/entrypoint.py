@@ -24,7 +24,7 @@ import traceback
 from typing import Any
 
 from kedro_kinetic import result as results
-from kedro_kinetic import store
+from kedro_kinetic import seal, store
 from kedro_kinetic.allowlist import CatalogSpecError, build_allowlist, check_entry
 from kedro_kinetic.digest import VerificationError, sha256_hex, verify
 from kedro_kinetic.task_spec import safe_load, validate_spec
@@ -64,6 +64,7 @@ class _Pod:
     def __init__(self, args: _Args) -> None:
         self.args = args
         self.res = results.NodeResult(node="?", started_at=time.time())
+        self.key: bytes | None = None
 
     def _timed(self, name: str, start: float) -> None:
         self.res.timings[name] = round(time.perf_counter() - start, 6)
@@ -73,6 +74,10 @@ class _Pod:
         self.res.phase = "verify"
         if not args.spec or not args.payload or not args.result:
             raise VerificationError("--spec, --payload and --result are required")
+        if self.key is None:
+            raise VerificationError(
+                f"the pod has no run key (${seal.KEY_ENV}), so its result could not be "
+                "authenticated; the node was not run")
         t0 = time.perf_counter()
         spec_bytes = verify(store.read_bytes(args.spec), args.spec_sha256, "task spec")
         payload_bytes = verify(
@@ -151,8 +156,10 @@ class _Pod:
         self.res.exit_code = code
         self.res.finished_at = time.time()
         if self.args.result:
+            data = (self.res.sealed(self.key, self.args.result) if self.key is not None
+                    else self.res.to_json())
             try:
-                store.write_bytes(self.args.result, self.res.to_json())
+                store.write_bytes(self.args.result, data)
             except Exception as exc:  # noqa: BLE001 - report, keep the exit code
                 _log(f"could not write the result to {self.args.result}: {exc}")
         return code
@@ -200,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     pod = _Pod(args)
     try:
+        pod.key = seal.take_key_from_env()  # first: node code never sees it
         code = pod.run()
     except Exception as exc:  # noqa: BLE001 - every failure becomes a result
         code = pod.fail(exc)

@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from kedro_kinetic import seal
 from kedro_kinetic.config import NodeSettings, RunConfig
-from kedro_kinetic.naming import sanitise
+from kedro_kinetic.naming import key_secret, sanitise
 from kedro_kinetic.result import EXIT_BAD_SPEC, EXIT_PAYLOAD_UNUSABLE, EXIT_VERIFICATION_FAILED
 
 MANAGED_BY = "kedro-kinetic"
@@ -113,7 +114,13 @@ def _scheduling(s: NodeSettings) -> tuple[dict[str, str], list[dict[str, Any]]]:
     return selector, tolerations
 
 
-def _env(s: NodeSettings, run: RunConfig) -> list[dict[str, Any]]:
+def key_env(run_label: str) -> dict[str, Any]:
+    """The env entry that gives the pod the run's key, from the run's Secret."""
+    return {"name": seal.KEY_ENV, "valueFrom": {"secretKeyRef": {
+        "name": key_secret(run_label), "key": seal.SECRET_DATA_KEY}}}
+
+
+def _env(s: NodeSettings, run: RunConfig, run_label: str) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(s.env.items())]
     for name, ref in sorted(s.secret_env.items()):
         env.append({"name": name, "valueFrom": {"secretKeyRef": {
@@ -121,6 +128,7 @@ def _env(s: NodeSettings, run: RunConfig) -> list[dict[str, Any]]:
     if run.credentials_secret:
         env.append({"name": "KINETIC_CREDENTIALS_FILE",
                     "value": f"{CREDENTIALS_MOUNT}/credentials.yml"})
+    env.append(key_env(run_label))
     return env
 
 
@@ -151,7 +159,7 @@ def render(ident: JobIdentity, pins: Pins, settings: NodeSettings, run: RunConfi
         "image": settings.image,
         "command": list(run.command),
         "args": container_args(pins),
-        "env": _env(settings, run),
+        "env": _env(settings, run, ident.run_label),
         "resources": _resources(settings),
         "securityContext": {
             "allowPrivilegeEscalation": False,

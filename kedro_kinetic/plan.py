@@ -23,6 +23,7 @@ from kedro_kinetic.catalog_spec import (
     plain_value,
 )
 from kedro_kinetic.digest import sha256_hex
+from kedro_kinetic.layout import RunLayout
 from kedro_kinetic.task_spec import SPEC_FORMAT
 
 if TYPE_CHECKING:
@@ -30,23 +31,6 @@ if TYPE_CHECKING:
     from kedro.pipeline.node import Node
 
     from kedro_kinetic.config import NodeSettings, RunConfig
-
-
-@dataclass
-class RunLayout:
-    """Where a run keeps its objects in the store."""
-
-    root: str  # <store>/runs/<run label>
-    write: bool = True  # False: compute digests only (render, dry run)
-
-    def object_uri(self, digest: str) -> str:
-        return store.join(self.root, "objects", digest)
-
-    def data_uri(self, dataset: str) -> str:
-        return store.join(self.root, "data", f"{naming.dataset_key(dataset)}.pkl")
-
-    def result_uri(self, node_key: str) -> str:
-        return store.join(self.root, "results", f"{node_key}.json")
 
 
 @dataclass
@@ -211,7 +195,5 @@ class Planner:
         """Keep the manifest as submitted in the run's store (for status and audits)."""
         if not self.layout.write:
             return
-        store.write_bytes(
-            store.join(self.layout.root, "manifests", f"{plan.ident.node_key}.json"),
-            json.dumps(plan.manifest, sort_keys=True, indent=1).encode(),
-        )
+        store.write_bytes(self.layout.manifest_uri(plan.ident.node_key),
+                          json.dumps(plan.manifest, sort_keys=True, indent=1).encode())

@@ -25,13 +25,15 @@ from kedro.runner import AbstractRunner
 
 from kedro_kinetic import activation, naming, store
 from kedro_kinetic import config as kinetic_config
-from kedro_kinetic.allowlist import CatalogSpecError, build_allowlist, class_path
+from kedro_kinetic.allowlist import build_allowlist, class_path
 from kedro_kinetic.backends.base import JobEvent
 from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter
-from kedro_kinetic.plan import NodePlan, Planner, RunLayout, put_content
+from kedro_kinetic.errors import KineticError, SealError, StoreObjectError
+from kedro_kinetic.layout import RunLayout
+from kedro_kinetic.plan import NodePlan, Planner, put_content
 from kedro_kinetic.progress import Progress
 from kedro_kinetic.remote_data import PinnedPickleDataset, RemoteData
-from kedro_kinetic.result import EXIT_MEANINGS, NodeResult
+from kedro_kinetic.result import EXIT_MEANINGS, NodeResult, read_sealed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -94,6 +96,7 @@ class _ActiveRun:
     planner: Planner
     digests: dict[str, str]
     backend: Backend
+    key: bytes
     progress: Progress | None = None
 
 
@@ -282,13 +285,21 @@ class GKERunner(AbstractRunner):
         state.plans, state.results = {}, {}  # nothing stale if this run fails early
         run_id = self._resume or run_id or datetime.now(timezone.utc).strftime(
             "%Y-%m-%dT%H.%M.%S.%fZ")
+        cfg = self._config(catalog)  # invalid config stops the run before anything else
         if only_missing_outputs:
-            cfg = self._config(catalog)  # invalid config stops the run before any check
             pipeline = self._filter_pipeline_for_missing_outputs(pipeline, catalog)
-        cfg, planner, plans = self.prepare(pipeline, catalog, run_id)
-        layout = planner.layout
+        _check_images(cfg, pipeline.nodes)  # before anything is created or stored
         project = state.project_path or Path.cwd()
-        digests = self._upload_driver_inputs(pipeline, catalog, plans, layout)
+        root = RunLayout.for_run(store.to_uri(cfg.store, project), run_id).root
+        backend = self._backend(cfg, project, run_id, root)
+        try:
+            key = backend.run_key(run_id, resume=bool(self._resume))
+            cfg, planner, plans = self.prepare(pipeline, catalog, run_id)
+            layout = planner.layout
+            digests = self._upload_driver_inputs(pipeline, catalog, plans, layout)
+        except BaseException:
+            backend.close()
+            raise
         self.last_plans = plans
         self.last_results = {}
         self.last_timeline = {}
@@ -297,13 +308,12 @@ class GKERunner(AbstractRunner):
                     run_id, len(plans), cfg.backend, layout.root)
         hook_manager = hook_manager or _NullPluginManager()
         _add_hookspecs(hook_manager)
-        backend = self._backend(cfg, project, run_id, layout.root)
         try:
             _preflight(backend, cfg)
         except BaseException:
             backend.close()
             raise
-        self._active = _ActiveRun(cfg, plans, planner, digests, backend)
+        self._active = _ActiveRun(cfg, plans, planner, digests, backend, key)
         start = time.perf_counter()
         progress = _progress(cfg, run_id, [n.name for n in plans])
         self._active.progress = progress
@@ -456,13 +466,16 @@ class GKERunner(AbstractRunner):
                          backend: Backend) -> set[Node]:
         """Nodes an earlier run of this id finished (from the store's results alone)."""
         done = set()
+        key = self._active.key if self._active is not None else b""
         for node, plan in plans.items():
             try:
-                result = NodeResult.from_json(store.read_bytes(plan.result_uri))
+                result = read_sealed(store.read_bytes(plan.result_uri), key, plan.result_uri)
             except store.ObjectNotFound:
                 backend.forget(plan.ident.job_name)  # a killed attempt; a running one stays
                 continue
-            except ValueError:
+            except KineticError as exc:
+                if isinstance(exc, SealError):
+                    logger.warning("Resume: %s", exc)
                 result = None
             if result is not None and result.status == "succeeded" and all(
                 e["kind"] != "pickle" or result.outputs.get(n, {}).get("sha256")
@@ -568,7 +581,7 @@ class GKERunner(AbstractRunner):
         catalog: CatalogProtocol, hooks: PluginManager, run_id: str,
     ) -> RemoteNodeError | None:
         self.last_timeline.setdefault(node.name, {})["finished_seen"] = time.time()
-        result = self._read_result(plan, event)
+        result = self._read_result(plan, event, self._active.key if self._active else b"")
         self.last_results[node.name] = result
         inputs = self._placeholders(plan.inputs, digests)
         ok = event.exit_code == 0 and result.status == "succeeded"
@@ -594,10 +607,19 @@ class GKERunner(AbstractRunner):
         return error
 
     @staticmethod
-    def _read_result(plan: NodePlan, event: JobEvent) -> NodeResult:
+    def _read_result(plan: NodePlan, event: JobEvent, key: bytes) -> NodeResult:
+        """The node's authenticated result, or a failed one saying why there is none.
+
+        Only a result sealed with the run's key for this node's URI is trusted;
+        a forged, replayed or malformed one makes the node fail, naming it.
+        """
         try:
-            result = NodeResult.from_json(store.read_bytes(plan.result_uri))
-        except (store.StoreError, ValueError) as exc:
+            result = read_sealed(store.read_bytes(plan.result_uri), key, plan.result_uri)
+        except (SealError, StoreObjectError) as exc:
+            return NodeResult(node=plan.node.name,
+                              exit_code=-1 if event.exit_code is None else event.exit_code,
+                              error_type=type(exc).__name__, error_message=str(exc))
+        except store.StoreError as exc:
             detail = _EXPLAIN.get(event.reason or "", "")
             if event.exit_code in (137, -9) and event.reason not in ("OOMKilled", "Cancelled",
                                                                     "DeadlineExceeded"):
@@ -610,9 +632,9 @@ class GKERunner(AbstractRunner):
         if result.node == "?":  # the pod failed before it could read (verify) its spec
             result.node = plan.node.name
         if result.node != plan.node.name:
-            raise CatalogSpecError(
-                f"result for '{plan.node.name}' names another node ('{result.node}')"
-            )
+            result.status = "failed"
+            result.error_message = (f"result {plan.result_uri} names another node "
+                                    f"('{result.node}')")
         if event.exit_code not in (None, result.exit_code) and result.status == "succeeded":
             result.status = "failed"
             result.exit_code = event.exit_code

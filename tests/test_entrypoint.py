@@ -6,7 +6,6 @@ file if it were executed or unpickled, and asserts the marker is absent.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import textwrap

@@ -11,6 +11,7 @@ than the configured time; ``OOMKilled`` and ``DeadlineExceeded`` are named.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import queue
@@ -20,11 +21,14 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
+from kedro_kinetic import seal
 from kedro_kinetic.backends.base import JobEvent
 from kedro_kinetic.backends.k8s_client import api_client, is_transient, with_retries
+from kedro_kinetic.errors import BackendError, RunNotFound
 from kedro_kinetic.manifest import (
-    ANN_PAYLOAD, ANN_SPEC, CONTAINER, LABEL_RUN, fail_job_exit_codes,
+    ANN_PAYLOAD, ANN_RUN_ID, ANN_SPEC, CONTAINER, LABEL_RUN, MANAGED_BY, fail_job_exit_codes,
 )
+from kedro_kinetic.naming import key_secret
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +42,6 @@ STUCK_WAITING = {
     "CreateContainerError": "the container could not be created",
 }
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
-
-
-class BackendError(RuntimeError):
-    """The cluster refused an operation for a reason retrying cannot fix."""
 
 
 def _api_message(exc: Any) -> str:
@@ -92,6 +92,7 @@ class KubernetesBackend:
 
         self.events: queue.Queue[JobEvent] = queue.Queue()
         self.namespace = namespace
+        self.run_label = run_label
         self.selector = f"{LABEL_RUN}={run_label}"
         self._api = api_client(kubeconfig, context)
         self._batch = client.BatchV1Api(self._api)
@@ -130,6 +131,58 @@ class KubernetesBackend:
                     f"({exc.status} {exc.reason}): {_api_message(exc)}"
                 ) from exc
             self._adopt(name, manifest)
+
+    def run_key(self, run_id: str, resume: bool) -> bytes:
+        """The key that seals this run's results, held in a Secret of the run.
+
+        A new run creates the Secret (random key); a resumed run reads it back,
+        so a resume works from any machine with the same cluster access. A
+        store writer cannot read or write Secrets.
+
+        Raises:
+            BackendError: The driver may not create or read Secrets.
+            RunNotFound: ``resume`` and the run's Secret does not exist.
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        name = key_secret(self.run_label)
+        if not resume:
+            key = seal.new_key()
+            body = {
+                "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": name, "namespace": self.namespace,
+                             "labels": {"app.kubernetes.io/managed-by": MANAGED_BY,
+                                        LABEL_RUN: self.run_label},
+                             "annotations": {ANN_RUN_ID: run_id}},
+                "data": {seal.SECRET_DATA_KEY: base64.b64encode(key.hex().encode()).decode()},
+            }
+            try:
+                with_retries(lambda: self._json(self._core.create_namespaced_secret,
+                                                self.namespace, body), f"create Secret {name}")
+                return key
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise self._secret_refused(exc, name, "create") from None
+        try:
+            secret = with_retries(lambda: self._json(self._core.read_namespaced_secret, name,
+                                                     self.namespace), f"read Secret {name}")
+        except ApiException as exc:
+            if exc.status == 404:
+                raise RunNotFound(
+                    f"no run '{run_id}' in namespace {self.namespace}: its key Secret {name} "
+                    "does not exist (the run was never started here, or was cleaned)") from None
+            raise self._secret_refused(exc, name, "read") from None
+        try:
+            text = base64.b64decode((secret.get("data") or {})[seal.SECRET_DATA_KEY]).decode()
+        except (KeyError, ValueError, TypeError):
+            text = ""
+        return seal.key_from_hex(text, f"Secret {self.namespace}/{name}")
+
+    def _secret_refused(self, exc: Any, name: str, verb: str) -> BackendError:
+        return BackendError(
+            f"cannot {verb} Secret {self.namespace}/{name} ({exc.status} {exc.reason}): "
+            "kedro-kinetic keeps each run's key in a Secret of the run; the driver needs "
+            "create, get and delete on secrets in this namespace")
 
     def check_secrets(self, secrets: dict[str, set[str]]) -> None:
         """Refuse to start when a Secret the pods mount or read is missing.

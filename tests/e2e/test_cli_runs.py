@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import kedro_cmd, subprocess_env
+from tests.conftest import STATE_DIR, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import (
     make_bench_demo, patch_node, pod_names, popen_run, wait_for_running_pod,
 )
@@ -28,7 +29,7 @@ def kinetic(project, *args, check=True):
 
 def run_ids(project, *env):
     out = kinetic(project, "status", *env).stdout
-    return [line.split("\t")[1] for line in out.splitlines() if "\t" in line]
+    return [line.split("\t")[0] for line in out.splitlines() if "\t" in line]
 
 
 def test_status_logs_and_clean_on_the_local_backend(demo):
@@ -46,9 +47,14 @@ def test_status_logs_and_clean_on_the_local_backend(demo):
     assert "store_features_node" not in logs
     missing = kinetic(demo, "logs", "no-such-run", check=False)
     assert missing.returncode != 0 and "no run 'no-such-run'" in missing.stderr
+    assert run_id not in missing.stderr  # a bad id names close matches, never every run
     assert "cleaned" not in kinetic(demo, "clean", "--older-than", "7d").stdout
     time.sleep(1.1)
-    cleaned = kinetic(demo, "clean", "--older-than", "1s").stdout
+    assert "would clean" in kinetic(demo, "clean", "--older-than", "1s", "--dry-run").stdout
+    refused = kinetic(demo, "clean", "--older-than", "1s", check=False)
+    assert refused.returncode != 0 and "--yes" in refused.stderr
+    assert run_ids(demo) == [run_id]
+    cleaned = kinetic(demo, "clean", "--older-than", "1s", "--yes").stdout
     assert re.search(r"cleaned .*: \d+ object\(s\)", cleaned)
     assert run_ids(demo) == []
 
@@ -62,12 +68,12 @@ def test_cancel_from_another_terminal_kills_the_local_node(demo):
         deadline = time.monotonic() + 120
         pid_files = []
         while time.monotonic() < deadline:
-            pid_files = list((demo / "data" / "kinetic").rglob("pids/store-features*"))
+            pid_files = list(STATE_DIR.rglob("pids/store-features*"))
             if pid_files:
                 break
             time.sleep(0.2)
         assert pid_files, "the slow node never started"
-        pid = int(pid_files[0].read_text())
+        pid = json.loads(pid_files[0].read_text())["pid"]
         [run_id] = run_ids(demo)
         assert "store_features_node\trunning" in kinetic(demo, "status", run_id).stdout
         out = kinetic(demo, "cancel", run_id).stdout
@@ -115,7 +121,7 @@ def test_status_logs_cancel_clean_on_the_bench(tmp_path, k8s_cluster, gcs_emulat
         bucket = gcs_emulator.client().bucket(gcs_emulator.bucket)
         prefix = f"cli-runs/runs/{label}/"
         assert list(bucket.list_blobs(prefix=prefix))
-        assert "cleaned" in kinetic(project, "clean", run_id, "--env=bench").stdout
+        assert "cleaned" in kinetic(project, "clean", run_id, "--env=bench", "--yes").stdout
         assert not list(bucket.list_blobs(prefix=prefix))
     finally:
         k8s_cluster.kubelet.cwd = previous

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import textwrap
 import uuid
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import kedro_cmd, subprocess_env
+from tests.conftest import kedro_cmd, read_result, subprocess_env
 
 pytestmark = pytest.mark.e2e
 
@@ -92,6 +91,6 @@ def test_only_missing_outputs_runs_just_the_missing_node(demo):
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = sorted((demo / "data" / "kinetic" / "runs").iterdir())
     assert len(runs) == 2
-    results = [json.loads(p.read_text())["node"] for p in (runs[-1] / "results").glob("*.json")]
+    results = [read_result(p).node for p in (runs[-1] / "results").glob("*.json")]
     assert results == ["sales_summary_node"]
     assert (demo / "data" / "08_reporting" / "sales_summary.json").exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+from tests.conftest import copy_demo, kedro_cmd, local_run_folder, subprocess_env
 from tests.e2e.bench_kit import hashes, patch_node
 
 pytestmark = pytest.mark.e2e
@@ -171,7 +171,7 @@ def test_killed_driver_leaves_node_processes_running_and_resume_adopts_them(demo
     assert "already finished" in output
     assert (marks / "store_features_node").read_text() == "ran\n"  # ran once, not twice
     assert (marks / "clean_sales_node").read_text() == "ran\n"
-    logs = list((demo / "data" / "kinetic").rglob("logs/store-features-node*.log"))
+    logs = list(local_run_folder(demo, run_id).glob("logs/store-features-node*.log"))
     assert len(logs) == 1 and "still alive after the driver died" in logs[0].read_text()
     reference = copy_demo(tmp_path / "seq")
     subprocess.run([*kedro_cmd(), "run", "--pipeline=data_processing"], cwd=reference,

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from kedro_kinetic.result import NodeResult
-from tests.conftest import REPO, copy_demo, kedro_cmd, subprocess_env
+from tests.conftest import REPO, copy_demo, kedro_cmd, read_result, subprocess_env
 
 ARTIFACTS = REPO / "test-artifacts" / "viz"
 DOCS_SCREENSHOT = REPO / "docs" / "img" / "workflow.png"
@@ -81,7 +81,7 @@ def latest_results(project: Path) -> dict[str, NodeResult]:
     runs = [d for d in (project / "data" / "kinetic" / "runs").iterdir()
             if (d / "results").is_dir()]
     newest = max(runs, key=lambda d: d.stat().st_mtime)
-    results = [NodeResult.from_json(p.read_bytes()) for p in (newest / "results").glob("*.json")]
+    results = [read_result(p) for p in (newest / "results").glob("*.json")]
     return {r.node: r for r in results}
 
 
