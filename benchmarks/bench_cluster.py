@@ -116,7 +116,7 @@ class Bench:
         return {
             "backend": "kubernetes", "image": IMAGE, "image_policy": "require_digest",
             "namespace": self.cluster.namespace, "store": f"gs://{self.gcs.bucket}/{prefix}",
-            "kubeconfig": self.cluster.kubeconfig, "max_parallel": 8,
+            "max_parallel": 8,
             "defaults": {"cpu": "100m", "memory": "512Mi", "deadline_seconds": 900},
             **extra,
         }
@@ -127,6 +127,9 @@ class Bench:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "parameters.yml").write_text(
             yaml.safe_dump({"kinetic": self.params(prefix, **extra)}, sort_keys=False))
+        from benchmarks.projects import add_code_settings
+
+        add_code_settings(project, kubeconfig=self.cluster.kubeconfig)
         return env
 
     @contextlib.contextmanager

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kedro_kinetic.project_settings import ProjectSettings
+
 
 @dataclass
 class RunState:
@@ -19,7 +21,7 @@ class RunState:
 
     active: bool = False
     runner_allow: tuple[str, ...] = ()
-    settings_allow: tuple[str, ...] = ()
+    settings: ProjectSettings = field(default_factory=ProjectSettings)
     raw_catalog: dict[str, Any] | None = None
     project_path: Path | None = None
     conf_source: str | None = None

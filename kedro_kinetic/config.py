@@ -9,11 +9,15 @@ key path; nothing is submitted when the block is invalid.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import quantities
+from kedro_kinetic.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kedro_kinetic.project_settings import ProjectSettings
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -23,8 +27,43 @@ DEFAULT_COMMAND = ("python", "-m", "kedro_kinetic.entrypoint")
 LOCAL_IMAGE = "local/kedro-project:latest"
 
 
-class ConfigError(ValueError):
-    """The ``kinetic:`` configuration is invalid; the message lists every problem."""
+__all__ = ["ConfigError", "NodeSettings", "RunConfig", "load"]
+
+#: Settings that choose what runs, so only code may give them (see project_settings).
+CODE_ONLY = {
+    "command": "the node command can only be set in code: settings.py KINETIC_COMMAND = "
+               "[...] or GKERunner(command=(...)) in Python",
+    "kubeconfig": "a kubeconfig can run commands (exec credential plugins), so it can only "
+                  "be chosen by $KUBECONFIG or settings.py KINETIC_KUBECONFIG",
+    "dataset_allowlist": "the allowlist can only be extended in code: settings.py "
+                         "KINETIC_DATASET_ALLOWLIST or GKERunner(allow=[...])",
+}
+#: Environment variables configuration may not set: they change what a process loads
+#: (interpreter, dynamic loader, shells, libraries reading plugins or config files by
+#: name), where credentials come from, or how kedro-kinetic reaches and verifies the
+#: store. Exact names and prefixes, compared upper-cased. Code may allow a name
+#: (settings.py KINETIC_ALLOWED_ENV); manifest hooks (code) may set anything.
+REFUSED_ENV_PREFIXES = (
+    "PYTHON", "LD_", "DYLD_", "KINETIC_", "KEDRO_", "GOOGLE_", "GCLOUD", "CLOUDSDK_",
+    "KUBE", "AWS_", "AZURE_", "JAVA", "_JAVA", "JDK_", "SPARK_", "PYSPARK_", "HADOOP_",
+    "OPENSSL_", "SSL_", "GCONV", "MALLOC_", "GLIBC_", "MPL", "MATPLOTLIB", "FSSPEC_",
+    "PIP_", "CONDA", "VIRTUAL_ENV", "NODE_", "PERL", "RUBY", "GIT_", "XDG_", "IPYTHON",
+    "JUPYTER", "BASH_", "GRPC_", "REQUESTS_", "CURL_", "NUMBA_", "JOBLIB_", "TCL",
+    "TK_", "QT_", "GTK_", "GST_", "GIO_", "DBUS_",
+)
+REFUSED_ENV_NAMES = frozenset({
+    "HOME", "PATH", "SHELL", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND",
+    "IFS", "CDPATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RESOLV_HOST_CONF", "LOCALDOMAIN",
+    "RES_OPTIONS", "TMPDIR", "TEMP", "TMP", "CLASSPATH", "STORAGE_EMULATOR_HOST",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY", "EDITOR", "VISUAL",
+    "PAGER", "BROWSER", "TERMINFO", "TERMINFO_DIRS", "MAGIC", "HF_HOME", "TORCH_HOME",
+})
+
+
+def env_name_refused(name: str) -> bool:
+    """Whether configuration may not set environment variable ``name``."""
+    upper = name.upper()
+    return upper in REFUSED_ENV_NAMES or upper.startswith(REFUSED_ENV_PREFIXES)
 
 
 # --- small validators: each returns the cleaned value or raises ValueError -----
@@ -88,14 +127,6 @@ def _env_map(value: Any) -> dict[str, str]:
         if not ENV_NAME.match(key):
             raise ValueError(f"{key!r} is not a valid environment variable name")
     return out
-
-
-def _command(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, (list, tuple)) or not value or not all(
-        isinstance(v, str) and v for v in value
-    ):
-        raise ValueError(f"expected a non-empty list of strings, got {value!r}")
-    return tuple(value)
 
 
 # --- schemas -------------------------------------------------------------------
@@ -164,8 +195,8 @@ _RUN_SCALARS: dict[str, Any] = {
     "backend": _choice(BACKENDS), "image": _str,
     "image_policy": _choice(IMAGE_POLICIES), "namespace": _dns_label, "store": _str,
     "max_parallel": _int(1), "fail_fast": _bool, "stream_logs": _bool,
-    "command": _command, "workdir": _str, "unschedulable_timeout_seconds": _int(1),
-    "credentials_secret": _dns_label, "kubeconfig": _str, "kube_context": _str,
+    "workdir": _str, "unschedulable_timeout_seconds": _int(1),
+    "credentials_secret": _dns_label, "kube_context": _str,
     "event_source": _choice(("watch", "poll")), "poll_interval_seconds": _int(1),
     "progress": _choice(("auto", "live", "plain", "off")),
 }
@@ -272,10 +303,76 @@ class RunConfig:
         return NodeSettings(**merged)
 
 
+def _sections(raw: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any], bool]]:
+    """Yield ``(path, section, is_run_level)`` for every section of a raw block."""
+    if not isinstance(raw, Mapping):
+        return
+    yield path, raw, True
+    for name, section in (raw.get("pipelines") or {}).items() if isinstance(
+            raw.get("pipelines"), Mapping) else ():
+        yield from _sections(section, f"{path}.pipelines.{name}")
+    if isinstance(raw.get("defaults"), Mapping):
+        yield f"{path}.defaults", raw["defaults"], False
+    for group in ("tags", "nodes"):
+        for name, section in (raw.get(group) or {}).items() if isinstance(
+                raw.get(group), Mapping) else ():
+            if isinstance(section, Mapping):
+                yield f"{path}.{group}.{name}", section, False
+
+
+def _repository(image: str) -> str:
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.split(":", 1)[0]
+
+
+def image_allowed(image: str, repositories: Iterable[str]) -> bool:
+    """Whether ``image`` is in one of ``repositories`` (``repo`` or ``prefix/``)."""
+    repo = _repository(image)
+    return any(repo == allowed.rstrip("/") if not allowed.endswith("/")
+               else repo.startswith(allowed) for allowed in repositories)
+
+
+def _policy_errors(raw: Any, path: str, settings: ProjectSettings,
+                   images: list[tuple[str, str]]) -> list[str]:
+    """What configuration may not choose: code-only keys, refused env names."""
+    errors = []
+    for where, section, run_level in _sections(raw, path):
+        if run_level:
+            errors += [f"{where}.{key}: {why}" for key, why in CODE_ONLY.items()
+                       if key in section]
+        if isinstance(section.get("image"), str):
+            images.append((f"{where}.image", section["image"]))
+        for key in ("env", "secret_env"):
+            names = section.get(key) if not run_level else None
+            for name in names if isinstance(names, Mapping) else ():
+                if env_name_refused(str(name)) and str(name) not in settings.allowed_env:
+                    errors.append(
+                        f"{where}.{key}.{name}: this variable changes what a node process "
+                        "loads or how kedro-kinetic verifies its data, so configuration may "
+                        "not set it (allow it in code: settings.py KINETIC_ALLOWED_ENV, or "
+                        "patch the Job in a kinetic_job_manifest hook)")
+    return errors
+
+
+def _image_errors(images: list[tuple[str, str]], settings: ProjectSettings) -> list[str]:
+    repos = settings.image_repositories
+    if repos is None:
+        return [f"{where}: '{image}' chooses the code every pod runs, so its repository must "
+                "be declared in code: add KINETIC_IMAGE_REPOSITORIES = "
+                f"['{_repository(image)}'] to the project's settings.py"
+                for where, image in images]
+    return [f"{where}: '{image}' is not in a repository listed in settings.py "
+            f"KINETIC_IMAGE_REPOSITORIES ({', '.join(repos)})"
+            for where, image in images if not image_allowed(image, repos)]
+
+
 def load(
     block: Mapping[str, Any] | None,
     pipeline_names: Iterable[str] = ("__default__",),
     overrides: Mapping[str, Any] | None = None,
+    settings: ProjectSettings | None = None,
+    check_images: bool = True,
 ) -> RunConfig:
     """Validate the ``kinetic:`` block and the runner overrides; merge them.
 
@@ -283,13 +380,30 @@ def load(
         block: The ``kinetic`` parameters (``params:kinetic``), or ``None``.
         pipeline_names: The pipelines being run, choosing ``pipelines.<name>``.
         overrides: Runner keyword arguments (``--runner-params``), highest precedence.
+        settings: What the project's code decided (command, kubeconfig, image
+            repositories, allowed env names).
+        check_images: Refuse images outside the project's declared repositories
+            (``kedro kinetic doctor`` reports them one by one instead).
 
     Raises:
         ConfigError: Listing every invalid key with its path.
     """
-    errors: list[str] = []
-    base = _check(dict(block or {}), RUN_SCHEMA, "kinetic", errors) or {}
-    rp = _check(dict(overrides or {}), RUN_SCHEMA, "--runner-params", errors) or {}
+    from kedro_kinetic.project_settings import ProjectSettings
+
+    settings = settings or ProjectSettings()
+    block, overrides = dict(block or {}), dict(overrides or {})
+    images: list[tuple[str, str]] = []
+    errors = _policy_errors(block, "kinetic", settings, images)
+    errors += _policy_errors(overrides, "--runner-params", settings, images)
+    for raw in (block, overrides):
+        for key in CODE_ONLY:
+            raw.pop(key, None)
+        for section in (raw.get("pipelines") or {}).values() if isinstance(
+                raw.get("pipelines"), Mapping) else ():
+            for key in CODE_ONLY:
+                section.pop(key, None) if isinstance(section, dict) else None
+    base = _check(block, RUN_SCHEMA, "kinetic", errors) or {}
+    rp = _check(overrides, RUN_SCHEMA, "--runner-params", errors) or {}
     if errors:
         raise ConfigError("invalid kinetic configuration:\n  " + "\n  ".join(errors))
     sections = base.pop("pipelines", None) or {}
@@ -300,10 +414,16 @@ def load(
                           "defaults.*, tags.* or nodes.* instead")
     scalars = {k: v for k, v in rp.items() if k in _RUN_SCALARS}
     merged = _merge(merged, scalars)
+    merged["command"] = settings.command or DEFAULT_COMMAND
+    merged["kubeconfig"] = settings.kubeconfig
     config = RunConfig(
         **{k: v for k, v in merged.items() if v is not None},
         overrides={k: rp[k] for k in ("defaults", "tags", "nodes") if k in rp},
     )
+    if config.backend == "kubernetes" and images and check_images:
+        problems = _image_errors(images, settings)
+        if problems:
+            raise ConfigError("invalid kinetic configuration:\n  " + "\n  ".join(problems))
     _check_backend(config)
     return config
 

@@ -26,6 +26,7 @@ from kedro.framework.cli.utils import _split_params
 
 from kedro_kinetic import config as kinetic_config
 from kedro_kinetic.manifest import image_is_pinned
+from kedro_kinetic.project_settings import ProjectSettings
 
 OK, WARN, SKIP, FAIL = "ok", "warn", "skip", "FAIL"
 API_TIMEOUT = (5, 15)  # connect, read (seconds) for every API call
@@ -36,6 +37,7 @@ RBAC_NEEDS = (
     ("batch", "jobs", "", ("create", "get", "list", "watch", "delete", "deletecollection")),
     ("", "pods", "", ("list", "watch", "deletecollection")),
     ("", "pods", "log", ("get",)),
+    ("", "secrets", "", ("create", "get", "list", "delete")),  # each run's key Secret
 )
 
 # Docker reference grammar (distribution/reference): [domain/]path[:tag][@digest].
@@ -103,19 +105,28 @@ def named_secrets(cfg: kinetic_config.RunConfig) -> dict[str, set[str]]:
 # --- single checks ------------------------------------------------------------------------
 
 
-def check_image(image: str, policy: str) -> Check:
-    """Well-formed reference, pinned by digest (a ``warn`` only under ``image_policy: allow``)."""
+def check_image(image: str, policy: str,
+                repositories: tuple[str, ...] | None = None) -> Check:
+    """Well-formed, in a repository the project's code declares, pinned by digest.
+
+    An unpinned image is a ``FAIL`` only under ``image_policy: require_digest``.
+    """
     name = f"image {image}"
     if not IMAGE_REFERENCE.match(image) or len(image.split("@")[0].split(":")[0]) > 255:
         return Check(name, FAIL, "not a well-formed image reference",
                      "use REGISTRY/PATH[:TAG]@sha256:DIGEST with a lower-case path, e.g. "
                      "europe-west4-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE@sha256:<64 hex>")
+    if repositories is None or not kinetic_config.image_allowed(image, repositories):
+        declared = ", ".join(repositories) if repositories else "none"
+        return Check(name, FAIL, f"not in a repository declared in code (declared: {declared})",
+                     "add its repository to KINETIC_IMAGE_REPOSITORIES in the project's "
+                     "settings.py")
     if image_is_pinned(image):
         return Check(name, OK, "well-formed, pinned by digest")
     fix = ("push the image and pin its digest: gcloud artifacts docker images describe "
            f"{image} --format='value(image_summary.digest)', then set kinetic.image to "
            f"{image.split('@')[0].rsplit(':', 1)[0] if '/' in image else image}@sha256:<digest>")
-    status = WARN if policy == "allow" else FAIL
+    status = FAIL if policy == "require_digest" else WARN
     return Check(name, status, f"not pinned by digest (image_policy: {policy})", fix)
 
 
@@ -317,7 +328,7 @@ class _Cluster:
                         f"you may not {', '.join(denied)} {label} in namespace {self.namespace}",
                         f"kubectl -n {self.namespace} create role kedro-kinetic "
                         "--verb=get,list,watch,create,delete,deletecollection "
-                        "--resource=jobs.batch,pods,pods/log && kubectl -n "
+                        "--resource=jobs.batch,pods,pods/log,secrets && kubectl -n "
                         f"{self.namespace} create rolebinding kedro-kinetic --role=kedro-kinetic "
                         "--user=YOU@example.com")
                 else:
@@ -388,32 +399,25 @@ class _Cluster:
 
 def load_config(project_path: Path, env: str | None, pipelines: Iterable[str] = (),
                 runner_params: Mapping[str, Any] | None = None
-                ) -> tuple[kinetic_config.RunConfig, bool]:
+                ) -> tuple[kinetic_config.RunConfig, bool, ProjectSettings]:
     """Read ``kinetic`` through a Kedro session for ``env``, as the runner does.
 
-    Returns the config and whether the environment has a ``kinetic`` block at all.
+    Returns the config, whether the environment has a ``kinetic`` block at all,
+    and the project's code settings (image repositories are checked per image).
 
     Raises:
         ConfigError: The block or the runner params are invalid.
     """
-    import logging
+    from kedro_kinetic.runs import read_project
 
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    bootstrap_project(project_path)
-    logging.disable(logging.WARNING)  # Kedro's INFO lines would drown the report
-    try:
-        with KedroSession.create(project_path=project_path, env=env) as session:
-            params = session.load_context().params
-    finally:
-        logging.disable(logging.NOTSET)
-    block = params.get("kinetic")
+    block, settings = read_project(project_path, env)
     names = list(pipelines) or ["__default__"]
-    return kinetic_config.load(block, names, runner_params or {}), block is not None
+    cfg = kinetic_config.load(block, names, runner_params or {}, settings, check_images=False)
+    return cfg, block is not None, settings
 
 
-def diagnose(cfg: kinetic_config.RunConfig, project_path: Path) -> Iterator[Check]:
+def diagnose(cfg: kinetic_config.RunConfig, project_path: Path,
+             settings: ProjectSettings | None = None) -> Iterator[Check]:
     """Run every check that applies to ``cfg``, in the order a first run needs them."""
     if cfg.backend != "kubernetes":
         yield check_store(cfg.store, project_path)
@@ -441,8 +445,9 @@ def diagnose(cfg: kinetic_config.RunConfig, project_path: Path) -> Iterator[Chec
     if not named_service_accounts(cfg):
         yield Check("service account", OK, "none named: pods run as the namespace's default "
                     "service account")
+    repositories = settings.image_repositories if settings else None
     for image in named_images(cfg):
-        yield check_image(image, cfg.image_policy)
+        yield check_image(image, cfg.image_policy, repositories)
     yield check_store(cfg.store, project_path)
 
 
@@ -462,7 +467,7 @@ def doctor(metadata: Any, env: str | None, pipelines: tuple[str, ...],
     env_text = f"env '{env}'" if env else "default env"
     where = f"{env_text}, pipeline(s) {', '.join(pipelines) or '__default__'}"
     try:
-        cfg, found = load_config(project, env, pipelines, runner_params)
+        cfg, found, settings = load_config(project, env, pipelines, runner_params)
     except kinetic_config.ConfigError as exc:
         click.echo(Check("config", FAIL, f"{where}: {exc}".replace("\n", " "),
                          "correct the keys named above in conf/<env>/parameters*.yml").line())
@@ -471,7 +476,7 @@ def doctor(metadata: Any, env: str | None, pipelines: tuple[str, ...],
     click.echo(Check("config", OK, f"{where}{note}: backend {cfg.backend}, namespace "
                      f"{cfg.namespace}, store {cfg.store}").line())
     failures = 0
-    for check in diagnose(cfg, project):
+    for check in diagnose(cfg, project, settings):
         click.echo(check.line())
         failures += check.status == FAIL
     if failures:

@@ -10,6 +10,7 @@ pod's JSON result, and never touches intermediate data itself.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
@@ -190,7 +191,8 @@ class GKERunner(AbstractRunner):
     """
 
     def __init__(self, is_async: bool = False, allow: Iterable[Any] = (),
-                 resume: str | None = None, **overrides: Any):
+                 resume: str | None = None, command: tuple[str, ...] | None = None,
+                 **overrides: Any):
         """Create the runner.
 
         Args:
@@ -202,12 +204,20 @@ class GKERunner(AbstractRunner):
             resume: The run id of an earlier run to pick up: nodes it finished are
                 not re-run, its Jobs still running are watched again (adopted when
                 their pinned digests match), the rest are submitted.
+            command: The node container's command, as a tuple of strings given in
+                code (it chooses what runs, so ``--runner-params``, which can only
+                give strings and lists, cannot set it).
             **overrides: ``kinetic`` settings with the highest precedence.
         """
         super().__init__(is_async=is_async)
         self._resume = str(resume) if resume else None
         self._allow = tuple(class_path(obj) for obj in allow)
         self._overrides = dict(overrides)
+        self._command = None
+        if isinstance(command, tuple) and command and all(isinstance(c, str) for c in command):
+            self._command = command
+        elif command is not None:
+            self._overrides["command"] = command  # refused by config.load, naming the key
         self._state = activation.activate(self._allow)
         self.last_plans: dict[Node, NodePlan] = {}
         self.last_results: dict[str, NodeResult] = {}
@@ -225,7 +235,10 @@ class GKERunner(AbstractRunner):
     def _config(self, catalog: CatalogProtocol) -> kinetic_config.RunConfig:
         names = self._state.run_params.get("pipeline_names") or ["__default__"]
         block = catalog.load("params:kinetic") if "params:kinetic" in catalog else {}
-        return kinetic_config.load(block, names, self._overrides)
+        settings = self._state.settings
+        if self._command:
+            settings = dataclasses.replace(settings, command=self._command)
+        return kinetic_config.load(block, names, self._overrides, settings)
 
     def prepare(self, pipeline: Pipeline, catalog: CatalogProtocol, run_id: str,
                 dry_run: bool = False) -> tuple[kinetic_config.RunConfig, Planner,
@@ -245,7 +258,7 @@ class GKERunner(AbstractRunner):
         state = self._state
         names = state.run_params.get("pipeline_names") or ["__default__"]
         cfg = self._config(catalog)
-        allowed = build_allowlist(state.settings_allow + self._allow)
+        allowed = build_allowlist(state.settings.dataset_allowlist + self._allow)
         raw = state.raw_catalog if state.raw_catalog is not None else catalog.to_config()[0]
         resolver = CatalogResolver(raw, allowed)
         params = {n: catalog.load(n) for n in pipeline.datasets() if is_parameter(n)}

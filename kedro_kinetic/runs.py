@@ -18,20 +18,24 @@ from kedro_kinetic import store
 from kedro_kinetic.backends.base import NodeStatus, RunInfo, RunInspector
 from kedro_kinetic.config import RunConfig
 from kedro_kinetic.errors import RunNotFound
+from kedro_kinetic.project_settings import ProjectSettings
 
 __all__ = ["NodeStatus", "RunInfo", "RunNotFound", "find_run", "inspector",
            "load_project_config", "parse_duration"]
 
 
-def load_project_config(project: Path, env: str | None,
-                        overrides: dict[str, Any] | None = None) -> RunConfig:
-    """The project's kinetic config for ``env`` (default pipeline), as a run would read it."""
+def read_project(project: Path, env: str | None) -> tuple[Any, ProjectSettings]:
+    """The ``kinetic`` parameters of ``env`` (or ``None``) and the project's code settings.
+
+    Read through a Kedro session, as ``kedro run`` reads them.
+    """
+    import logging
+
+    from kedro.framework.project import PACKAGE_NAME
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
-    import logging
-
-    from kedro_kinetic import config
+    from kedro_kinetic import project_settings
 
     bootstrap_project(project)
     logging.disable(logging.WARNING)  # Kedro logs to stdout; keep command output clean
@@ -40,7 +44,16 @@ def load_project_config(project: Path, env: str | None,
             params = session.load_context().params
     finally:
         logging.disable(logging.NOTSET)
-    return config.load(params.get("kinetic"), ["__default__"], overrides)
+    return params.get("kinetic"), project_settings.load(PACKAGE_NAME)
+
+
+def load_project_config(project: Path, env: str | None,
+                        overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The project's kinetic config for ``env`` (default pipeline), as a run would read it."""
+    from kedro_kinetic import config
+
+    block, settings = read_project(project, env)
+    return config.load(block, ["__default__"], overrides, settings)
 
 
 def runs_root(cfg: RunConfig, project: Path) -> str:

@@ -52,12 +52,14 @@ _RUN: dict[str, _Meta] = {
         " | ".join(cfg.BACKENDS),
         "Where each node's Job runs. `local` executes the rendered Job's container command as a "
         "process on this machine, in the project folder; `kubernetes` creates the Job in the "
-        "cluster of `kubeconfig`/`kube_context`.", active=True),
+        "cluster of `kube_context` (in `$KUBECONFIG`, or settings.py `KINETIC_KUBECONFIG`).",
+        active=True),
     "image": _Meta(
         "string",
         "Container image of every node (a node may name its own). Required when `backend` is "
         "`kubernetes`; pin it by digest (`...@sha256:<64 hex>`). Build it from the Dockerfile "
-        "that `kedro kinetic init` writes.",
+        "that `kedro kinetic init` writes. Its repository must be listed in settings.py "
+        "`KINETIC_IMAGE_REPOSITORIES` (an image chooses code, so code declares where from).",
         example="REGION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE@sha256:DIGEST"),
     "image_policy": _Meta(
         " | ".join(cfg.IMAGE_POLICIES),
@@ -78,11 +80,6 @@ _RUN: dict[str, _Meta] = {
     "stream_logs": _Meta(
         "boolean", "Print each node's output as it runs, prefixed by `[node name]`.",
         active=True),
-    "command": _Meta(
-        "list of strings",
-        "Container command of every Job; the pinned `--spec ... --result ...` arguments follow "
-        "it as `args`. Change it only if the image runs Python differently.",
-        example=["python", "-m", "kedro_kinetic.entrypoint"]),
     "workdir": _Meta(
         "string",
         f"Working directory of the node container (`workingDir`); relative catalog paths "
@@ -98,11 +95,6 @@ _RUN: dict[str, _Meta] = {
         "Kubernetes Secret with a `credentials.yml` key, mounted read-only into every pod; "
         "catalog entries find their `credentials:` there by name.",
         example="kedro-credentials"),
-    "kubeconfig": _Meta(
-        "path",
-        "Kubeconfig file for the `kubernetes` backend. Unset: `$KUBECONFIG` or "
-        "`~/.kube/config` (or the in-cluster config when the driver itself runs in a pod and "
-        "`kube_context` is unset too).", example="~/.kube/config"),
     "kube_context": _Meta(
         "string", "Kubeconfig context to use. Unset: the current context.",
         example="gke_my-project_europe-west4_kedro"),
@@ -170,7 +162,11 @@ _NODE: dict[str, _Meta] = {
         "too.", active=True),
     "ttl_seconds_after_finished": _Meta(
         "integer >= 0", "Seconds a finished Job (and its pods and logs) is kept.", active=True),
-    "env": _Meta("mapping: NAME -> string", "Plain environment variables of the container.",
+    "env": _Meta("mapping: NAME -> string",
+                 "Plain environment variables of the container. Names that change what a "
+                 "process loads or how data is verified (`PYTHON*`, `LD_*`, `KINETIC_*`, "
+                 "`KEDRO_*`, `GOOGLE_*`, `HOME`, `PATH`, proxies, ... see the security page) "
+                 "are refused; settings.py `KINETIC_ALLOWED_ENV` may allow one.",
                  example={"MLFLOW_TRACKING_URI": "http://mlflow.mlflow:5000"}, default="none"),
     "secret_env": _Meta(
         "mapping: NAME -> {secret, key}",
@@ -522,9 +518,14 @@ def init(metadata: Any, force: bool, write_params: bool, write_docker: bool,
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         click.echo(f"{'overwrote' if path in existing else 'wrote'} {path.relative_to(project)}")
+    click.echo("`kedro run --runner=kedro_kinetic.GKERunner` works now, on this machine (the "
+               "local backend runs each node's Job as a process).")
     if write_docker:
-        click.echo(f"Next: build and push the image, set kinetic.image to it by digest, then "
-                   f"`kedro kinetic doctor --env <env>`. The image's WORKDIR is {IMAGE_WORKDIR}.")
+        click.echo("Next, for GKE: build and push the image; declare its repository in "
+                   "settings.py (KINETIC_IMAGE_REPOSITORIES = "
+                   "['REGION-docker.pkg.dev/PROJECT/REPOSITORY/']); set kinetic.image to it by "
+                   "digest in conf/<env>/parameters.yml; then `kedro kinetic doctor --env "
+                   f"<env>`. The image's WORKDIR is {IMAGE_WORKDIR}.")
 
 
 _BEGIN = re.compile(r"<!-- BEGIN kinetic keys[^>]*-->\n")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from benchmarks.projects import add_code_settings
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 
 IMAGE = "europe-docker.pkg.dev/kinetic-demo/kedro/demo-project@sha256:" + "a" * 64
@@ -22,7 +23,7 @@ def bench_params(cluster, gcs, prefix: str, **extra) -> str:
     block = {
         "backend": "kubernetes", "image": IMAGE, "image_policy": "require_digest",
         "namespace": cluster.namespace, "store": f"gs://{gcs.bucket}/{prefix}",
-        "kubeconfig": cluster.kubeconfig, "max_parallel": 4,
+        "max_parallel": 4,
         "unschedulable_timeout_seconds": 6,
         "defaults": {"cpu": "250m", "memory": "1Gi", "deadline_seconds": 600},
         **extra,
@@ -36,6 +37,7 @@ def make_bench_demo(tmp_path: Path, cluster, gcs, prefix: str, **extra) -> Path:
     (project / "conf" / "bench").mkdir()
     (project / "conf" / "bench" / "parameters.yml").write_text(
         bench_params(cluster, gcs, prefix, **extra))
+    add_code_settings(project, kubeconfig=cluster.kubeconfig)
     cluster.kubelet.cwd = str(project)  # the image's WORKDIR
     return project
 

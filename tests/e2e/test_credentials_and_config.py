@@ -67,9 +67,14 @@ def test_missing_credentials_name_fails_in_the_pod_with_the_name_only(demo):
          "kinetic.tags.heavy.retries: expected an integer >= 0"),
         ("kinetic:\n  backend: kubernetes\n", None, "kinetic.image: required"),
         (None, "max_parallel=0", "--runner-params.max_parallel: expected an integer >= 1"),
-        (None, "dataset_allowlist=evil.Mod", "--runner-params.dataset_allowlist: unknown key"),
-        (None, "backend=kubernetes,image=python:3.11-slim,store=gs://nowhere/x,"
-               "image_policy=require_digest", "image(s) not pinned by digest: python:3.11-slim"),
+        (None, "dataset_allowlist=evil.Mod", "--runner-params.dataset_allowlist: the allowlist "
+                                          "can only be extended in code"),
+        (None, "backend=kubernetes,image=europe-docker.pkg.dev/kinetic-demo/kedro/x:1,"
+               "store=gs://nowhere/x,image_policy=require_digest",
+         "image(s) not pinned by digest: europe-docker.pkg.dev/kinetic-demo/kedro/x:1"),
+        (None, "backend=kubernetes,image=python:3.11-slim,store=gs://nowhere/x",
+         "--runner-params.image: 'python:3.11-slim' is not in a repository listed in "
+         "settings.py KINETIC_IMAGE_REPOSITORIES"),
     ],
 )
 def test_invalid_config_names_the_key_and_nothing_runs(demo, params_yaml, runner_params,

@@ -209,8 +209,8 @@ def doctor(project: Path, env: str, *args: str, **environ: str) -> tuple[int, di
 def test_doctor_missing_kubeconfig_and_refused_connection(demo: Path, tmp_path: Path):
     gcs = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{closed_port()}"}
     with_env(demo, "nokube", backend="kubernetes", image=PINNED, namespace="kedro",
-             store="gs://kinetic-doctor/x", kubeconfig=str(tmp_path / "no-such-kubeconfig"))
-    code, lines = doctor(demo, "nokube", **gcs)
+             store="gs://kinetic-doctor/x")
+    code, lines = doctor(demo, "nokube", KUBECONFIG=str(tmp_path / "no-such-kubeconfig"), **gcs)
     assert code == 1
     assert lines["kubeconfig"].startswith("FAIL")
     assert "no-such-kubeconfig does not exist" in lines["kubeconfig"]
@@ -228,8 +228,8 @@ def test_doctor_missing_kubeconfig_and_refused_connection(demo: Path, tmp_path: 
         "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
     }))
     with_env(demo, "refused", backend="kubernetes", image=PINNED, namespace="kedro",
-             store="gs://kinetic-doctor/x", kubeconfig=str(kubeconfig))
-    code, lines = doctor(demo, "refused", **gcs)
+             store="gs://kinetic-doctor/x")
+    code, lines = doctor(demo, "refused", KUBECONFIG=str(kubeconfig), **gcs)
     assert code == 1
     assert lines["kubeconfig"].startswith("ok") and "context gone" in lines["kubeconfig"]
     assert lines["api"].startswith("FAIL cannot reach https://127.0.0.1:")
@@ -262,12 +262,12 @@ def test_doctor_on_the_bench_ready_then_each_missing_piece(demo: Path, k8s_clust
         "annotations": {"iam.gke.io/gcp-service-account": "kedro@p.iam.gserviceaccount.com"}}})
     core.create_namespaced_secret(ns, {"metadata": {"name": "doctor-creds"},
                                        "stringData": {"credentials.yml": "{}"}})
-    common = {"backend": "kubernetes", "kubeconfig": k8s_cluster.kubeconfig,
-              "image_policy": "require_digest"}
+    common = {"backend": "kubernetes", "image_policy": "require_digest"}
+    cluster_env = {"KUBECONFIG": k8s_cluster.kubeconfig}
     with_env(demo, "ready", **common, namespace=ns, image=PINNED,
              store=f"gs://{gcs_emulator.bucket}/doctor", credentials_secret="doctor-creds",
              defaults={"service_account": "doctor-runner"})
-    code, lines = doctor(demo, "ready")
+    code, lines = doctor(demo, "ready", **cluster_env)
     assert code == 0, lines
     assert all(v.startswith("ok") for v in lines.values()), lines
     assert {"kubeconfig", "api", f"namespace {ns}", "rbac jobs.batch", "rbac pods",
@@ -284,7 +284,7 @@ def test_doctor_on_the_bench_ready_then_each_missing_piece(demo: Path, k8s_clust
              store="gs://kinetic-no-such-bucket/doctor", credentials_secret="no-creds",
              defaults={"service_account": "no-runner"},
              nodes={"n": {"image": "Bad Image!"}})
-    code, lines = doctor(demo, "missing")
+    code, lines = doctor(demo, "missing", **cluster_env)
     assert code == 1
     assert lines["store"] == (
         "FAIL bucket gs://kinetic-no-such-bucket does not exist -- fix: create it (gcloud "
@@ -317,9 +317,9 @@ def test_doctor_names_missing_rbac_permissions(demo: Path, k8s_cluster, gcs_emul
         context["context"]["user"] = "nobody"
     kubeconfig = tmp_path / "nobody.yaml"
     kubeconfig.write_text(yaml.safe_dump(admin))
-    with_env(demo, "nobody", backend="kubernetes", kubeconfig=str(kubeconfig), namespace=ns,
+    with_env(demo, "nobody", backend="kubernetes", namespace=ns,
              image=PINNED, store=f"gs://{gcs_emulator.bucket}/doctor-rbac")
-    code, lines = doctor(demo, "nobody")
+    code, lines = doctor(demo, "nobody", KUBECONFIG=str(kubeconfig))
     assert code == 1
     assert lines["api"].startswith("ok")
     assert lines[f"namespace {ns}"].startswith("warn not verified")
