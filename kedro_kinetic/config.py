@@ -341,7 +341,7 @@ def _policy_errors(raw: Any, path: str, settings: ProjectSettings,
         if run_level:
             errors += [f"{where}.{key}: {why}" for key, why in CODE_ONLY.items()
                        if key in section]
-        if isinstance(section.get("image"), str):
+        if isinstance(section.get("image"), str) and not run_level:
             images.append((f"{where}.image", section["image"]))
         for key in ("env", "secret_env"):
             names = section.get(key) if not run_level else None
@@ -420,6 +420,9 @@ def load(
         **{k: v for k, v in merged.items() if v is not None},
         overrides={k: rp[k] for k in ("defaults", "tags", "nodes") if k in rp},
     )
+    if config.image:  # the run-level image in effect (an overridden one is never used)
+        source = "--runner-params" if "image" in rp else "kinetic"
+        images.insert(0, (f"{source}.image", config.image))
     if config.backend == "kubernetes" and images and check_images:
         problems = _image_errors(images, settings)
         if problems:
