@@ -353,3 +353,17 @@ def test_arguments_that_only_carry_data_are_untouched():
               "credentials": "dev", "metadata": {"kedro-viz": {"layer": "raw"}},
               "versioned": True}
     assert check_entry("ok", config, ALLOWED) == dict(config, type="kedro_datasets.pandas.CSVDataset")
+
+
+def test_the_audit_page_lists_every_rule():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "allowlist-audit.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| `")]
+    for cls, rules in args.ARGUMENT_RULES.items():
+        short = cls.removeprefix("kedro_datasets.")
+        mine = [row for row in rows if f"`{short}`" in row.split("|")[1]]
+        assert mine, f"{cls} is missing from docs/allowlist-audit.md"
+        for rule in rules:
+            if rule.kind == "value":
+                assert any(f"`{rule.at}`" in row for row in mine), f"{cls} {rule.at}"
