@@ -352,7 +352,8 @@ def test_arguments_that_only_carry_data_are_untouched():
               "save_args": {"index": False}, "fs_args": {"open_args_load": {"mode": "rb"}},
               "credentials": "dev", "metadata": {"kedro-viz": {"layer": "raw"}},
               "versioned": True}
-    assert check_entry("ok", config, ALLOWED) == dict(config, type="kedro_datasets.pandas.CSVDataset")
+    checked = check_entry("ok", config, ALLOWED)
+    assert checked == dict(config, type="kedro_datasets.pandas.CSVDataset")
 
 
 def test_the_audit_page_lists_every_rule():
