@@ -138,6 +138,34 @@ def test_disallowed_catalog_classes_are_refused_before_import(tmp_path, marker, 
     assert not side.exists() and not marker.exists()
 
 
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"type": "pickle.PickleDataset", "filepath": "x.pkl", "backend": "evil_mod"},
+         "backend"),
+        ({"type": "partitions.PartitionedDataset", "path": "parts",
+          "dataset": {"type": "pickle.PickleDataset", "backend": "evil_mod"}}, "dataset.backend"),
+        ({"type": "partitions.IncrementalDataset", "path": "parts",
+          "dataset": "pandas.CSVDataset", "checkpoint": {"comparison_func": "evil_mod.validate"}},
+         "checkpoint.comparison_func"),
+        ({"type": "matplotlib.MatplotlibDataset", "filepath": "p.png",
+          "save_args": {"backend": "module://evil_mod"}}, "save_args.backend"),
+    ],
+    ids=["pickle-backend", "nested-backend", "comparison-func", "matplotlib-backend"],
+)
+def test_code_choosing_arguments_are_refused_in_the_pod_before_import(tmp_path, marker,
+                                                                      evil_module, config, key):
+    """The pod re-checks argument values itself: a spec written by hand gets no further."""
+    site, side = evil_module
+    task = Task(tmp_path, marker, extra_inputs={"raw": {"kind": "catalog", "config": config}})
+    env = dict(os.environ, PYTHONPATH=str(site))
+    proc = task.run(task.args(), env=env)
+    assert proc.returncode == results.EXIT_BAD_SPEC, proc.stderr
+    assert f"catalog entry 'raw', key '{key}'" in proc.stderr
+    assert "nothing was imported" in proc.stderr
+    assert not side.exists() and not marker.exists()
+
+
 def test_payload_for_another_node_is_refused(tmp_path, marker):
     task = Task(tmp_path, marker)
     task.spec["node"] = "other_node"
