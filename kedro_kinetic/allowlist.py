@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kedro_kinetic import dataset_arguments as arguments
+from kedro_kinetic.errors import CatalogSpecError
 
 #: Prefixes Kedro tries, in order, when it resolves a ``type:`` string.
 KEDRO_TYPE_PREFIXES = ("kedro.io.", "kedro_datasets.", "")
@@ -56,10 +57,6 @@ DEFAULT_ALLOWLIST: frozenset[str] = frozenset(
         "kedro_datasets.networkx.JSONDataset",
     }
 )
-
-
-class CatalogSpecError(Exception):
-    """A catalog entry is malformed or names something not on the allowlist."""
 
 
 def class_path(obj: Any) -> str:
