@@ -110,6 +110,7 @@ class _Pod:
         self.res.phase = "load"
         t0 = time.perf_counter()
         catalog = _build_catalog(configs, creds, spec) if configs else None
+        written = _pin_code_loading(spec, configs, catalog)
         inputs = {name: _load_input(name, entry, catalog)
                   for name, entry in spec["inputs"].items()}
         self._timed("load", t0)
@@ -129,7 +130,7 @@ class _Pod:
             entry = spec["outputs"].get(name)
             if entry is None:
                 raise CatalogSpecError(f"node produced '{name}', which the spec does not name")
-            self.res.outputs[name] = _save_output(name, entry, data, catalog)
+            self.res.outputs[name] = _save_output(name, entry, data, catalog, written.get(name))
         for name in pay.confirms:
             if catalog is not None and name in configs:
                 catalog.confirm(name)
@@ -176,6 +177,37 @@ def _build_catalog(configs: dict[str, Any], creds: dict[str, Any], spec: dict) -
     )
 
 
+def _pin_code_loading(spec: dict[str, Any], configs: dict[str, Any],
+                      catalog: Any) -> dict[str, Any]:
+    """Route code-executing catalog datasets (pickles) through their pins.
+
+    Inputs load only bytes whose SHA-256 matches the spec's pin (or the project
+    trusted them in code); outputs have the digest of what they write recorded.
+    Returns the recorders of the outputs, by dataset name.
+
+    Raises:
+        VerificationError: A code-executing input has no pin and is not trusted.
+    """
+    from kedro_kinetic import pinned_files
+
+    for name, entry in spec["inputs"].items():
+        if entry["kind"] != "catalog" or not pinned_files.loads_code(configs[name]):
+            continue
+        if entry.get("trusted") is True:
+            continue
+        if "sha256" not in entry:
+            raise VerificationError(
+                f"input '{name}' loads a code-executing format (a pickle) and the spec pins "
+                "no digest for it; refusing to load it")
+        pinned_files.pin(catalog[name], name, entry["sha256"])
+    return {
+        name: pinned_files.pin(catalog[name], name, None)
+        for name, entry in spec["outputs"].items()
+        if entry["kind"] == "catalog" and pinned_files.loads_code(configs[name])
+        and pinned_files.pinnable(configs[name])
+    }
+
+
 def _load_input(name: str, entry: dict[str, Any], catalog: Any) -> Any:
     kind = entry["kind"]
     if kind == "param":
@@ -187,7 +219,8 @@ def _load_input(name: str, entry: dict[str, Any], catalog: Any) -> Any:
     return catalog.load(name)
 
 
-def _save_output(name: str, entry: dict[str, Any], data: Any, catalog: Any) -> dict:
+def _save_output(name: str, entry: dict[str, Any], data: Any, catalog: Any,
+                 recorder: Any = None) -> dict:
     if entry["kind"] == "pickle":
         try:
             blob = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
@@ -199,6 +232,11 @@ def _save_output(name: str, entry: dict[str, Any], data: Any, catalog: Any) -> d
         return {"kind": "pickle", "uri": entry["uri"], "sha256": sha256_hex(blob),
                 "bytes": len(blob)}
     catalog.save(name, data)
+    if recorder is not None:
+        from kedro_kinetic.pinned_files import written_digest
+
+        digest, size = written_digest(recorder)
+        return {"kind": "catalog", "sha256": digest, "bytes": size}
     return {"kind": "catalog"}
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from kedro_kinetic import manifest, naming, payload, store
+from kedro_kinetic import manifest, naming, payload, pinned_files, store
 from kedro_kinetic.allowlist import CatalogSpecError
 from kedro_kinetic.catalog_spec import (
     CatalogResolver,
@@ -24,6 +24,7 @@ from kedro_kinetic.catalog_spec import (
 )
 from kedro_kinetic.digest import sha256_hex
 from kedro_kinetic.layout import RunLayout
+from kedro_kinetic.project_settings import ProjectSettings
 from kedro_kinetic.task_spec import SPEC_FORMAT
 
 if TYPE_CHECKING:
@@ -49,6 +50,27 @@ class NodePlan:
     result_uri: str
     pins: manifest.Pins | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def needs_digest(entry: Mapping[str, Any]) -> bool:
+    """Whether a dataset spec is pinned by the digest its producer reports.
+
+    Pickled intermediates always are; catalog entries whose loading runs code
+    (pickles) are, unless the project pinned or trusted them in code.
+    """
+    if entry["kind"] == "pickle":
+        return True
+    return (entry["kind"] == "catalog" and not entry.get("trusted")
+            and pinned_files.loads_code(entry.get("config")))
+
+
+def reported_digest(entry: Mapping[str, Any]) -> bool:
+    """Whether a producing pod must report the digest of this output."""
+    if entry["kind"] == "pickle":
+        return True
+    config = entry.get("config")
+    return (entry["kind"] == "catalog" and pinned_files.loads_code(config)
+            and pinned_files.pinnable(config))
 
 
 def put_content(layout: RunLayout, data: bytes,
@@ -84,6 +106,7 @@ class Planner:
         allow: Iterable[str],
         by_value: Iterable[str],
         versions: Mapping[str, Any] | None = None,
+        settings: ProjectSettings | None = None,
     ) -> None:
         self.run_id = run_id
         self.pipeline_name = pipeline_name
@@ -94,6 +117,8 @@ class Planner:
         self.allow = tuple(sorted(set(allow)))
         self.by_value = tuple(by_value)
         self.versions = dict(versions or {})
+        self.settings = settings or ProjectSettings()
+        self.produced: frozenset[str] = frozenset()
 
     def dataset_spec(self, name: str, side: str) -> dict[str, Any]:
         """The spec of one dataset as the pod will see it."""
@@ -114,6 +139,9 @@ class Planner:
         uri, digest = put_content(self.layout, blob)
         inputs = {n: self.dataset_spec(n, "inputs") for n in node.inputs}
         outputs = {n: self.dataset_spec(n, "outputs") for n in node.outputs}
+        for name, entry in inputs.items():
+            if entry["kind"] == "catalog" and pinned_files.loads_code(entry["config"]):
+                entry.update(self._code_loading_input(node, name, entry["config"]))
         creds = set()
         for entry in [*inputs.values(), *outputs.values()]:
             if entry["kind"] == "catalog":
@@ -141,8 +169,36 @@ class Planner:
         )
 
     def plan(self, pipeline: Pipeline) -> dict[Node, NodePlan]:
-        """Plan every node of ``pipeline``."""
+        """Plan every node of ``pipeline``.
+
+        Raises:
+            CatalogSpecError: A code-executing input (a pickle) that no node of the
+                run produces is neither pinned nor trusted in settings.py.
+        """
+        self.produced = frozenset(o for node in pipeline.nodes for o in node.outputs)
         return {node: self.plan_node(node) for node in pipeline.nodes}
+
+    def _code_loading_input(self, node: Node, name: str, config: Mapping[str, Any]) -> dict:
+        """How a code-executing input is verified: a digest now, later, or an opt-in."""
+        settings = self.settings
+        if name in settings.trusted_data:
+            return {"trusted": True}
+        if not pinned_files.pinnable(config):
+            raise CatalogSpecError(
+                f"node '{node.name}': input '{name}' loads a code-executing format whose "
+                "bytes kedro-kinetic cannot pin (several files, or not an fsspec file); "
+                "trust it in code if only your pipeline writes it: settings.py "
+                f"KINETIC_TRUSTED_DATA = ['{name}']")
+        if name in self.produced:
+            return {}  # pinned when its producer has reported the digest
+        if name in settings.pinned_data:
+            return {"sha256": settings.pinned_data[name]}
+        raise CatalogSpecError(
+            f"node '{node.name}': input '{name}' is a pickle (its loading runs code) that no "
+            "node of this run produces, so nothing vouches for its bytes. Pin its digest in "
+            f"settings.py (KINETIC_PINNED_DATA = {{'{name}': '<sha256>'}}), trust it "
+            f"explicitly (KINETIC_TRUSTED_DATA = ['{name}']), or run the node that writes it "
+            "in the same run (or resume that run: --runner-params resume=<run id>)")
 
     def finalise(self, plan: NodePlan, digests: Mapping[str, str],
                  deferred: list[Callable[[], None]] | None = None) -> NodePlan:
@@ -159,7 +215,7 @@ class Planner:
         """
         inputs = {}
         for name, entry in plan.inputs.items():
-            if entry["kind"] == "pickle" and "sha256" not in entry:
+            if needs_digest(entry) and "sha256" not in entry:
                 if name not in digests:
                     raise CatalogSpecError(
                         f"node '{plan.node.name}': input '{name}' has no pinned digest"

@@ -33,6 +33,7 @@ def render_project(
     from kedro.framework.startup import bootstrap_project
     from kedro.pipeline import Pipeline
 
+    from kedro_kinetic.plan import needs_digest
     from kedro_kinetic.runner import GKERunner, _add_hookspecs
 
     bootstrap_project(project_path)
@@ -55,7 +56,7 @@ def render_project(
         manifests = []
         for node in sorted(plans, key=lambda n: n.name):
             plan = plans[node]
-            pending = {n: PENDING for n, e in plan.inputs.items() if e["kind"] == "pickle"}
+            pending = {n: PENDING for n, e in plan.inputs.items() if needs_digest(e)}
             planner.finalise(plan, pending)
             plan.manifest = GKERunner._patch_manifest(hooks, plan, "render")
             if pending:

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.runner import AbstractRunner
 
-from kedro_kinetic import activation, naming, store
+from kedro_kinetic import activation, naming, pinned_files, store
 from kedro_kinetic import config as kinetic_config
 from kedro_kinetic.allowlist import build_allowlist, class_path
 from kedro_kinetic.backends.base import JobEvent
 from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter
 from kedro_kinetic.errors import KineticError, SealError, StoreObjectError
 from kedro_kinetic.layout import RunLayout
-from kedro_kinetic.plan import NodePlan, Planner, put_content
+from kedro_kinetic.plan import NodePlan, Planner, put_content, reported_digest
 from kedro_kinetic.progress import Progress
 from kedro_kinetic.remote_data import PinnedPickleDataset, RemoteData
 from kedro_kinetic.result import EXIT_MEANINGS, NodeResult, read_sealed
@@ -271,6 +271,7 @@ class GKERunner(AbstractRunner):
             by_value=_by_value_packages(pipeline.nodes, state.package_name, project),
             versions={"save_version": run_id if self._resume else state.save_version or run_id,
                       "load_versions": state.load_versions},
+            settings=state.settings,
         )
         _check_images(cfg, pipeline.nodes)
         plans = planner.plan(pipeline)
@@ -378,6 +379,8 @@ class GKERunner(AbstractRunner):
             entry = entries.get(name)
             if entry is not None and entry["kind"] == "pickle":
                 catalog[name] = PinnedPickleDataset(entry["uri"], digests[name])
+            elif entry is not None and reported_digest(entry):
+                pinned_files.pin(catalog[name], name, digests.get(name))  # .load() verifies
             out[name] = catalog[name]
         return out
 
@@ -491,11 +494,11 @@ class GKERunner(AbstractRunner):
                     logger.warning("Resume: %s", exc)
                 result = None
             if result is not None and result.status == "succeeded" and all(
-                e["kind"] != "pickle" or result.outputs.get(n, {}).get("sha256")
+                not reported_digest(e) or result.output_digest(n)
                 for n, e in plan.outputs.items()
             ):
                 for name, entry in plan.outputs.items():
-                    if entry["kind"] == "pickle":
+                    if reported_digest(entry):
                         digests[name] = result.outputs[name]["sha256"]
                 self.last_results[node.name] = result
                 done.add(node)
@@ -600,7 +603,7 @@ class GKERunner(AbstractRunner):
         ok = event.exit_code == 0 and result.status == "succeeded"
         if ok:
             for name, entry in plan.outputs.items():
-                if entry["kind"] != "pickle":
+                if not reported_digest(entry):
                     continue
                 reported = result.outputs.get(name, {}).get("sha256")
                 if not reported:

@@ -26,7 +26,8 @@ from typing import Any
 
 import yaml
 
-from kedro_kinetic.allowlist import CatalogSpecError
+from kedro_kinetic.digest import is_digest
+from kedro_kinetic.errors import CatalogSpecError
 
 SPEC_FORMAT = "kedro-kinetic/task@1"
 DATASET_KINDS = ("catalog", "param", "pickle")
@@ -79,6 +80,10 @@ def _validate_dataset(side: str, name: str, entry: Any) -> None:
     kind = entry["kind"]
     if kind == "catalog" and not isinstance(entry.get("config"), Mapping):
         raise CatalogSpecError(f"{where}: 'config' must be a mapping")
+    if "sha256" in entry and not is_digest(entry["sha256"]):
+        raise CatalogSpecError(f"{where}: 'sha256' must be a lower-case hex SHA-256")
+    if "trusted" in entry and not isinstance(entry["trusted"], bool):
+        raise CatalogSpecError(f"{where}: 'trusted' must be true or false")
     if kind == "param" and side != "inputs":
         raise CatalogSpecError(f"{where}: parameters cannot be outputs")
     if kind == "pickle" and not isinstance(entry.get("uri"), str):
