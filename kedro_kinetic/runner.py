@@ -29,7 +29,7 @@ from kedro_kinetic import config as kinetic_config
 from kedro_kinetic.allowlist import build_allowlist, class_path
 from kedro_kinetic.backends.base import JobEvent
 from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter
-from kedro_kinetic.errors import KineticError, SealError, StoreObjectError
+from kedro_kinetic.errors import KineticError, RunNotFound, SealError, StoreObjectError
 from kedro_kinetic.layout import RunLayout
 from kedro_kinetic.plan import NodePlan, Planner, put_content, reported_digest
 from kedro_kinetic.progress import Progress
@@ -65,7 +65,9 @@ class RemoteNodeError(RuntimeError):
         self.result = result
         self.remote_type = result.error_type
         self.exit_code = result.exit_code
-        meaning = EXIT_MEANINGS.get(result.exit_code, f"exit code {result.exit_code}")
+        meaning = ("its result was refused" if result.error_type in ("SealError",
+                                                                     "StoreObjectError")
+                   else EXIT_MEANINGS.get(result.exit_code, f"exit code {result.exit_code}"))
         cause = result.error_message or reason or "no result was written"
         head = f"node '{node_name}' failed remotely ({meaning}"
         quiet = ("Error", "Completed", "BackoffLimitExceeded", "PodFailurePolicy")
@@ -110,6 +112,22 @@ def _resume_hint(pipeline: Pipeline, done: set[Node], catalog: CatalogProtocol) 
     start = _find_nodes_to_resume_from(pipeline=pipeline, unfinished_nodes=remaining,
                                        catalog=catalog)
     return f'Resume with: kedro run --from-nodes "{",".join(sorted(start))}"'
+
+
+def _unknown_run(cfg: kinetic_config.RunConfig, project: Path, run_id: str) -> str:
+    """Why ``resume=<run_id>`` cannot be resumed, naming the closest known run ids."""
+    from kedro_kinetic import backends, runs
+
+    where = f" in {store.to_uri(cfg.store, project)} (backend {cfg.backend})"
+    try:
+        known = backends.inspector(cfg, project).runs()
+    except KineticError:
+        known = []
+    try:
+        runs.find_run([r for r in known if r.run_id != run_id], run_id, where)
+    except RunNotFound as exc:
+        return f"resume={run_id}: {exc}; nothing was run"
+    return f"resume={run_id}: the run has no key{where}; nothing was run"  # pragma: no cover
 
 
 def _preflight(backend: Backend, cfg: kinetic_config.RunConfig) -> None:
@@ -307,7 +325,10 @@ class GKERunner(AbstractRunner):
         root = RunLayout.for_run(store.to_uri(cfg.store, project), run_id).root
         backend = self._backend(cfg, project, run_id, root)
         try:
-            key = backend.run_key(run_id, resume=bool(self._resume))
+            try:
+                key = backend.run_key(run_id, resume=bool(self._resume))
+            except RunNotFound:
+                raise RunNotFound(_unknown_run(cfg, project, run_id)) from None
             cfg, planner, plans = self.prepare(pipeline, catalog, run_id)
             layout = planner.layout
             digests = self._upload_driver_inputs(pipeline, catalog, plans, layout)

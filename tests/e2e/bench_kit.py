@@ -55,9 +55,12 @@ def kedro_run(project: Path, *args: str, timeout: int = 600) -> subprocess.Compl
                           env=subprocess_env(), timeout=timeout)
 
 
-def patch_node(project: Path, signature: str, body: str) -> None:
+DS_NODES = Path("src/demo_project/pipelines/data_science/nodes.py")
+
+
+def patch_node(project: Path, signature: str, body: str, nodes: Path = NODES) -> None:
     """Insert ``body`` at the top of the function whose ``def`` starts with ``signature``."""
-    path = project / NODES
+    path = project / nodes
     lines = path.read_text().splitlines(keepends=True)
     start = next(i for i, line in enumerate(lines) if line.startswith(signature))
     end = next(i for i in range(start, len(lines)) if lines[i].rstrip().endswith(":"))

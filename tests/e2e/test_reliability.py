@@ -104,15 +104,22 @@ def test_sigkill_driver_then_resume_runs_nothing_twice(bench, k8s_cluster, refer
     assert hashes(project) == reference["data_processing"]
 
 
-def test_twenty_percent_api_and_gcs_faults_do_not_change_the_outputs(bench, tmp_path,
-                                                                   reference):
+def test_twenty_percent_api_and_gcs_faults_do_not_change_the_outputs(bench, k8s_cluster,
+                                                                   tmp_path, reference):
     log = tmp_path / "faults.log"
     fault_env = {"PYTHONPATH": str(FAULTS), "KINETIC_FAULT_RATE": "0.2",
                  "KINETIC_FAULT_LOG": str(log)}
-    project = bench(defaults={"cpu": "250m", "memory": "1Gi", "deadline_seconds": 600,
-                              "env": fault_env})
-    proc = popen_run(project, env=subprocess_env(**fault_env))
-    out, _ = proc.communicate(timeout=900)
+    project = bench()
+    # the pods get the fault injection from the bench's kubelet (test infrastructure):
+    # configuration may not set PYTHONPATH or KINETIC_* for a node
+    previous = dict(k8s_cluster.kubelet.extra_env)
+    k8s_cluster.kubelet.extra_env.update(fault_env)
+    try:
+        proc = popen_run(project, env=subprocess_env(**fault_env))
+        out, _ = proc.communicate(timeout=900)
+    finally:
+        k8s_cluster.kubelet.extra_env.clear()
+        k8s_cluster.kubelet.extra_env.update(previous)
     assert proc.returncode == 0, out[-6000:]
     kinds = log.read_text().split()
     assert any(k.startswith("k8s-") for k in kinds), "no API fault was injected"
