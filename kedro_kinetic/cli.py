@@ -135,6 +135,11 @@ def status(run: str | None, env: str | None) -> None:
         click.echo(line.rstrip())
     counts = {s: sum(r.state == s for r in rows) for s in {r.state for r in rows}}
     click.echo("# " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), err=True)
+    for uri, why in sorted(runs.inspector.rejected.items()):
+        click.echo(f"# ignored {printable(uri, False)}: {printable(why, False)}", err=True)
+    if runs.inspector.rejected:
+        click.echo(f"# {len(runs.inspector.rejected)} object(s) under results/ failed "
+                   "authentication and were ignored", err=True)
 
 
 @kinetic.command()

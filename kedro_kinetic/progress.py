@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import IO, Any
 
+from kedro_kinetic.text import markup_safe, printable
+
 STATES = ("waiting", "submitted", "pending", "running", "succeeded", "failed", "cancelled")
 _STYLE = {"waiting": "dim", "submitted": "cyan", "pending": "yellow", "running": "blue",
           "succeeded": "green", "failed": "bold red", "cancelled": "magenta"}
@@ -91,7 +93,7 @@ class Progress:
 
     def _line(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
-        self._stream.write(f"[kinetic {stamp}] {text}\n")
+        self._stream.write(f"[kinetic {stamp}] {printable(text, newlines=False)}\n")
         self._stream.flush()
 
     def _table(self) -> Any:
@@ -107,6 +109,6 @@ class Progress:
         for name, row in rows:
             start = row.started or (row.since if row.state != "waiting" else None)
             elapsed = "" if start is None else f"{(row.ended or now) - start:6.1f}s"
-            table.add_row(name, f"[{_STYLE[row.state]}]{row.state}[/]", elapsed,
-                          row.detail[:80])
+            table.add_row(markup_safe(name), f"[{_STYLE[row.state]}]{row.state}[/]", elapsed,
+                          markup_safe(row.detail[:80]))
         return table

@@ -7,15 +7,12 @@ else under ``results/`` is reported as rejected, never shown as a node's state.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 from kedro_kinetic import store
 from kedro_kinetic.errors import KineticError
 from kedro_kinetic.layout import RunLayout
 from kedro_kinetic.result import NodeResult, read_sealed
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,7 +36,4 @@ def read_run_results(root: str, key: bytes) -> RunResults:
             found.by_key[node_key] = read_sealed(store.read_bytes(uri), key, uri)
         except KineticError as exc:
             found.rejected[uri] = str(exc)
-    if found.rejected:
-        logger.warning("%d object(s) under %s failed authentication and were ignored",
-                       len(found.rejected), layout.results_prefix)
     return found

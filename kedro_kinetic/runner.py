@@ -35,6 +35,7 @@ from kedro_kinetic.plan import NodePlan, Planner, put_content, reported_digest
 from kedro_kinetic.progress import Progress
 from kedro_kinetic.remote_data import PinnedPickleDataset, RemoteData
 from kedro_kinetic.result import EXIT_MEANINGS, NodeResult, read_sealed
+from kedro_kinetic.text import printable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -72,9 +73,9 @@ class RemoteNodeError(RuntimeError):
         head = f"node '{node_name}' failed remotely ({meaning}"
         quiet = ("Error", "Completed", "BackoffLimitExceeded", "PodFailurePolicy")
         head += f", {reason})" if reason and reason not in quiet else ")"
-        message = f"{head}: {result.error_type or 'error'}: {cause}"
+        message = f"{head}: {printable(result.error_type or 'error', False)}: {printable(cause)}"
         if result.traceback:
-            message += "\n--- remote traceback ---\n" + result.traceback.rstrip()
+            message += "\n--- remote traceback ---\n" + printable(result.traceback.rstrip())
         if next_step:
             message += "\n" + next_step
         super().__init__(message)
@@ -229,7 +230,8 @@ class GKERunner(AbstractRunner):
         """
         super().__init__(is_async=is_async)
         self._resume = str(resume) if resume else None
-        self._allow = tuple(class_path(obj) for obj in allow)
+        self._allow = tuple(class_path(obj) for obj in ([allow] if isinstance(allow, str)
+                                                         else allow))
         self._overrides = dict(overrides)
         self._command = None
         if isinstance(command, tuple) and command and all(isinstance(c, str) for c in command):

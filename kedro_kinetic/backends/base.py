@@ -85,6 +85,10 @@ class RunInspector(Protocol):
     picked from store objects alone.
     """
 
+    #: Objects under the run's ``results/`` that the last :meth:`statuses` refused
+    #: (URI -> why): forged, replayed or malformed.
+    rejected: dict[str, str]
+
     def runs(self) -> list[RunInfo]:
         """The project's runs, oldest first."""
 

@@ -29,6 +29,7 @@ from kedro_kinetic.manifest import (
     ANN_PAYLOAD, ANN_RUN_ID, ANN_SPEC, CONTAINER, LABEL_RUN, MANAGED_BY, fail_job_exit_codes,
 )
 from kedro_kinetic.naming import key_secret
+from kedro_kinetic.text import printable
 
 logger = logging.getLogger(__name__)
 
@@ -475,7 +476,8 @@ class KubernetesBackend:
 
     def _print(self, display: str, line: bytes) -> None:
         with self._lock:
-            self._sink.write(f"[{display}] {line.decode(errors='replace').rstrip()}\n")
+            text = printable(line.decode(errors="replace").rstrip(), newlines=False)
+            self._sink.write(f"[{display}] {text}\n")
             self._sink.flush()
 
     # -- cancellation ------------------------------------------------------------

@@ -54,6 +54,7 @@ class KubernetesRuns:
 
         self._store_uri = store_uri
         self.namespace = namespace
+        self.rejected: dict[str, str] = {}
         api = api_client(kubeconfig, context)
         self._core = client.CoreV1Api(api)
         self._batch = client.BatchV1Api(api)
@@ -111,7 +112,9 @@ class KubernetesRuns:
         return listing.get("items") or []
 
     def statuses(self, run: RunInfo) -> list[NodeStatus]:
-        results = read_run_results(run.root, self.key(run)).by_key
+        found = read_run_results(run.root, self.key(run))
+        self.rejected = found.rejected
+        results = found.by_key
         rows: dict[str, NodeStatus] = {}
         for job in self._jobs(run):
             meta = job.get("metadata") or {}

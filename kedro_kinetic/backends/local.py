@@ -28,6 +28,7 @@ from kedro_kinetic import credentials, naming, seal
 from kedro_kinetic.backends.base import JobEvent
 from kedro_kinetic.errors import BackendError
 from kedro_kinetic.layout import LocalRunFolder
+from kedro_kinetic.text import printable
 from kedro_kinetic.manifest import (
     CREDENTIALS_MOUNT, LABEL_NODE, container_of, fail_job_exit_codes,
 )
@@ -223,8 +224,8 @@ class LocalBackend:
     def _echo(self, job: _LocalJob, line: bytes) -> None:
         if self._stream:
             with self._lock:
-                self._sink.write(f"[{job.display}] "
-                                 f"{line.decode(errors='replace').rstrip()}\n")
+                text = printable(line.decode(errors="replace").rstrip(), newlines=False)
+                self._sink.write(f"[{job.display}] {text}\n")
                 self._sink.flush()
 
     def _tail(self, job: _LocalJob, path: Path, offset: int,

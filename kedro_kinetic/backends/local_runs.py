@@ -31,6 +31,7 @@ class LocalRuns:
         """
         self._runs_root = runs_root.rstrip("/")
         self._base = state_base
+        self.rejected: dict[str, str] = {}
 
     def _folder(self, run: RunInfo) -> LocalRunFolder:
         return LocalRunFolder(run.root, self._base)
@@ -54,7 +55,9 @@ class LocalRuns:
 
     def statuses(self, run: RunInfo) -> list[NodeStatus]:
         folder = self._folder(run)
-        results = read_run_results(run.root, folder.key()).by_key
+        found = read_run_results(run.root, folder.key())
+        self.rejected = found.rejected
+        results = found.by_key
         rows = []
         for job in folder.jobs():
             record = folder.process(job)
