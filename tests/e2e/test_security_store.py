@@ -13,8 +13,6 @@ import json
 import re
 import shutil
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,11 +20,11 @@ import pytest
 from kedro_kinetic import naming
 from kedro_kinetic.result import RESULT_FORMAT
 from tests.conftest import kedro_cmd, subprocess_env
+from tests.e2e.attack_kit import PausedRun
 from tests.e2e.bench_kit import DS_NODES, patch_node
 from tests.pod_kit import evil_pickle
 
 pytestmark = pytest.mark.e2e
-RACE = Path(__file__).parent / "race"
 SPLIT_OUTPUTS = ("X_train", "X_test", "y_train", "y_test")
 FEATURE_SIG = "def feature_importance("
 
@@ -65,44 +63,9 @@ def forge(folder: Path, node: str, outputs: tuple[str, ...], marker: Path) -> Pa
     return path
 
 
-class PausedRun:
-    """``kedro run`` whose pod pauses after writing one node's result (see race/)."""
-
-    def __init__(self, project: Path, tmp_path: Path, node_key_prefix: str) -> None:
-        self.signals = tmp_path / "signals"
-        self.signals.mkdir()
-        self.prefix = node_key_prefix
-        env = subprocess_env(COLUMNS="2000", PYTHONPATH=str(RACE),
-                             KINETIC_TEST_RESULT_SIGNAL=str(self.signals),
-                             KINETIC_TEST_PAUSE_NODES=node_key_prefix)
-        self.driver = subprocess.Popen([*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner"],
-                                       cwd=project, env=env, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True)
-        self.output: list[str] = []
-        self._reader = threading.Thread(target=lambda: self.output.extend(self.driver.stdout),
-                                        daemon=True)
-        self._reader.start()
-
-    def paused_result(self) -> Path:
-        """Wait until the pod paused; return the path of the result it wrote."""
-        deadline = time.monotonic() + 600
-        while not list(self.signals.glob(f"{self.prefix}*.json")):
-            assert time.monotonic() < deadline and self.driver.poll() is None, \
-                "".join(self.output)[-4000:]
-            time.sleep(0.1)
-        [self._signal] = self.signals.glob(f"{self.prefix}*.json")
-        return Path(self._signal.read_text().removeprefix("file://"))
-
-    def resume_and_wait(self) -> str:
-        """Let the pod go on; return the driver's whole output, whitespace normalised."""
-        try:
-            (self.signals / (self._signal.name + ".go")).write_text("go")
-            self.driver.wait(timeout=600)
-        finally:
-            if self.driver.poll() is None:
-                self.driver.kill()
-        self._reader.join(timeout=30)
-        return " ".join("".join(self.output).split())  # Rich wraps long lines
+def local_race_env(race: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """Local backend: node processes inherit the driver's environment."""
+    return [*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner"], race
 
 
 def fail_feature_importance(project: Path) -> None:
@@ -118,8 +81,8 @@ def fail_feature_importance(project: Path) -> None:
 def test_a_result_forged_during_the_run_is_refused_and_nothing_is_unpickled(demo, tmp_path,
                                                                             forgery):
     marker = tmp_path / "MARKER"
-    run = PausedRun(demo, tmp_path, "split-data-node")
-    path = run.paused_result()
+    run = PausedRun(demo, tmp_path, "split-data-node", local_race_env)
+    path = Path(run.paused_result().removeprefix("file://"))
     folder = path.parent.parent
     forge(folder, "split_data_node", SPLIT_OUTPUTS, marker)
     if forgery != "unsealed":  # a genuine sealed result, of another node
@@ -255,7 +218,7 @@ def test_a_pickle_no_node_of_the_run_produced_is_refused_unless_pinned_or_truste
 
 def test_a_pickle_replaced_between_its_producer_and_its_consumers_is_refused(demo, tmp_path):
     marker = tmp_path / "MARKER"
-    run = PausedRun(demo, tmp_path, "train-model-node")
+    run = PausedRun(demo, tmp_path, "train-model-node", local_race_env)
     run.paused_result()
     replace_regressor(demo, marker)
     text = run.resume_and_wait()
