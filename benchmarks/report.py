@@ -91,6 +91,19 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                          f"{objs['spec']['count']} specs, {objs['other']['count']} other; "
                          f"zlib cross-payload redundancy (upper bound) "
                          f"{pay['redundancy']['shared_fraction_estimate']}"))
+    auth = results.get("auth", {})
+    if "driver_read" in auth:
+        read = auth["driver_read"]
+        rows.append(_row("7 auth", "driver CPU per node to authenticate a result",
+                         read["added_us_per_node"], "small", None, "us",
+                         f"check+parse {read['check_and_parse_us']} us vs parse only "
+                         f"{read['parse_only_us']} us ({read['ratio']}x); "
+                         f"{auth['result_bytes']} B result"))
+        imp = auth["pod_import"]
+        rows.append(_row("7 auth", "pod start-up: seal import / entrypoint import",
+                         imp["seal_module_ms"], "small", None, "ms",
+                         f"of {imp['entrypoint_ms']} ms ({imp['share']}); sealing "
+                         f"{auth['pod_seal_us']} us per result"))
     dp = results.get("datapath", {})
     if "intermediate_bytes_through_driver" in dp:
         rows.append(_row("6 data path", f"intermediate bytes through the driver ({dp['backend']})",

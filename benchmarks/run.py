@@ -4,7 +4,7 @@
                                        [--backends local,kubernetes] [--out DIR]
 
 Suites: latency (bench), overhead (local + bench), memory, local_cost, datapath
-(bench; local fallback), payload. ``--backends local`` never starts the bench.
+(bench; local fallback), payload, auth. ``--backends local`` never starts the bench.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 from benchmarks import machine, report
 from benchmarks.common import SIZES, Context
 
-SUITES = ("latency", "overhead", "memory", "local_cost", "datapath", "payload")
+SUITES = ("latency", "overhead", "memory", "local_cost", "datapath", "payload", "auth")
 NEEDS_BENCH = {"latency", "overhead", "datapath"}
 RESULTS = Path(__file__).with_name("results")
 

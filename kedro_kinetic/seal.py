@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import secrets
 
 from kedro_kinetic.errors import SealError
 
@@ -39,7 +38,9 @@ _MAC_HEX = 64
 
 
 def new_key() -> bytes:
-    """A fresh random key for one run."""
+    """A fresh random key for one run (the driver's job: the pod never imports secrets)."""
+    import secrets
+
     return secrets.token_bytes(KEY_BYTES)
 
 
