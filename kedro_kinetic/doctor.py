@@ -69,37 +69,9 @@ class Check:
 # --- what the config names ----------------------------------------------------------------
 
 
-def _node_layers(cfg: kinetic_config.RunConfig) -> list[Mapping[str, Any]]:
-    """Every node-settings mapping of the merged config (runner params included)."""
-    over = cfg.overrides
-    layers: list[Mapping[str, Any]] = [cfg.defaults, *cfg.tags.values(), *cfg.nodes.values()]
-    layers += [over.get("defaults") or {}, *(over.get("tags") or {}).values(),
-               *(over.get("nodes") or {}).values()]
-    return [layer for layer in layers if layer]
-
-
-def named_images(cfg: kinetic_config.RunConfig) -> list[str]:
-    """Every image reference a node of this config can get."""
-    images = {cfg.image or kinetic_config.LOCAL_IMAGE}
-    images |= {layer["image"] for layer in _node_layers(cfg) if layer.get("image")}
-    return sorted(images)
-
-
-def named_service_accounts(cfg: kinetic_config.RunConfig) -> list[str]:
-    """Every Kubernetes service account the config names."""
-    return sorted({layer["service_account"] for layer in _node_layers(cfg)
-                   if layer.get("service_account")})
-
-
-def named_secrets(cfg: kinetic_config.RunConfig) -> dict[str, set[str]]:
-    """Secret name -> the keys the pods read from it."""
-    secrets: dict[str, set[str]] = {}
-    if cfg.credentials_secret:
-        secrets.setdefault(cfg.credentials_secret, set()).add("credentials.yml")
-    for layer in _node_layers(cfg):
-        for ref in (layer.get("secret_env") or {}).values():
-            secrets.setdefault(ref["secret"], set()).add(ref["key"])
-    return secrets
+named_images = kinetic_config.named_images
+named_service_accounts = kinetic_config.named_service_accounts
+named_secrets = kinetic_config.named_secrets
 
 
 # --- single checks ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ each transition is one plain line, so logs stay readable.
 
 from __future__ import annotations
 
+import enum
 import sys
 import threading
 import time
@@ -16,7 +17,19 @@ from typing import IO, Any
 
 from kedro_kinetic.text import markup_safe, printable
 
-STATES = ("waiting", "submitted", "pending", "running", "succeeded", "failed", "cancelled")
+class NodeState(str, enum.Enum):
+    """Where a node of a run stands (a closed set)."""
+
+    WAITING = "waiting"
+    SUBMITTED = "submitted"
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+STATES = tuple(state.value for state in NodeState)
 _STYLE = {"waiting": "dim", "submitted": "cyan", "pending": "yellow", "running": "blue",
           "succeeded": "green", "failed": "bold red", "cancelled": "magenta"}
 
@@ -64,7 +77,8 @@ class Progress:
             self._line(self.summary())
 
     def update(self, node: str, state: str, detail: str = "") -> None:
-        """Record a transition of ``node`` to ``state`` (one of :data:`STATES`)."""
+        """Record a transition of ``node`` to ``state`` (a :class:`NodeState`)."""
+        state = NodeState(state).value
         now = time.time()
         with self._lock:
             row = self._rows.setdefault(node, _Row(since=now))

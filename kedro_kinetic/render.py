@@ -34,7 +34,9 @@ def render_project(
     from kedro.pipeline import Pipeline
 
     from kedro_kinetic.plan import needs_digest
-    from kedro_kinetic.runner import GKERunner, _add_hookspecs
+    from kedro_kinetic.node_task import patch_manifest
+    from kedro_kinetic.run_setup import add_hookspecs
+    from kedro_kinetic.runner import GKERunner
 
     bootstrap_project(project_path)
     runner = GKERunner(**(runner_params or {}))
@@ -52,13 +54,13 @@ def render_project(
         runner._state.run_params = {"pipeline_names": names}
         cfg, planner, plans = runner.prepare(pipeline, catalog, "render", dry_run=True)
         hooks = session._hook_manager  # the project's own hooks patch manifests as in a run
-        _add_hookspecs(hooks)
+        add_hookspecs(hooks)
         manifests = []
         for node in sorted(plans, key=lambda n: n.name):
             plan = plans[node]
             pending = {n: PENDING for n, e in plan.inputs.items() if needs_digest(e)}
             planner.finalise(plan, pending)
-            plan.manifest = GKERunner._patch_manifest(hooks, plan, "render")
+            plan.manifest = patch_manifest(hooks, plan, "render")
             if pending:
                 plan.manifest["metadata"]["annotations"][ANN_RENDERED] = (
                     "intermediate digests are pinned at submission time")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kedro_kinetic import credentials, naming, seal
-from kedro_kinetic.backends.base import JobEvent
+from kedro_kinetic.backends.base import Backend, EventKind, JobEvent
 from kedro_kinetic.errors import BackendError
 from kedro_kinetic.layout import LocalRunFolder
 from kedro_kinetic.text import printable
@@ -61,7 +61,7 @@ class _LocalJob:
     node_key: str = ""
 
 
-class LocalBackend:
+class LocalBackend(Backend):
     """Runs Job manifests as processes in the project folder."""
 
     def __init__(
@@ -170,12 +170,12 @@ class LocalBackend:
                         orphan, name)
             with self._lock:
                 self._adopted[name] = orphan
-            self.events.put(JobEvent(name, "started", time=time.time()))
+            self.events.put(JobEvent(name, EventKind.STARTED, time=time.time()))
             threading.Thread(target=self._follow_adopted, args=(job, orphan),
                              daemon=True).start()
             return
         self._start(job)
-        self.events.put(JobEvent(name, "started", time=time.time()))
+        self.events.put(JobEvent(name, EventKind.STARTED, time=time.time()))
         deadline = spec.get("activeDeadlineSeconds")
         threading.Thread(target=self._follow, args=(job, deadline), daemon=True).start()
 
@@ -284,7 +284,7 @@ class LocalBackend:
             self._adopted.pop(job.name, None)
             reason = self._killed.pop(job.name, None)
         self.events.put(JobEvent(
-            job.name, "finished", exit_code=code,
+            job.name, EventKind.FINISHED, exit_code=code,
             reason=reason or ("Completed" if code == 0 else "Error"),
             message=None if code is not None else "the adopted process ended without a result",
             time=time.time()))
@@ -335,7 +335,7 @@ class LocalBackend:
             reason = "Completed" if code == 0 else (
                 "BackoffLimitExceeded" if job.backoff_limit and code not in job.fail_codes
                 else "Error")
-        self.events.put(JobEvent(job.name, "finished", exit_code=code, reason=reason,
+        self.events.put(JobEvent(job.name, EventKind.FINISHED, exit_code=code, reason=reason,
                                  time=time.time()))
 
     def _kill(self, name: str, reason: str) -> bool:
@@ -357,9 +357,6 @@ class LocalBackend:
     def cancel(self, job_name: str) -> None:
         """Kill one node's process group."""
         self._kill(job_name, "Cancelled")
-
-    def forget(self, job_name: str) -> None:
-        """Local processes leave no object behind: nothing to remove."""
 
     def cancel_all(self) -> list[str]:
         """Kill every running node process; return the Job names."""
