@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 IMAGE = "europe-docker.pkg.dev/kinetic-bench/kedro/bench@sha256:" + "a" * 64
 SELECTOR = "app.kubernetes.io/managed-by=kedro-kinetic"
@@ -69,7 +71,7 @@ class Observer:
                         break
                     version = event["object"].metadata.resource_version
                     self._seen(kind, event["object"])
-            except Exception:  # noqa: BLE001 - keep observing
+            except Exception:
                 version = None
                 self._stop.wait(0.2)
 

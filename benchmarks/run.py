@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 ctx.bench = stack.enter_context(started_bench())
                 meta["bench_start_s"] = round(time.perf_counter() - t0, 1)
-            except Exception as exc:  # noqa: BLE001 - report and go on without it
+            except Exception as exc:
                 ctx.bench_error = f"bench did not start: {exc}"
                 ctx.log(ctx.bench_error)
         elif "kubernetes" not in args.backends:
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             try:
                 results[name] = module.run(ctx)
-            except Exception as exc:  # noqa: BLE001 - one suite failing keeps the others
+            except Exception as exc:
                 ctx.log(f"{name} failed: {exc}")
                 results[name] = {"error": f"{type(exc).__name__}: {exc}",
                                  "traceback": traceback.format_exc()}

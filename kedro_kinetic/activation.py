@@ -9,10 +9,12 @@ nothing, so loading the plugin's hooks stays cheap.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic.project_settings import ProjectSettings
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass

@@ -83,7 +83,8 @@ class CatalogResolver:
         """The checked config of a dataset, or ``None`` if only memory would hold it."""
         if name in self._raw:
             config = self._raw[name]
-        elif self._kedro.match_dataset_pattern(name) or self._kedro.match_user_catch_all_pattern(name):
+        elif (self._kedro.match_dataset_pattern(name)
+              or self._kedro.match_user_catch_all_pattern(name)):
             config = _unmask(self._kedro.resolve_pattern(name))
         else:
             return None

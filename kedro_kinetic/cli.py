@@ -233,7 +233,7 @@ def _server_dry_run(manifests: list[dict[str, Any]], kubeconfig: str | None,
 
     from kedro_kinetic.backends.k8s_client import api_client
 
-    api = client.BatchV1Api(api_client(kubeconfig, context))
+    api: Any = client.BatchV1Api(api_client(kubeconfig, context))
     for manifest in manifests:
         api.create_namespaced_job(manifest["metadata"]["namespace"], manifest, dry_run="All")
     click.echo(f"# {len(manifests)} Job(s) accepted by the API server (dry run)", err=True)

@@ -42,10 +42,27 @@ if TYPE_CHECKING:
 DEFAULT_COMMAND = ("python", "-m", "kedro_kinetic.entrypoint")
 
 __all__ = [
-    "BACKENDS", "CODE_ONLY", "DEFAULT_COMMAND", "GPU", "IMAGE_POLICIES", "LOCAL_IMAGE",
-    "NODE_SCHEMA", "REFUSED_ENV_NAMES", "REQUIRED", "REFUSED_ENV_PREFIXES", "RUN_SCHEMA", "TPU",
-    "ConfigError", "NodeSettings", "RunConfig", "env_name_refused", "image_allowed", "load",
-    "named_images", "named_secrets", "named_service_accounts",
+    "BACKENDS",
+    "CODE_ONLY",
+    "DEFAULT_COMMAND",
+    "GPU",
+    "IMAGE_POLICIES",
+    "LOCAL_IMAGE",
+    "NODE_SCHEMA",
+    "REFUSED_ENV_NAMES",
+    "REFUSED_ENV_PREFIXES",
+    "REQUIRED",
+    "RUN_SCHEMA",
+    "TPU",
+    "ConfigError",
+    "NodeSettings",
+    "RunConfig",
+    "env_name_refused",
+    "image_allowed",
+    "load",
+    "named_images",
+    "named_secrets",
+    "named_service_accounts",
 ]
 
 
@@ -92,7 +109,7 @@ class RunConfig:
     def node_settings(self, name: str, tags: Iterable[str] = ()) -> NodeSettings:
         """Return the merged, typed settings of one node."""
         rp = self.overrides
-        layers = [self.defaults]
+        layers: list[Mapping[str, Any] | None] = [self.defaults]
         layers += [self.tags[t] for t in sorted(tags) if t in self.tags]
         layers.append(self.nodes.get(name))
         layers.append(rp.get("defaults"))
@@ -106,6 +123,17 @@ class RunConfig:
         if "tolerations" in merged:
             merged["tolerations"] = tuple(merged["tolerations"])
         return NodeSettings(**merged)
+
+
+def _without_code_only(raw: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a raw block without the code-only keys (reported by the policy check)."""
+    out = {k: v for k, v in raw.items() if k not in CODE_ONLY}
+    if isinstance(out.get("pipelines"), Mapping):
+        out["pipelines"] = {
+            name: ({k: v for k, v in section.items() if k not in CODE_ONLY}
+                   if isinstance(section, Mapping) else section)
+            for name, section in out["pipelines"].items()}
+    return out
 
 
 def load(
@@ -136,15 +164,8 @@ def load(
     images: list[tuple[str, str]] = []
     errors = policy_errors(block, "kinetic", settings, images)
     errors += policy_errors(overrides, "--runner-params", settings, images)
-    for raw in (block, overrides):
-        for key in CODE_ONLY:
-            raw.pop(key, None)
-        for section in (raw.get("pipelines") or {}).values() if isinstance(
-                raw.get("pipelines"), Mapping) else ():
-            for key in CODE_ONLY:
-                section.pop(key, None) if isinstance(section, dict) else None
-    base = check(block, RUN_SCHEMA, "kinetic", errors) or {}
-    rp = check(overrides, RUN_SCHEMA, "--runner-params", errors) or {}
+    base = check(_without_code_only(block), RUN_SCHEMA, "kinetic", errors) or {}
+    rp = check(_without_code_only(overrides), RUN_SCHEMA, "--runner-params", errors) or {}
     if errors:
         raise ConfigError("invalid kinetic configuration:\n  " + "\n  ".join(errors))
     sections = base.pop("pipelines", None) or {}

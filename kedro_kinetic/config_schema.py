@@ -72,7 +72,8 @@ def _str_map(value: Any) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(key, str) or isinstance(item, (Mapping, list)) or item is None:
             raise ValueError(f"entry {key!r}: expected a scalar value, got {item!r}")
-        out[key] = item if isinstance(item, str) else str(item).lower() if isinstance(item, bool) else str(item)
+        # YAML true -> "true", as Kubernetes labels expect
+        out[key] = str(item).lower() if isinstance(item, bool) else str(item)
     return out
 
 

@@ -27,6 +27,7 @@ from kedro_kinetic import result as results
 from kedro_kinetic import seal, store
 from kedro_kinetic.allowlist import CatalogSpecError, build_allowlist, check_entry
 from kedro_kinetic.digest import VerificationError, sha256_hex, verify
+from kedro_kinetic.errors import SpecError
 from kedro_kinetic.task_spec import safe_load, validate_spec
 
 _PHASE_EXIT = {
@@ -70,6 +71,33 @@ class _Pod:
         self.res.timings[name] = round(time.perf_counter() - start, 6)
 
     def run(self) -> int:
+        """Verify, then load, run and save the node; every phase is timed."""
+        spec_bytes, payload_bytes = self._fetch_verified()
+        spec, pay, configs, creds = self._read(spec_bytes, payload_bytes)
+        self.res.phase = "load"
+        t0 = time.perf_counter()
+        catalog = _build_catalog(configs, creds, spec) if configs else None
+        written = _pin_code_loading(spec, configs, catalog)
+        inputs = {name: _load_input(name, entry, catalog)
+                  for name, entry in spec["inputs"].items()}
+        self._timed("load", t0)
+        self.res.phase = "run"
+        t0 = time.perf_counter()
+        _log(f"running node {pay.name}")
+        from kedro_kinetic.node_call import call
+
+        value = call(pay.name, pay.func, pay.inputs, inputs)
+        self._timed("run", t0)
+        self.res.phase = "save"
+        t0 = time.perf_counter()
+        self._save(spec, pay, value, catalog, configs, written)
+        self._timed("save", t0)
+        self.res.phase = "done"
+        self.res.status = "succeeded"
+        return results.EXIT_OK
+
+    def _fetch_verified(self) -> tuple[bytes, bytes]:
+        """The spec's and payload's bytes, each matching its pin (nothing parsed yet)."""
         args = self.args
         self.res.phase = "verify"
         if not args.spec or not args.payload or not args.result:
@@ -80,21 +108,23 @@ class _Pod:
                 "authenticated; the node was not run")
         t0 = time.perf_counter()
         spec_bytes = verify(store.read_bytes(args.spec), args.spec_sha256, "task spec")
-        payload_bytes = verify(
-            store.read_bytes(args.payload), args.payload_sha256, "payload"
-        )
+        payload_bytes = verify(store.read_bytes(args.payload), args.payload_sha256, "payload")
         self._timed("fetch_verify", t0)
+        return spec_bytes, payload_bytes
 
+    def _read(self, spec_bytes: bytes, payload_bytes: bytes) -> tuple[Any, Any, dict, dict]:
+        """Parse the spec (safe loader), unpickle the payload, check the catalog entries."""
         self.res.phase = "spec"
         spec = validate_spec(safe_load(spec_bytes, "task spec"))
         self.res.node = spec["node"]
+        from kedro_kinetic import credentials
         from kedro_kinetic import payload as payloads
 
         self.res.phase = "payload"  # verified; failing now means the image does not fit it
-        pay = payloads.load(payload_bytes, args.payload_sha256)
+        pay = payloads.load(payload_bytes, self.args.payload_sha256)
         self.res.phase = "spec"
         if pay.name != spec["node"]:
-            raise CatalogSpecError(
+            raise SpecError(
                 f"payload holds node '{pay.name}' but the spec is for '{spec['node']}'"
             )
         allowed = build_allowlist(pay.allow)
@@ -103,46 +133,25 @@ class _Pod:
             for name, entry in spec[side].items():
                 if entry["kind"] == "catalog":
                     configs[name] = check_entry(name, entry["config"], allowed)
-        from kedro_kinetic import credentials
+        return spec, pay, configs, credentials.resolve(spec.get("credentials", []))
 
-        creds = credentials.resolve(spec.get("credentials", []))
+    def _save(self, spec: Any, pay: Any, value: Any, catalog: Any, configs: dict,
+              written: dict) -> None:
+        from kedro_kinetic.node_call import outputs_of
 
-        self.res.phase = "load"
-        t0 = time.perf_counter()
-        catalog = _build_catalog(configs, creds, spec) if configs else None
-        written = _pin_code_loading(spec, configs, catalog)
-        inputs = {name: _load_input(name, entry, catalog)
-                  for name, entry in spec["inputs"].items()}
-        self._timed("load", t0)
-
-        self.res.phase = "run"
-        t0 = time.perf_counter()
-        _log(f"running node {pay.name}")
-        from kedro_kinetic.node_call import call, outputs_of
-
-        value = call(pay.name, pay.func, pay.inputs, inputs)
-        self._timed("run", t0)
-
-        self.res.phase = "save"
-        t0 = time.perf_counter()
-        outputs = outputs_of(pay.name, pay.outputs, value)
-        for name, data in outputs.items():
+        for name, data in outputs_of(pay.name, pay.outputs, value).items():
             entry = spec["outputs"].get(name)
             if entry is None:
-                raise CatalogSpecError(f"node produced '{name}', which the spec does not name")
+                raise SpecError(f"node produced '{name}', which the spec does not name")
             self.res.outputs[name] = _save_output(name, entry, data, catalog, written.get(name))
         for name in pay.confirms:
             if catalog is not None and name in configs:
                 catalog.confirm(name)
-        self._timed("save", t0)
-        self.res.phase = "done"
-        self.res.status = "succeeded"
-        return results.EXIT_OK
 
     def fail(self, exc: BaseException) -> int:
         if isinstance(exc, VerificationError):
             code = results.EXIT_VERIFICATION_FAILED
-        elif isinstance(exc, CatalogSpecError):
+        elif isinstance(exc, (CatalogSpecError, SpecError)):
             code = results.EXIT_BAD_SPEC
         else:
             code = _PHASE_EXIT.get(self.res.phase, results.EXIT_INTERNAL)
@@ -161,7 +170,7 @@ class _Pod:
                     else self.res.to_json())
             try:
                 store.write_bytes(self.args.result, data)
-            except Exception as exc:  # noqa: BLE001 - report, keep the exit code
+            except Exception as exc:
                 _log(f"could not write the result to {self.args.result}: {exc}")
         return code
 
@@ -247,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pod.key = seal.take_key_from_env()  # first: node code never sees it
         code = pod.run()
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a result
+    except Exception as exc:
         code = pod.fail(exc)
     return pod.finish(code)
 

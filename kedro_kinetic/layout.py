@@ -23,12 +23,15 @@ import json
 import os
 import stat
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kedro_kinetic import naming, seal, store
 from kedro_kinetic.errors import BackendError, RunNotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 STATE_DIR_ENV = "KINETIC_STATE_DIR"
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import seal
-from kedro_kinetic.config import NodeSettings, RunConfig
 from kedro_kinetic.naming import key_secret, sanitise
 from kedro_kinetic.result import EXIT_BAD_SPEC, EXIT_PAYLOAD_UNUSABLE, EXIT_VERIFICATION_FAILED
+
+if TYPE_CHECKING:
+    from kedro_kinetic.config import NodeSettings, RunConfig
 
 MANAGED_BY = "kedro-kinetic"
 LABEL_RUN = "kedro-kinetic.io/run"
@@ -132,28 +134,8 @@ def _env(s: NodeSettings, run: RunConfig, run_label: str) -> list[dict[str, Any]
     return env
 
 
-def render(ident: JobIdentity, pins: Pins, settings: NodeSettings, run: RunConfig) -> dict[str, Any]:
-    """Return the Job manifest for one node.
-
-    Args:
-        ident: The Job's names (node, run, pipeline).
-        pins: Payload/spec locations and their digests (both required).
-        settings: The node's merged settings.
-        run: The run's configuration (namespace, command, credentials Secret).
-    """
-    labels = {
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        LABEL_RUN: ident.run_label,
-        LABEL_NODE: ident.node_key,
-        LABEL_PIPELINE: sanitise(ident.pipeline),
-    }
-    annotations = {
-        ANN_NODE_NAME: ident.node_name,
-        ANN_RUN_ID: ident.run_id,
-        ANN_PAYLOAD: pins.payload_sha256,
-        ANN_SPEC: pins.spec_sha256,
-    }
-    selector, tolerations = _scheduling(settings)
+def _container(ident: JobIdentity, pins: Pins, settings: NodeSettings,
+               run: RunConfig) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": settings.image,
@@ -170,6 +152,15 @@ def render(ident: JobIdentity, pins: Pins, settings: NodeSettings, run: RunConfi
     }
     if run.workdir:
         container["workingDir"] = run.workdir
+    if run.credentials_secret:
+        container["volumeMounts"] = [{"name": "kinetic-credentials",
+                                      "mountPath": CREDENTIALS_MOUNT, "readOnly": True}]
+    return container
+
+
+def _pod_spec(container: dict[str, Any], settings: NodeSettings,
+              run: RunConfig) -> dict[str, Any]:
+    selector, tolerations = _scheduling(settings)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "securityContext": {"runAsNonRoot": True,
@@ -183,27 +174,48 @@ def render(ident: JobIdentity, pins: Pins, settings: NodeSettings, run: RunConfi
     if settings.service_account:
         pod_spec["serviceAccountName"] = settings.service_account
     if run.credentials_secret:
-        container["volumeMounts"] = [{"name": "kinetic-credentials",
-                                      "mountPath": CREDENTIALS_MOUNT, "readOnly": True}]
         pod_spec["volumes"] = [{"name": "kinetic-credentials",
                                 "secret": {"secretName": run.credentials_secret}}]
+    return pod_spec
+
+
+def render(ident: JobIdentity, pins: Pins, settings: NodeSettings,
+           run: RunConfig) -> dict[str, Any]:
+    """Return the Job manifest for one node.
+
+    Args:
+        ident: The Job's names (node, run, pipeline).
+        pins: Payload/spec locations and their digests (both required).
+        settings: The node's merged settings.
+        run: The run's configuration (namespace, command, credentials Secret).
+    """
+    labels = {
+        **settings.labels,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        LABEL_RUN: ident.run_label,
+        LABEL_NODE: ident.node_key,
+        LABEL_PIPELINE: sanitise(ident.pipeline),
+    }
+    annotations = {
+        **settings.annotations,
+        ANN_NODE_NAME: ident.node_name,
+        ANN_RUN_ID: ident.run_id,
+        ANN_PAYLOAD: pins.payload_sha256,
+        ANN_SPEC: pins.spec_sha256,
+    }
+    pod_spec = _pod_spec(_container(ident, pins, settings, run), settings, run)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {
-            "name": ident.job_name,
-            "namespace": run.namespace,
-            "labels": {**settings.labels, **labels},
-            "annotations": {**settings.annotations, **annotations},
-        },
+        "metadata": {"name": ident.job_name, "namespace": run.namespace,
+                     "labels": labels, "annotations": annotations},
         "spec": {
             "backoffLimit": settings.retries,
             "podFailurePolicy": pod_failure_policy(),
             "activeDeadlineSeconds": settings.deadline_seconds,
             "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
             "template": {
-                "metadata": {"labels": {**settings.labels, **labels},
-                             "annotations": {**settings.annotations, **annotations}},
+                "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
                 "spec": pod_spec,
             },
         },

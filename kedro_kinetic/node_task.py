@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,8 @@ from kedro_kinetic.progress import NodeState
 from kedro_kinetic.remote_data import RemoteData
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kedro.io import CatalogProtocol
     from kedro.pipeline.node import Node
     from pluggy import PluginManager

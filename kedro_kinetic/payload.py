@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import pickle
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic.digest import verify
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from kedro.pipeline.node import Node
 
 PAYLOAD_FORMAT = "kedro-kinetic/payload@2"

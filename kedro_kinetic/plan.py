@@ -9,13 +9,12 @@ pinned into it, then the spec is stored and its digest pinned in the Job.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import manifest, naming, payload, pinned_files, store
-from kedro_kinetic.allowlist import CatalogSpecError
 from kedro_kinetic.catalog_spec import (
     CatalogResolver,
     credential_names,
@@ -23,15 +22,18 @@ from kedro_kinetic.catalog_spec import (
     plain_value,
 )
 from kedro_kinetic.digest import sha256_hex
-from kedro_kinetic.layout import RunLayout
+from kedro_kinetic.errors import CatalogSpecError, SpecError
 from kedro_kinetic.project_settings import ProjectSettings
 from kedro_kinetic.task_spec import SPEC_FORMAT
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from kedro.pipeline import Pipeline
     from kedro.pipeline.node import Node
 
     from kedro_kinetic.config import NodeSettings, RunConfig
+    from kedro_kinetic.layout import RunLayout
 
 
 @dataclass
@@ -69,8 +71,8 @@ def reported_digest(entry: Mapping[str, Any]) -> bool:
     if entry["kind"] == "pickle":
         return True
     config = entry.get("config")
-    return (entry["kind"] == "catalog" and pinned_files.loads_code(config)
-            and pinned_files.pinnable(config))
+    return (entry["kind"] == "catalog" and isinstance(config, Mapping)
+            and pinned_files.loads_code(config) and pinned_files.pinnable(config))
 
 
 def put_content(layout: RunLayout, data: bytes,
@@ -210,18 +212,19 @@ class Planner:
             deferred: Where to leave the spec's write instead of doing it now.
 
         Raises:
-            CatalogSpecError: A pickled input has no digest (its producer did
+            SpecError: A pickled input has no digest (its producer did
                 not report one), so the node must not run.
         """
         inputs = {}
         for name, entry in plan.inputs.items():
             if needs_digest(entry) and "sha256" not in entry:
                 if name not in digests:
-                    raise CatalogSpecError(
+                    raise SpecError(
                         f"node '{plan.node.name}': input '{name}' has no pinned digest"
                     )
-                entry = {**entry, "sha256": digests[name]}
-            inputs[name] = entry
+                inputs[name] = {**entry, "sha256": digests[name]}
+            else:
+                inputs[name] = entry
         spec = {
             "format": SPEC_FORMAT,
             "run_id": self.run_id,

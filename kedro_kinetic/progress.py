@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from kedro_kinetic.text import markup_safe, printable
 
+
 class NodeState(str, enum.Enum):
     """Where a node of a run stands (a closed set)."""
 

@@ -8,8 +8,10 @@ placeholder pin and the Job is annotated accordingly.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PENDING = "0" * 64
 ANN_RENDERED = "kedro-kinetic.io/rendered"
@@ -22,7 +24,7 @@ def render_project(
     nodes: tuple[str, ...] = (),
     runner_params: dict[str, Any] | None = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
-    """Return the run config and the Job manifests ``kedro run --runner=kedro_kinetic.GKERunner`` would submit.
+    """The run config and the Job manifests that ``kedro run`` with GKERunner would submit.
 
     Raises:
         ConfigError / CatalogSpecError: As a run would, before anything else.
@@ -33,15 +35,16 @@ def render_project(
     from kedro.framework.startup import bootstrap_project
     from kedro.pipeline import Pipeline
 
-    from kedro_kinetic.plan import needs_digest
     from kedro_kinetic.node_task import patch_manifest
+    from kedro_kinetic.plan import needs_digest
     from kedro_kinetic.run_setup import add_hookspecs
     from kedro_kinetic.runner import GKERunner
 
     bootstrap_project(project_path)
     runner = GKERunner(**(runner_params or {}))
     names = list(pipelines) or ["__default__"]
-    with KedroSession.create(project_path=project_path, env=env) as session:
+    session: Any = KedroSession.create(project_path=project_path, env=env)
+    with session:
         context = session.load_context()
         pipeline = Pipeline([])
         for name in names:

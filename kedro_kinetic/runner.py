@@ -141,7 +141,8 @@ class GKERunner(AbstractRunner):
         names = state.run_params.get("pipeline_names") or ["__default__"]
         cfg = self._config(catalog)
         allowed = build_allowlist(state.settings.dataset_allowlist + self._allow)
-        raw = state.raw_catalog if state.raw_catalog is not None else catalog.to_config()[0]
+        raw = (state.raw_catalog if state.raw_catalog is not None
+               else catalog.to_config()[0])  # type: ignore[attr-defined] # DataCatalog's
         params = {n: catalog.load(n) for n in pipeline.datasets() if is_parameter(n)}
         project = state.project_path or Path.cwd()
         planner = Planner(
@@ -159,7 +160,7 @@ class GKERunner(AbstractRunner):
         return cfg, planner, planner.plan(pipeline)
 
     # -- run ------------------------------------------------------------------------
-    def run(  # noqa: PLR0913 - AbstractRunner's signature
+    def run(
         self,
         pipeline: Pipeline,
         catalog: CatalogProtocol,
@@ -183,7 +184,7 @@ class GKERunner(AbstractRunner):
         cfg = self._config(catalog)  # invalid config stops the run before anything else
         if only_missing_outputs:
             pipeline = self._filter_pipeline_for_missing_outputs(pipeline, catalog)
-        hooks = hook_manager or _NullPluginManager()
+        hooks: Any = hook_manager or _NullPluginManager()
         add_hookspecs(hooks)
         ctx = self._open(cfg, pipeline, catalog, hooks, run_id)
         start = time.perf_counter()

@@ -11,14 +11,17 @@ this module only chooses the inspector and matches a user's run id.
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import store
 from kedro_kinetic.backends.base import NodeStatus, RunInfo, RunInspector
-from kedro_kinetic.config import RunConfig
 from kedro_kinetic.errors import RunNotFound
-from kedro_kinetic.project_settings import ProjectSettings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from kedro_kinetic.config import RunConfig
+    from kedro_kinetic.project_settings import ProjectSettings
 
 __all__ = ["NodeStatus", "RunInfo", "RunNotFound", "find_run", "inspector",
            "load_project_config", "parse_duration"]
@@ -40,7 +43,8 @@ def read_project(project: Path, env: str | None) -> tuple[Any, ProjectSettings]:
     bootstrap_project(project)
     logging.disable(logging.WARNING)  # Kedro logs to stdout; keep command output clean
     try:
-        with KedroSession.create(project_path=project, env=env) as session:
+        session: Any = KedroSession.create(project_path=project, env=env)
+        with session:
             params = session.load_context().params
     finally:
         logging.disable(logging.NOTSET)

@@ -12,7 +12,6 @@ failure no new node starts; with ``fail_fast`` the running ones are cancelled.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -21,7 +20,7 @@ from kedro_kinetic.backends.base import EventKind
 from kedro_kinetic.progress import NodeState
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from kedro.pipeline.node import Node
 

@@ -31,7 +31,7 @@ from kedro_kinetic.errors import SealError
 #: Environment variable that carries the run's key (hex) into the node process.
 KEY_ENV = "KINETIC_RESULT_KEY"
 #: The key's name inside the run's Kubernetes Secret.
-SECRET_DATA_KEY = "result-key"
+SECRET_DATA_KEY = "result-key"  # noqa: S105 - the name of a key in the Secret, not a secret
 HEADER = b"kedro-kinetic/sealed@1 "
 KEY_BYTES = 32
 _MAC_HEX = 64

@@ -19,9 +19,20 @@ from urllib.parse import unquote, urlparse
 
 from kedro_kinetic.errors import ObjectNotFound, StoreError
 
-
-__all__ = ["ObjectNotFound", "StoreError", "delete", "exists", "join", "list_objects",
-           "delete_tree", "local_path", "read_bytes", "to_uri", "write_bytes", "write_new"]
+__all__ = [
+    "ObjectNotFound",
+    "StoreError",
+    "delete",
+    "delete_tree",
+    "exists",
+    "join",
+    "list_objects",
+    "local_path",
+    "read_bytes",
+    "to_uri",
+    "write_bytes",
+    "write_new",
+]
 
 
 def join(base: str, *parts: str) -> str:
@@ -241,7 +252,6 @@ class _GCSStore:
 
     def write(self, uri: str, data: bytes, **precondition: int) -> None:
         from google.api_core import exceptions
-
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         bucket, name = self._bucket_and_name(uri)

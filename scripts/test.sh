@@ -8,6 +8,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 start=$SECONDS
 KINETIC_EXTRAS=test,viz,docs bash scripts/setup-python.sh
+bash scripts/check.sh  # the fast tier first: lint, types, import contracts, unit tests
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   echo "[test] installing chromium and chromium-driver (Debian packages)" >&2
   sudo_cmd=""
@@ -19,4 +20,4 @@ bash scripts/build-bench-binaries.sh
 echo "[test] set-up took $((SECONDS - start)) s" >&2
 export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
 unset KINETIC_BENCH_SKIP KINETIC_SKIP_BROWSER
-exec .venv/bin/python -m pytest tests "$@"
+exec .venv/bin/python -m pytest tests --ignore=tests/unit "$@"

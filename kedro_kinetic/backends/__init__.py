@@ -7,13 +7,14 @@ on a queue that the runner waits on (no polling loops in the runner).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kedro_kinetic.backends.base import Backend, JobEvent, RunInspector
 from kedro_kinetic.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kedro_kinetic.config import RunConfig
 
 __all__ = ["Backend", "JobEvent", "RunInspector", "create", "inspector"]

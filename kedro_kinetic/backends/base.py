@@ -14,12 +14,12 @@ trusted sources) is the :class:`RunInspector` protocol, one per backend.
 from __future__ import annotations
 
 import enum
-import queue
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import queue
     from collections.abc import Iterator
 
     from kedro_kinetic.config import RunConfig
@@ -61,7 +61,7 @@ class Backend(ABC):
             RunNotFound: ``resume`` and the run has no key here.
         """
 
-    def preflight(self, cfg: RunConfig) -> None:  # noqa: B027 - optional step, no-op
+    def preflight(self, cfg: RunConfig) -> None:
         """Check, before the first Job, what the Jobs will need (default: nothing).
 
         Raises:
@@ -80,7 +80,7 @@ class Backend(ABC):
     def cancel_all(self) -> list[str]:
         """Stop every Job of the run; return the names of those still running."""
 
-    def forget(self, job_name: str) -> None:  # noqa: B027 - optional step, no-op
+    def forget(self, job_name: str) -> None:
         """Make room to submit ``job_name`` again after a failed earlier attempt.
 
         Default: nothing to remove (a local process leaves no object behind). A

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 T = TypeVar("T")
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
@@ -51,7 +53,7 @@ def with_retries(call: Callable[[], T], what: str, attempts: int = 8,
     for attempt in range(attempts):
         try:
             return call()
-        except Exception as exc:  # noqa: BLE001 - filtered just below
+        except Exception as exc:
             if not is_transient(exc) or attempt == attempts - 1:
                 raise
             delay = random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from kedro_kinetic.backends.k8s_client import is_transient
@@ -83,11 +84,11 @@ class RunWatch:
                 version = self._follow(kind, version)
                 failures = 0
             except ApiException as exc:
-                if exc.status == 410:
+                if exc.status == HTTPStatus.GONE:
                     version = None
                     continue
                 failures = self._backoff(kind, exc, failures)
-            except Exception as exc:  # noqa: BLE001 - connection resets, restarts
+            except Exception as exc:
                 failures = self._backoff(kind, exc, failures)
 
     def _follow(self, kind: str, version: str) -> str | None:
@@ -121,7 +122,7 @@ class RunWatch:
             try:
                 for item in self._list(kind).get("items") or []:
                     self._handle(kind, item, False)
-            except Exception as exc:  # noqa: BLE001 - next round retries
+            except Exception as exc:
                 logger.debug("poll failed: %s", exc)
 
     def _backoff(self, kind: str, exc: BaseException, failures: int) -> int:

@@ -18,6 +18,8 @@ import queue
 import sys
 import threading
 import time
+from functools import partial
+from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Any
 
 from kedro_kinetic import seal
@@ -28,7 +30,13 @@ from kedro_kinetic.backends.k8s_events import STUCK_WAITING, Action, Track
 from kedro_kinetic.backends.k8s_watch import RunWatch
 from kedro_kinetic.errors import BackendError, RunNotFound
 from kedro_kinetic.manifest import (
-    ANN_PAYLOAD, ANN_RUN_ID, ANN_SPEC, CONTAINER, LABEL_RUN, MANAGED_BY, fail_job_exit_codes,
+    ANN_PAYLOAD,
+    ANN_RUN_ID,
+    ANN_SPEC,
+    CONTAINER,
+    LABEL_RUN,
+    MANAGED_BY,
+    fail_job_exit_codes,
 )
 from kedro_kinetic.naming import key_secret
 from kedro_kinetic.text import printable
@@ -74,8 +82,8 @@ class KubernetesBackend(Backend):
         self.run_label = run_label
         self.selector = f"{LABEL_RUN}={run_label}"
         self._api = api_client(kubeconfig, context)
-        self._batch = client.BatchV1Api(self._api)
-        self._core = client.CoreV1Api(self._api)
+        self._batch: Any = client.BatchV1Api(self._api)
+        self._core: Any = client.CoreV1Api(self._api)
         self._timeout = unschedulable_timeout
         self._stream = stream_logs
         self._sink = log_sink or sys.stdout
@@ -101,7 +109,7 @@ class KubernetesBackend(Backend):
         try:
             with_retries(lambda: self._create(manifest), f"create Job {name}")
         except ApiException as exc:
-            if exc.status != 409:
+            if exc.status != HTTPStatus.CONFLICT:
                 with self._lock:
                     self._tracks.pop(name, None)
                 raise BackendError(
@@ -139,13 +147,13 @@ class KubernetesBackend(Backend):
                                                 self.namespace, body), f"create Secret {name}")
                 return key
             except ApiException as exc:
-                if exc.status != 409:
+                if exc.status != HTTPStatus.CONFLICT:
                     raise self._secret_refused(exc, name, "create") from None
         try:
             secret = with_retries(lambda: self._json(self._core.read_namespaced_secret, name,
                                                      self.namespace), f"read Secret {name}")
         except ApiException as exc:
-            if exc.status == 404:
+            if exc.status == HTTPStatus.NOT_FOUND:
                 raise RunNotFound(
                     f"no run '{run_id}' in namespace {self.namespace}: its key Secret {name} "
                     "does not exist (the run was never started here, or was cleaned)") from None
@@ -183,14 +191,14 @@ class KubernetesBackend(Backend):
 
         for name, keys in sorted(secrets.items()):
             try:
-                present = with_retries(lambda name=name: self._secret_keys(name),
+                present = with_retries(partial(self._secret_keys, name),
                                        f"read Secret {name}")
             except ApiException as exc:
-                if exc.status == 403:
+                if exc.status == HTTPStatus.FORBIDDEN:
                     logger.warning("Cannot check Secret %s/%s (403 Forbidden); pods that "
                                    "need it wait until it exists", self.namespace, name)
                     continue
-                if exc.status == 404:
+                if exc.status == HTTPStatus.NOT_FOUND:
                     raise BackendError(
                         f"Secret {self.namespace}/{name}, named by kinetic "
                         f"(credentials_secret or secret_env), does not exist: its pods would "
@@ -302,7 +310,7 @@ class KubernetesBackend(Backend):
                     self._print(display, line)
             if pending:
                 self._print(display, pending)
-        except Exception as exc:  # noqa: BLE001 - logs are best effort
+        except Exception as exc:
             logger.debug("log stream of %s ended: %s", pod, exc)
 
     def _print(self, display: str, line: bytes) -> None:
@@ -319,7 +327,7 @@ class KubernetesBackend(Backend):
             with_retries(lambda: self._batch.delete_namespaced_job(
                 name, self.namespace, propagation_policy="Background"), f"delete Job {name}")
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status != HTTPStatus.NOT_FOUND:
                 raise
 
     def cancel(self, job_name: str) -> None:
@@ -338,7 +346,7 @@ class KubernetesBackend(Backend):
         try:
             job = with_retries(lambda: self._read_job(job_name), f"read Job {job_name}")
         except ApiException as exc:
-            if exc.status == 404:
+            if exc.status == HTTPStatus.NOT_FOUND:
                 return
             raise
         if not any(c.get("type") == "Failed" and c.get("status") == "True"
@@ -351,7 +359,7 @@ class KubernetesBackend(Backend):
             try:
                 self._read_job(job_name)
             except ApiException as exc:
-                if exc.status == 404:
+                if exc.status == HTTPStatus.NOT_FOUND:
                     return
                 raise
             if self._watch.wait(0.2):

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from functools import partial
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import naming, seal, store
 from kedro_kinetic.backends.base import NodeStatus, RunInfo
@@ -22,9 +23,17 @@ from kedro_kinetic.backends.k8s_client import api_client, with_retries
 from kedro_kinetic.errors import BackendError, RunNotFound
 from kedro_kinetic.layout import RunLayout
 from kedro_kinetic.manifest import (
-    ANN_NODE_NAME, ANN_RUN_ID, CONTAINER, LABEL_NODE, LABEL_RUN, MANAGED_BY,
+    ANN_NODE_NAME,
+    ANN_RUN_ID,
+    CONTAINER,
+    LABEL_NODE,
+    LABEL_RUN,
+    MANAGED_BY,
 )
 from kedro_kinetic.run_results import read_run_results
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _MANAGED = f"app.kubernetes.io/managed-by={MANAGED_BY}"
 
@@ -56,8 +65,8 @@ class KubernetesRuns:
         self.namespace = namespace
         self.rejected: dict[str, str] = {}
         api = api_client(kubeconfig, context)
-        self._core = client.CoreV1Api(api)
-        self._batch = client.BatchV1Api(api)
+        self._core: Any = client.CoreV1Api(api)
+        self._batch: Any = client.BatchV1Api(api)
 
     @staticmethod
     def _json(call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -95,7 +104,7 @@ class KubernetesRuns:
             secret = with_retries(lambda: self._json(self._core.read_namespaced_secret, name,
                                                      self.namespace), f"read Secret {name}")
         except ApiException as exc:
-            if exc.status == 404:
+            if exc.status == HTTPStatus.NOT_FOUND:
                 raise RunNotFound(f"run '{run.run_id}' has no key Secret {name}") from None
             raise BackendError(f"cannot read Secret {self.namespace}/{name} "
                                f"({exc.status} {exc.reason})") from None
@@ -137,8 +146,8 @@ class KubernetesRuns:
     def logs(self, run: RunInfo, rows: list[NodeStatus],
              follow: bool) -> Iterator[tuple[str, str]]:
         for row in rows:
-            listing = with_retries(lambda row=row: self._json(
-                self._core.list_namespaced_pod, self.namespace,
+            listing = with_retries(partial(
+                self._json, self._core.list_namespaced_pod, self.namespace,
                 label_selector=f"{LABEL_RUN}={run.label},{LABEL_NODE}={row.key}"),
                 "list the node's Pods")
             pods = sorted(listing.get("items") or [],
@@ -179,6 +188,6 @@ class KubernetesRuns:
             with_retries(lambda: self._core.delete_namespaced_secret(name, self.namespace),
                          f"delete Secret {name}")
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status != HTTPStatus.NOT_FOUND:
                 raise
         return len(objects)

@@ -19,19 +19,25 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from kedro_kinetic import credentials, naming, seal
 from kedro_kinetic.backends.base import Backend, EventKind, JobEvent
 from kedro_kinetic.errors import BackendError
-from kedro_kinetic.layout import LocalRunFolder
-from kedro_kinetic.text import printable
 from kedro_kinetic.manifest import (
-    CREDENTIALS_MOUNT, LABEL_NODE, container_of, fail_job_exit_codes,
+    CREDENTIALS_MOUNT,
+    LABEL_NODE,
+    container_of,
+    fail_job_exit_codes,
 )
+from kedro_kinetic.text import printable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from kedro_kinetic.layout import LocalRunFolder
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +197,7 @@ class LocalBackend(Backend):
             out: Any = subprocess.PIPE
             if log_path is not None:
                 out = stack.enter_context(log_path.open("ab"))
-            proc = subprocess.Popen(  # noqa: S603 - argv comes from our own manifest
+            proc = subprocess.Popen(
                 job.argv,
                 cwd=self._project_path,
                 env=job.env,
@@ -256,8 +262,7 @@ class LocalBackend(Backend):
                         offset: int) -> int:
         path = self._log_path(job.name)
         if path is None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
+            for line in proc.stdout or ():
                 self._echo(job, line)
             return offset
 
@@ -272,7 +277,8 @@ class LocalBackend(Backend):
 
     def _follow_adopted(self, job: _LocalJob, pid: int) -> None:
         path = self._log_path(job.name)
-        assert path is not None  # adoption needs the run folder
+        if path is None:  # adoption needs the run folder, where the pid was recorded
+            raise BackendError(f"cannot follow process {pid} of job {job.name}: no run folder")
 
         def ended(timeout: float) -> bool:
             time.sleep(timeout)

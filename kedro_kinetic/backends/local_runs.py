@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kedro_kinetic import store
 from kedro_kinetic.backends.base import NodeStatus, RunInfo
 from kedro_kinetic.layout import LocalRunFolder, local_runs
 from kedro_kinetic.run_results import read_run_results
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 
 class LocalRuns:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.conftest import subprocess_env
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 RACE = Path(__file__).parent / "race"
 

@@ -12,7 +12,11 @@ import pytest
 
 from tests.conftest import STATE_DIR, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import (
-    make_bench_demo, patch_node, pod_names, popen_run, wait_for_running_pod,
+    make_bench_demo,
+    patch_node,
+    pod_names,
+    popen_run,
+    wait_for_running_pod,
 )
 
 pytestmark = pytest.mark.e2e

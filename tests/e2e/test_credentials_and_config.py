@@ -5,11 +5,14 @@ from __future__ import annotations
 import subprocess
 import textwrap
 import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import kedro_cmd, read_result, subprocess_env
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 

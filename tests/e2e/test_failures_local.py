@@ -8,12 +8,15 @@ import re
 import signal
 import subprocess
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import copy_demo, kedro_cmd, local_run_folder, subprocess_env
 from tests.e2e.bench_kit import hashes, patch_node
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 
@@ -75,7 +78,8 @@ def test_node_error_carries_remote_traceback_resume_hint_and_fires_hooks(demo):
     assert [e["node"] for e in errors] == ["product_features_node"]
     assert "product features exploded" in errors[0]["error"]
     befores = {c["node"]: c for c in calls if c["hook"] == "before"}
-    assert befores["create_sales_primary_node"]["inputs"] == ["cleaned_sales", "preprocessed_stores"]
+    assert befores["create_sales_primary_node"]["inputs"] == ["cleaned_sales",
+                                                             "preprocessed_stores"]
     afters = {c["node"] for c in calls if c["hook"] == "after"}
     assert "product_features_node" not in afters and "clean_sales_node" in afters
     # no node started after the failure: the fan-in node never ran

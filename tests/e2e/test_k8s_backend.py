@@ -16,11 +16,21 @@ import yaml
 
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import (
-    NODES, SALES_SIG, hashes, kedro_run, make_bench_demo, patch_node, pod_names, popen_run,
-    run_jobs, run_objects, wait_for_running_pod,
+    NODES,
+    SALES_SIG,
+    hashes,
+    kedro_run,
+    make_bench_demo,
+    patch_node,
+    pod_names,
+    popen_run,
+    run_jobs,
+    run_objects,
+    wait_for_running_pod,
 )
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
+STORE_SIG = "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
 
 
 @pytest.fixture
@@ -144,7 +154,7 @@ def test_node_that_raises_shows_its_remote_traceback(bench_demo):
 
 
 def test_sigint_deletes_every_job_and_pod_of_the_run_within_10s(bench_demo, k8s_cluster):
-    patch_node(bench_demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
+    patch_node(bench_demo, STORE_SIG,
                "import time; time.sleep(300)")
     before = pod_names(k8s_cluster)
     proc = popen_run(bench_demo, "--pipeline=data_processing")
@@ -166,7 +176,8 @@ def test_sigint_deletes_every_job_and_pod_of_the_run_within_10s(bench_demo, k8s_
             break
         time.sleep(0.25)
     else:
-        pytest.fail(f"left behind: {[j.metadata.name for j in jobs]} {[p.metadata.name for p in pods]}")
+        left = [j.metadata.name for j in jobs] + [p.metadata.name for p in pods]
+        pytest.fail(f"left behind: {left}")
     if pid:
         import os
 
@@ -177,7 +188,7 @@ def test_sigint_deletes_every_job_and_pod_of_the_run_within_10s(bench_demo, k8s_
 
 
 def test_run_completes_across_an_api_server_restart(bench_demo, k8s_cluster, tmp_path):
-    patch_node(bench_demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
+    patch_node(bench_demo, STORE_SIG,
                "import time; time.sleep(8)")
     before = pod_names(k8s_cluster)
     proc = popen_run(bench_demo, "--pipeline=data_processing")

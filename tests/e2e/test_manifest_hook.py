@@ -82,7 +82,8 @@ def test_render_shows_the_manifests_as_the_hook_patches_them(demo, tmp_path):
     for job in jobs:
         assert job["spec"]["template"]["metadata"]["labels"]["team"] == "forecasting"
         assert {"name": "FROM_HOOK", "value": job["metadata"]["annotations"][
-            "kedro-kinetic.io/node-name"]} in job["spec"]["template"]["spec"]["containers"][0]["env"]
+            "kedro-kinetic.io/node-name"]} in (
+        job["spec"]["template"]["spec"]["containers"][0]["env"])
 
     install_hook(demo, "unpin")  # a patch that breaks the pins fails render as it fails a run
     proc = subprocess.run([*kedro_cmd(), "kinetic", "render", "--pipeline=data_processing"],

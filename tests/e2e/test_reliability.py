@@ -16,7 +16,13 @@ import pytest
 
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import (
-    hashes, kedro_run, make_bench_demo, patch_node, pod_names, popen_run, run_jobs,
+    hashes,
+    kedro_run,
+    make_bench_demo,
+    patch_node,
+    pod_names,
+    popen_run,
+    run_jobs,
     wait_for_running_pod,
 )
 
@@ -188,7 +194,8 @@ def test_pod_killed_while_writing_a_large_output_leaves_nothing_partial(
     # product_features_node returns ~150 MB more than usual, then is killed while saving it
     patch_node(project, PRODUCT_SIG,
                "import sys; print('returning a large output', flush=True); "
-               "sales_primary = sales_primary.assign(padding=[b'x' * 250_000] * len(sales_primary))")
+               "sales_primary = sales_primary.assign("
+               "padding=[b'x' * 250_000] * len(sales_primary))")
     mark_executions(project, "def create_model_input_table(", "create_model_input_table_node")
     before = pod_names(k8s_cluster)
     proc = popen_run(project, "--pipeline=data_processing")

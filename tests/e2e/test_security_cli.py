@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,6 +20,9 @@ from kedro_kinetic import naming
 from kedro_kinetic.result import RESULT_FORMAT
 from tests.conftest import STATE_DIR, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import DS_NODES, patch_node
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 STORE_SIG = "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"

@@ -12,19 +12,27 @@ import base64
 import hashlib
 import json
 import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from kedro_kinetic import naming, seal
 from kedro_kinetic.result import RESULT_FORMAT
 from tests.conftest import kedro_cmd, subprocess_env
+from tests.e2e.attack_kit import PausedRun
 from tests.e2e.bench_kit import (
-    DS_NODES, SALES_SIG, make_bench_demo, patch_node, popen_run, run_objects,
+    DS_NODES,
+    SALES_SIG,
+    make_bench_demo,
+    patch_node,
+    popen_run,
+    run_objects,
     wait_for_running_pod,
 )
-from tests.e2e.attack_kit import PausedRun
 from tests.pod_kit import evil_pickle
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
 SPLIT_OUTPUTS = ("X_train", "X_test", "y_train", "y_test")

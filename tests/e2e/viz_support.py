@@ -14,12 +14,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kedro_kinetic.result import NodeResult
 from tests.conftest import REPO, copy_demo, kedro_cmd, read_result, subprocess_env
+
+if TYPE_CHECKING:
+    from kedro_kinetic.result import NodeResult
 
 ARTIFACTS = REPO / "test-artifacts" / "viz"
 DOCS_SCREENSHOT = REPO / "docs" / "img" / "workflow.png"

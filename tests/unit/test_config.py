@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from kedro_kinetic.project_settings import ProjectSettings
-
 from kedro_kinetic import config
+from kedro_kinetic.project_settings import ProjectSettings
 
 
 def test_precedence_defaults_pipeline_tag_node_runner_params():
@@ -55,7 +54,7 @@ def test_every_problem_is_reported_with_its_key_path():
 
 
 def test_kubernetes_backend_needs_image_and_gcs_store():
-    with pytest.raises(config.ConfigError, match="kinetic.image: required"):
+    with pytest.raises(config.ConfigError, match=r"kinetic\.image: required"):
         config.load({"backend": "kubernetes", "store": "gs://b/p"})
     with pytest.raises(config.ConfigError, match="gs://bucket/prefix"):
         config.load({"backend": "kubernetes", "image": "img", "store": "data/x"},

@@ -4,7 +4,7 @@ resume, submission failures. No processes, no cluster, no clock: events are scri
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 from kedro.pipeline import Pipeline, node
@@ -13,6 +13,8 @@ from kedro_kinetic.backends.base import Backend, EventKind, JobEvent
 from kedro_kinetic.progress import NodeState
 from kedro_kinetic.scheduler import Scheduler
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def pipeline_of(edges: str) -> Pipeline:
@@ -43,7 +45,7 @@ class FakeBackend(Backend):
     def run_key(self, run_id: str, resume: bool) -> bytes:
         return b"k" * 32
 
-    def submit(self, manifest, display_name):  # noqa: ANN001, ANN201
+    def submit(self, manifest, display_name):
         job = manifest["metadata"]["name"]
         self.submitted.append(job)
         self.running.add(job)
@@ -84,7 +86,7 @@ class Ops:
         self.finished: list[str] = []
         self.shown: list[tuple[str, str]] = []
 
-    def submit(self, n) -> Callable[[], None]:  # noqa: ANN001
+    def submit(self, n) -> Callable[[], None]:
         if n.name in self.raise_on_submit:
             raise TypeError(f"hook refused {n.name}")
         self.order.append(n.name)
@@ -96,14 +98,14 @@ class Ops:
 
         return io
 
-    def finish(self, n, event):  # noqa: ANN001, ANN201
+    def finish(self, n, event):
         self.finished.append(n.name)
         self.backend.running.discard(n.name)
         if n.name in self.fail or event.exit_code not in (0, None) or event.reason == "Cancelled":
             return RuntimeError(f"{n.name} failed")
         return None
 
-    def show(self, n, state: NodeState, detail: str = "") -> None:  # noqa: ANN001
+    def show(self, n, state: NodeState, detail: str = "") -> None:
         self.shown.append((n.name, NodeState(state).value))
 
 
@@ -131,7 +133,7 @@ def test_max_parallel_bounds_the_jobs_running_at_once(limit):
     backend = FakeBackend()  # Jobs end only when the test says so
 
     class Driven(Ops):
-        def submit(self, n):  # noqa: ANN001, ANN202
+        def submit(self, n):
             io = super().submit(n)
 
             def run_and_end() -> None:
@@ -153,7 +155,7 @@ def test_fail_fast_cancels_running_nodes_and_starts_no_new_one():
     backend = FakeBackend()
 
     class FailB(Ops):
-        def submit(self, n):  # noqa: ANN001, ANN202
+        def submit(self, n):
             io = super().submit(n)
 
             def go() -> None:
@@ -221,7 +223,7 @@ def test_a_pending_event_is_shown():
     ops = Ops(backend)
 
     class Pending(Ops):
-        def submit(self, n):  # noqa: ANN001, ANN202
+        def submit(self, n):
             io = super().submit(n)
 
             def go() -> None:

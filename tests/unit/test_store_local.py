@@ -4,12 +4,15 @@ planted links cannot make a run read, truncate, append to or delete files outsid
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from kedro_kinetic import store
 from kedro_kinetic.errors import ObjectNotFound, StoreError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture

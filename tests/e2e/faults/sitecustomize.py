@@ -31,7 +31,7 @@ def _patch_kubernetes() -> None:
         return
     original = rest.RESTClientObject.request
 
-    def request(self, method, url, *args, **kwargs):  # noqa: ANN001, ANN202
+    def request(self, method, url, *args, **kwargs):
         if _RNG.random() < _RATE:
             status = _RNG.choice([500, 503, 429])
             if method == "POST" and "/jobs" in url and _RNG.random() < 0.5:
@@ -58,7 +58,7 @@ def _patch_watch() -> None:
             '"status": "Failure", "reason": "Expired", "code": 410, '
             '"message": "too old resource version (injected)"}}')
 
-    def iter_resp_lines(resp):  # noqa: ANN001, ANN202
+    def iter_resp_lines(resp):
         # After a few events the stream ends as the API server ends an expired
         # watch: an in-stream ERROR event with code 410.
         seen = 0
@@ -84,7 +84,7 @@ def _patch_gcs() -> None:
     host = os.environ.get("STORAGE_EMULATOR_HOST", "")
     original = requests.Session.request
 
-    def request(self, method, url, *args, **kwargs):  # noqa: ANN001, ANN202
+    def request(self, method, url, *args, **kwargs):
         if host and str(url).startswith(host) and _RNG.random() < _RATE:
             status = _RNG.choice([503, 429, 500])
             _record(f"gcs-{status} {method} {url}")
