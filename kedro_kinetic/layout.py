@@ -98,6 +98,11 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def argv_digest(argv: list[str]) -> str:
+    """What a process record keeps of a Job's command line (it holds the pinned digests)."""
+    return hashlib.sha256(json.dumps(argv).encode()).hexdigest()
+
+
 def process_start_time(pid: int) -> str | None:
     """The kernel's start time of ``pid`` (clock ticks since boot), or ``None``.
 
@@ -163,11 +168,25 @@ class LocalRunFolder:
         folder = _private_dir(self.path / "logs")
         return folder / f"{naming.sanitise(job)}.log"
 
-    def record_process(self, job: str, pid: int, node: str = "", key: str = "") -> None:
-        """Remember the process of ``job`` (pid, kernel start time, node name and key)."""
+    def server_log_path(self) -> Path:
+        """Where the run's fork servers write their own output (not a Job's log)."""
+        return _private_dir(self.path / "logs") / "forkserver.log"
+
+    def record_process(self, job: str, pid: int, node: str = "", key: str = "", *,
+                       start: str | None = None, argv_sha256: str = "",
+                       via: str = "") -> None:
+        """Remember the process of ``job`` (pid, kernel start time, node name and key).
+
+        Args:
+            start: The kernel start time, when its parent read it (default: read now).
+            argv_sha256: Digest of the Job's command line. A forked process shows its
+                fork server's command line, so a resumed run adopts it by pid, start
+                time and this record, which only the user can write.
+            via: How it was started: ``"exec"`` or ``"fork"``.
+        """
         folder = _private_dir(self.path / "pids")
-        record = {"job": job, "pid": pid, "start": process_start_time(pid), "node": node,
-                  "key": key}
+        record = {"job": job, "pid": pid, "start": start or process_start_time(pid),
+                  "node": node, "key": key, "argv_sha256": argv_sha256, "via": via}
         _write_private(folder / naming.sanitise(job), json.dumps(record).encode())
 
     def process(self, job: str) -> dict:
@@ -186,6 +205,29 @@ class LocalRunFolder:
         except (KeyError, TypeError, ValueError):
             return None
         if start is None or process_start_time(pid) != start:
+            return None
+        return pid
+
+    def live_process_running(self, job: str, argv: list[str]) -> int | None:
+        """The pid of ``job``'s live process if it runs exactly ``argv`` (so it may be adopted).
+
+        An exec'd process shows ``argv`` in ``/proc/<pid>/cmdline``. A forked one shows
+        its fork server's command line, so its record, which only this user can write,
+        names the argv that this pid and kernel start time run.
+        """
+        pid = self.live_process(job)
+        if pid is None:
+            return None
+        if self.process(job).get("via") == "fork":
+            return pid if self.process(job).get("argv_sha256") == argv_digest(argv) else None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        running = [part.decode(errors="replace") for part in cmdline.split(b"\0") if part]
+        # the arguments carry the pinned digests; the command may appear resolved
+        # (a console script runs as "python /path/kinetic-pod ...")
+        if len(argv) < 2 or running[-(len(argv) - 1):] != argv[1:]:
             return None
         return pid
 

@@ -24,13 +24,19 @@ def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str 
            conf_source: str | None = None, env: str | None = None) -> Backend:
     """Instantiate the backend the run's configuration names."""
     if cfg.backend == "local":
+        from kedro_kinetic.activation import STATE
+        from kedro_kinetic.backends.forkclient import ForkServers, warm_imports
         from kedro_kinetic.backends.local import LocalBackend
+        from kedro_kinetic.config import DEFAULT_COMMAND
         from kedro_kinetic.layout import LocalRunFolder
 
+        folder = LocalRunFolder(run_root) if run_root else None
+        forks = ForkServers(DEFAULT_COMMAND, str(project_path),
+                            log=folder.server_log_path if folder else None,
+                            warm=lambda: warm_imports(STATE))
         return LocalBackend(project_path=project_path, conf_source=conf_source, env=env,
-                            stream_logs=cfg.stream_logs,
-                            run_folder=LocalRunFolder(run_root) if run_root else None,
-                            run_label=run_label)
+                            stream_logs=cfg.stream_logs, run_folder=folder,
+                            run_label=run_label, forks=forks)
     if cfg.backend != "kubernetes":
         raise ConfigError(f"kinetic.backend: unknown backend {cfg.backend!r}")
     from kedro_kinetic.backends.kubernetes import KubernetesBackend

@@ -6,6 +6,11 @@ Each process writes its output to the node's log file in the run folder; a
 thread per process echoes it (prefixed by the node name) and reports a
 :class:`JobEvent` when it ends; ``activeDeadlineSeconds`` is enforced. A node
 process outlives a driver that is killed, and a resumed run adopts it.
+
+A Job whose command is the default entrypoint is forked by a warm fork server
+(:mod:`kedro_kinetic.backends.forkclient`) instead of exec'd: a fresh process all
+the same, in its own session, with the same args, env, cwd and log file, which
+skips importing Python, Kedro and pandas again. Any other command is exec'd.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from kedro_kinetic import credentials, naming, seal
 from kedro_kinetic.backends.base import Backend, EventKind, JobEvent
+from kedro_kinetic.backends.forkclient import ForkedProcess, ForkServers
 from kedro_kinetic.errors import BackendError
+from kedro_kinetic.layout import argv_digest
 from kedro_kinetic.manifest import (
     CREDENTIALS_MOUNT,
     LABEL_NODE,
@@ -65,6 +72,7 @@ class _LocalJob:
     backoff_limit: int
     fail_codes: set[int]
     node_key: str = ""
+    command_length: int = 0  # argv[:command_length] is the container's command
 
 
 class LocalBackend(Backend):
@@ -79,6 +87,7 @@ class LocalBackend(Backend):
         log_sink: IO[str] | None = None,
         run_folder: LocalRunFolder | None = None,
         run_label: str = "",
+        forks: ForkServers | None = None,
     ) -> None:
         """Prepare the backend.
 
@@ -94,6 +103,8 @@ class LocalBackend(Backend):
                 its process (``pids/``), so that ``kedro kinetic logs|cancel`` work
                 from another terminal and can prove a process is the run's own.
             run_label: The run's label (names the key's Secret in manifests).
+            forks: The fork servers that start Jobs running the default entrypoint
+                (``None``: every Job is exec'd).
         """
         self.events: queue.Queue[JobEvent] = queue.Queue()
         self._project_path = Path(project_path)
@@ -102,12 +113,13 @@ class LocalBackend(Backend):
         self._stream = stream_logs
         self._sink = log_sink or sys.stdout
         self._lock = threading.Lock()
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._procs: dict[str, subprocess.Popen[bytes] | ForkedProcess] = {}
         self._adopted: dict[str, int] = {}
         self._killed: dict[str, str] = {}
         self._folder = run_folder
         self._key_secret = naming.key_secret(run_label)
         self._key: bytes | None = None
+        self._forks = forks
 
     def run_key(self, run_id: str, resume: bool) -> bytes:
         """The key that seals this run's results, kept in the run's private folder.
@@ -169,7 +181,8 @@ class LocalBackend(Backend):
         spec = manifest["spec"]
         job = _LocalJob(name, display_name, argv, env, spec.get("backoffLimit", 0) or 0,
                         fail_job_exit_codes(manifest),
-                        manifest["metadata"].get("labels", {}).get(LABEL_NODE, ""))
+                        manifest["metadata"].get("labels", {}).get(LABEL_NODE, ""),
+                        len(container.get("command", [])))
         orphan = self._orphan(name, argv)
         if orphan is not None:
             logger.info("Adopted process %d of job %s, left running by an earlier driver",
@@ -193,39 +206,36 @@ class LocalBackend(Backend):
         # itself, so it outlives a driver that dies (a pipe would break under it).
         name = job.name
         log_path = self._log_path(name)
-        with contextlib.ExitStack() as stack:
-            out: Any = subprocess.PIPE
-            if log_path is not None:
-                out = stack.enter_context(log_path.open("ab"))
-            proc = subprocess.Popen(
-                job.argv,
-                cwd=self._project_path,
-                env=job.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        proc: subprocess.Popen[bytes] | ForkedProcess | None = None
+        if self._forks is not None:
+            proc = self._forks.start(job.argv[:job.command_length],
+                                     job.argv[job.command_length:], job.env, log_path)
+        if proc is None:
+            with contextlib.ExitStack() as stack:
+                out: Any = subprocess.PIPE
+                if log_path is not None:
+                    out = stack.enter_context(log_path.open("ab"))
+                proc = subprocess.Popen(
+                    job.argv,
+                    cwd=self._project_path,
+                    env=job.env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
         with self._lock:
             self._procs[name] = proc
         if self._folder is not None:
-            self._folder.record_process(name, proc.pid, node=job.display, key=job.node_key)
+            forked = isinstance(proc, ForkedProcess)
+            self._folder.record_process(
+                name, proc.pid, node=job.display, key=job.node_key,
+                start=proc.start if isinstance(proc, ForkedProcess) else None,
+                argv_sha256=argv_digest(job.argv), via="fork" if forked else "exec")
 
     def _orphan(self, name: str, argv: list[str]) -> int | None:
         """The pid of a live process running exactly ``argv`` for this Job, if any."""
-        pid = None if self._folder is None else self._folder.live_process(name)
-        if pid is None:
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        running = [part.decode(errors="replace") for part in cmdline.split(b"\0") if part]
-        # the arguments carry the pinned digests; the command may appear resolved
-        # (a console script runs as "python /path/kinetic-pod ...")
-        if len(argv) < 2 or running[-(len(argv) - 1):] != argv[1:] or not _alive(pid):
-            return None
-        return pid
+        return None if self._folder is None else self._folder.live_process_running(name, argv)
 
     def _echo(self, job: _LocalJob, line: bytes) -> None:
         if self._stream:
@@ -258,8 +268,8 @@ class LocalBackend(Backend):
                 self._echo(job, pending)
             return handle.tell()
 
-    def _stream_attempt(self, job: _LocalJob, proc: subprocess.Popen[bytes],
-                        offset: int) -> int:
+    def _stream_attempt(self, job: _LocalJob,
+                        proc: subprocess.Popen[bytes] | ForkedProcess, offset: int) -> int:
         path = self._log_path(job.name)
         if path is None:
             for line in proc.stdout or ():
@@ -323,6 +333,9 @@ class LocalBackend(Backend):
                 proc = self._procs[job.name]
             offset = self._stream_attempt(job, proc, offset)
             code = proc.wait()
+            if code is None:  # its fork server was lost: the sealed result tells
+                code = self._reported_exit_code(job.argv)
+                code = 1 if code is None else code
             with self._lock:
                 reason = self._killed.get(job.name)
             failures += code != 0
@@ -354,6 +367,9 @@ class LocalBackend(Backend):
             else:
                 return False
             self._killed[name] = reason
+        if isinstance(proc, ForkedProcess) and pid == proc.pid:
+            proc.kill_group(signal.SIGKILL)  # by its parent, which has not reaped it yet
+            return True
         try:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -371,5 +387,7 @@ class LocalBackend(Backend):
         return [n for n in names if self._kill(n, "Cancelled")]
 
     def close(self) -> None:
-        """Kill anything still running."""
+        """Kill anything still running; end the fork servers."""
         self.cancel_all()
+        if self._forks is not None:
+            self._forks.close()

@@ -1,0 +1,397 @@
+"""The driver's side of the fork server (:mod:`kedro_kinetic.backends.forkserver`).
+
+:class:`ForkServers` starts a run's fork servers on first use, one per distinct
+Job environment (the imports in a server saw its environment, so a child gets
+exactly the environment they saw, plus the run key), and hands the local backend a
+:class:`ForkedProcess` per Job: the part of ``subprocess.Popen`` it uses (``pid``,
+``poll``, ``wait``, ``stdout``), plus the process's kernel start time for the
+private run record. A Job whose command is not the default entrypoint, or that
+no server can take, is exec'd by the backend as before; why is logged once.
+
+The driver never forks: it is multi-threaded. Only the single-threaded server does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+from kedro_kinetic.backends import forkserver
+from kedro_kinetic.errors import BackendError
+from kedro_kinetic.seal import KEY_ENV
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from kedro_kinetic.activation import RunState
+
+logger = logging.getLogger(__name__)
+
+#: The server's imports (Kedro, pandas, the project) on a loaded 2-core machine take seconds.
+READY_TIMEOUT = 300.0
+#: A fork request is answered in milliseconds; past this the server is stuck.
+REPLY_TIMEOUT = 120.0
+#: At most this many servers per run (one per distinct Job environment); others exec.
+MAX_SERVERS = 4
+#: pyarrow's bundled jemalloc starts a background thread when pandas imports pyarrow;
+#: without it the server stays single-threaded (pyarrow's default pool is mimalloc).
+JEMALLOC_CONF_ENV = "JE_ARROW_MALLOC_CONF"
+
+
+class ForkedProcess:
+    """A node process the fork server started: what the backend uses of ``Popen``."""
+
+    def __init__(self, server: ForkServer, job: int, pid: int, start: str | None) -> None:
+        self.pid = pid
+        self.start = start  # kernel start time, read by its parent before it could be reaped
+        self.stdout: IO[bytes] | None = None
+        self.returncode: int | None = None
+        self._server = server
+        self._job = job
+        self._done = threading.Event()
+
+    def poll(self) -> int | None:
+        """The exit code, or ``None`` while it runs."""
+        return self.returncode if self._done.is_set() else None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the exit code (``None``: the server was lost, the code is unknown).
+
+        Raises:
+            subprocess.TimeoutExpired: Still running after ``timeout`` seconds.
+        """
+        if not self._done.wait(timeout):
+            raise subprocess.TimeoutExpired("forked node process", timeout or 0)
+        return self.returncode
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        """Signal its process group (through its parent, which knows it is unreaped)."""
+        self._server.kill(self, sig)
+
+    def exited(self, code: int | None) -> None:
+        self.returncode = code
+        self._done.set()
+
+
+class ForkServer:
+    """One fork server process and its channel (a socket pair no one else can open)."""
+
+    def __init__(self, env: dict[str, str], cwd: str, log: Path | None, warm: Warm) -> None:
+        """Start the server; its imports run while the driver goes on.
+
+        Raises:
+            OSError: The server process could not be started.
+        """
+        self.why = ""
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._hello: dict[str, Any] | None = None
+        self._next = 0
+        self._waiting: dict[int, threading.Event] = {}
+        self._replies: dict[int, ForkedProcess | str | None] = {}
+        self._procs: dict[int, ForkedProcess] = {}
+        self._lost = self._closing = False
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        server_env = {k: v for k, v in env.items() if k != KEY_ENV}
+        server_env[JEMALLOC_CONF_ENV] = ",".join(
+            filter(None, [env.get(JEMALLOC_CONF_ENV), "background_thread:false"]))
+        with child, contextlib.ExitStack() as stack:
+            out = stack.enter_context(log.open("ab")) if log else subprocess.DEVNULL
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", forkserver.__name__, str(child.fileno())],
+                pass_fds=(child.fileno(),), cwd=cwd, env=server_env, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self._sock = parent
+        forkserver.send(parent, {"op": "hello", "modules": warm.modules,
+                                 "classes": warm.classes})
+        threading.Thread(target=self._read, name="kinetic-forkserver", daemon=True).start()
+
+    # -- the reader thread ---------------------------------------------------------
+    def _read(self) -> None:
+        while True:
+            try:
+                data = self._sock.recv(forkserver.MAX_MESSAGE)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            self._dispatch(json.loads(data))
+        self._lose()
+
+    def _dispatch(self, msg: dict[str, Any]) -> None:
+        op, job = msg.get("op"), int(msg.get("id") or 0)
+        if op == "ready":
+            self._hello = msg
+            self._ready.set()
+        elif op == "exited":
+            with self._lock:
+                proc = self._procs.pop(job, None)
+            if proc is not None:
+                proc.exited(int(msg["code"]))
+        elif op in ("started", "refused"):
+            reply: ForkedProcess | str = str(msg.get("message"))
+            with self._lock:
+                if op == "started":
+                    reply = self._procs[job] = ForkedProcess(self, job, int(msg["pid"]),
+                                                             msg.get("start"))
+                self._replies[job] = reply
+                event = self._waiting.get(job)
+            if event is not None:
+                event.set()
+
+    def _lose(self) -> None:
+        """The server is gone: nothing more can be forked; follow running children by pid."""
+        with self._lock:
+            self._lost = True
+            waiting, self._waiting = self._waiting, {}
+            procs, self._procs = list(self._procs.values()), {}
+        self._ready.set()
+        for event in waiting.values():
+            event.set()
+        if procs and not self._closing:
+            logger.warning("The fork server (pid %d) ended unexpectedly; %d node process(es) "
+                           "it started are followed by their pid", self.proc.pid, len(procs))
+        for proc in procs:
+            threading.Thread(target=_follow_orphan, args=(proc,), daemon=True).start()
+
+    # -- requests --------------------------------------------------------------------
+    def usable(self) -> bool:
+        """Wait until the server is ready; ``False`` (with :attr:`why`) if it cannot fork."""
+        if not self._ready.wait(READY_TIMEOUT):
+            self.why = f"its imports did not finish in {READY_TIMEOUT:.0f} s"
+        elif self._hello is None:
+            self.why = "it exited before it was ready (its log is in the run folder)"
+        elif self._hello.get("error"):
+            self.why = str(self._hello["error"])
+        elif self._hello.get("threads") != 1:
+            self.why = (f"it has {self._hello.get('threads')} threads after its imports "
+                        f"({', '.join(self._hello.get('thread_names', []))})")
+        return not self.why
+
+    def fork(self, args: list[str], env: dict[str, str], cwd: str,
+             out_fd: int) -> ForkedProcess | None:
+        """Start a child running the entrypoint with ``args`` and exactly ``env``.
+
+        Returns ``None`` (with :attr:`why`) when the server did not start it.
+
+        Raises:
+            BackendError: The server did not answer, so a child may or may not run.
+        """
+        if not self.usable():
+            return None
+        event = threading.Event()
+        with self._lock:
+            if self._lost:
+                self.why = "it has ended"
+                return None
+            self._next += 1
+            job = self._next
+            self._waiting[job] = event
+        data = {"op": "fork", "id": job, "args": args, "env": env, "cwd": cwd}
+        try:
+            forkserver.send(self._sock, data, [out_fd])
+        except OSError as exc:  # too large an env (EMSGSIZE), or the server is gone
+            with self._lock:
+                self._waiting.pop(job, None)
+            self.why = f"the request could not be sent: {exc}"
+            return None
+        answered = event.wait(REPLY_TIMEOUT)
+        with self._lock:
+            self._waiting.pop(job, None)
+            reply = self._replies.pop(job, None)
+        if isinstance(reply, ForkedProcess):
+            return reply
+        if isinstance(reply, str):
+            self.why = reply
+            return None
+        raise BackendError(
+            f"the fork server (pid {self.proc.pid}) "
+            + ("did not answer in time" if not answered else "ended while starting a node")
+            + "; the node's process may have started: check `kedro kinetic status`")
+
+    def kill(self, proc: ForkedProcess, sig: int) -> None:
+        """Signal ``proc``'s group: through the server, or by pid and start time if it is gone."""
+        with self._lock:
+            lost = self._lost
+        if not lost:
+            with contextlib.suppress(OSError):
+                forkserver.send(self._sock, {"op": "kill", "id": proc._job, "signal": int(sig)})
+                return
+        if proc.start is not None and forkserver.start_time(proc.pid) == proc.start:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+
+    def close(self) -> None:
+        """End the server (children it started keep running) and reap it."""
+        self._closing = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._sock.close()
+
+
+def _follow_orphan(proc: ForkedProcess) -> None:
+    """Wait until a child whose server is gone has ended (its exit code is then unknown)."""
+    while proc.start is not None and forkserver.start_time(proc.pid) == proc.start:
+        time.sleep(0.05)
+    proc.exited(None)
+
+
+def env_digest(env: dict[str, str]) -> str:
+    """Which server a Job's environment (without the run key) belongs to."""
+    items = sorted((k, v) for k, v in env.items() if k != KEY_ENV)
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+
+
+class ForkServers:
+    """The run's fork servers, started on first use; ``None`` answers mean: exec."""
+
+    def __init__(self, command: tuple[str, ...], cwd: str,
+                 log: Callable[[], Path | None] | None = None,
+                 warm: Callable[[], Warm] | None = None) -> None:
+        """Args:
+            command: The default entrypoint command: only Jobs with it are forked.
+            cwd: The project folder (every child's working directory).
+            log: Where the servers write their own output (in the private run folder,
+                which exists once the run has its key).
+            warm: What the servers import beyond the entrypoint: the project's node
+                modules and the run's checked dataset classes (:func:`warm_imports`).
+        """
+        self._command = list(command)
+        self._cwd = cwd
+        self._log = log
+        self._warm = warm
+        self._lock = threading.Lock()
+        self._servers: dict[str, ForkServer | None] = {}
+        self._said: set[str] = set()
+        self._plan: Warm | None = None
+
+    def _once(self, why: str) -> None:
+        if why not in self._said:
+            self._said.add(why)
+            logger.info("Starting node processes by exec, not from a fork server: %s", why)
+
+    def _server(self, env: dict[str, str]) -> ForkServer | None:
+        key = env_digest(env)
+        with self._lock:
+            if key in self._servers:
+                return self._servers[key]
+            if len(self._servers) >= MAX_SERVERS:
+                self._once(f"more than {MAX_SERVERS} distinct node environments")
+                return None
+            try:
+                if self._plan is None:
+                    self._plan = self._warm() if self._warm is not None else Warm()
+                log = self._log() if self._log is not None else None
+                server: ForkServer | None = ForkServer(env, self._cwd, log, self._plan)
+            except (OSError, ValueError) as exc:
+                self._once(f"the fork server could not start: {exc}")
+                server = None
+            self._servers[key] = server
+            return server
+
+    def start(self, command: list[str], args: list[str], env: dict[str, str],
+              log: Path | None) -> ForkedProcess | None:
+        """Fork a child for a Job, or ``None`` if it must be exec'd.
+
+        Its output goes to ``log`` (appended), or to a pipe read from ``stdout``.
+
+        Raises:
+            BackendError: A server took the request but never answered it.
+        """
+        if command != self._command:
+            self._once(f"the command {command} is not the default {self._command}")
+            return None
+        server = self._server(env)
+        if server is None:
+            return None
+        if log is not None:
+            with log.open("ab") as out:
+                proc = server.fork(args, env, self._cwd, out.fileno())
+        else:
+            read, write = os.pipe()
+            proc = None
+            try:
+                proc = server.fork(args, env, self._cwd, write)
+            finally:
+                os.close(write)
+                if proc is None:
+                    os.close(read)
+            if proc is not None:
+                proc.stdout = os.fdopen(read, "rb")
+        if proc is None:
+            self._once(server.why)
+            return None
+        logger.debug("Forked node process %d from the fork server %d", proc.pid,
+                     server.proc.pid)
+        return proc
+
+    def close(self) -> None:
+        """End every server (their children keep running, as exec'd ones would)."""
+        with self._lock:
+            servers, self._servers = [s for s in self._servers.values() if s], {}
+        for server in servers:
+            server.close()
+
+
+def _classes(config: Any, allowed: frozenset[str]) -> list[str]:
+    """The allowlisted dataset classes a checked catalog entry names (nested ones too)."""
+    if not isinstance(config, dict):
+        return []
+    found = [config["type"]] if config.get("type") in allowed else []
+    for key in ("dataset", "checkpoint"):
+        nested = config.get(key)
+        if isinstance(nested, dict):
+            found += _classes(nested, allowed)
+        elif isinstance(nested, str) and nested in allowed:
+            found.append(nested)
+    return found
+
+
+@dataclass
+class Warm:
+    """What a run's fork servers import beyond the entrypoint (in pipeline order)."""
+
+    modules: list[str] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+
+
+def warm_imports(state: RunState) -> Warm:
+    """What a run's fork servers import beyond the entrypoint, from the driver's state.
+
+    Modules: those of the planned nodes' functions that belong to the project's
+    package (named by the driver's code and already imported by it). Classes: the
+    dataset classes of the planned nodes' catalog entries, which the planner checked,
+    kept only if they are on the run's allowlist (checked again here). Nothing comes
+    from the store.
+    """
+    from kedro_kinetic.allowlist import build_allowlist
+
+    package = state.package_name or ""
+    allowed = build_allowlist(state.settings.dataset_allowlist + state.runner_allow)
+    modules: dict[str, None] = {}
+    classes: dict[str, None] = {}
+    for plan in state.plans.values():
+        name = getattr(plan.node.func, "__module__", None) or ""
+        if package and name.split(".")[0] == package and name in sys.modules:
+            modules[name] = None
+        for entry in (*plan.inputs.values(), *plan.outputs.values()):
+            if entry.get("kind") == "catalog":
+                classes.update(dict.fromkeys(_classes(entry.get("config"), allowed)))
+    return Warm(list(modules), list(classes))
