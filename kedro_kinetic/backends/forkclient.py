@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 READY_TIMEOUT = 300.0
 #: A fork request is answered in milliseconds; past this the server is stuck.
 REPLY_TIMEOUT = 120.0
+#: The exit code of a child whose server was lost before it ended (the real one is unknown).
+EXIT_LOST = 255
 #: At most this many servers per run (one per distinct Job environment); others exec.
 MAX_SERVERS = 4
 #: pyarrow's bundled jemalloc starts a background thread when pandas imports pyarrow;
@@ -58,6 +60,8 @@ class ForkedProcess:
         self.start = start  # kernel start time, read by its parent before it could be reaped
         self.stdout: IO[bytes] | None = None
         self.returncode: int | None = None
+        #: Its server was lost before reporting: ``returncode`` is :data:`EXIT_LOST`.
+        self.lost = False
         self._server = server
         self._job = job
         self._done = threading.Event()
@@ -67,7 +71,7 @@ class ForkedProcess:
         return self.returncode if self._done.is_set() else None
 
     def wait(self, timeout: float | None = None) -> int | None:
-        """Wait for the exit code (``None``: the server was lost, the code is unknown).
+        """Wait for the exit code (:data:`EXIT_LOST` if its server was lost before it ended).
 
         Raises:
             subprocess.TimeoutExpired: Still running after ``timeout`` seconds.
@@ -80,13 +84,16 @@ class ForkedProcess:
         """Signal its process group (through its parent, which knows it is unreaped)."""
         self._server.kill(self, sig)
 
-    def exited(self, code: int | None) -> None:
+    def exited(self, code: int) -> None:
         self.returncode = code
         self._done.set()
 
 
 class ForkServer:
     """One fork server process and its channel (a socket pair no one else can open)."""
+
+    #: How the server process starts (this interpreter, the server module); tests swap it.
+    command: tuple[str, ...] = (sys.executable, "-m", forkserver.__name__)
 
     def __init__(self, env: dict[str, str], cwd: str, log: Path | None, warm: Warm) -> None:
         """Start the server; its imports run while the driver goes on.
@@ -110,7 +117,7 @@ class ForkServer:
         with child, contextlib.ExitStack() as stack:
             out = stack.enter_context(log.open("ab")) if log else subprocess.DEVNULL
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", forkserver.__name__, str(child.fileno())],
+                [*self.command, str(child.fileno())],
                 pass_fds=(child.fileno(),), cwd=cwd, env=server_env, stdin=subprocess.DEVNULL,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self._sock = parent
@@ -250,7 +257,8 @@ def _follow_orphan(proc: ForkedProcess) -> None:
     """Wait until a child whose server is gone has ended (its exit code is then unknown)."""
     while proc.start is not None and forkserver.start_time(proc.pid) == proc.start:
         time.sleep(0.05)
-    proc.exited(None)
+    proc.lost = True
+    proc.exited(EXIT_LOST)
 
 
 def env_digest(env: dict[str, str]) -> str:

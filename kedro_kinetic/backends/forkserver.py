@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -47,9 +48,11 @@ from typing import Any
 
 from kedro_kinetic.seal import KEY_ENV
 
+#: The module every child runs, as ``python -m`` would.
+ENTRYPOINT = "kedro_kinetic.entrypoint"
 #: What every node process imports: the entrypoint, what it imports lazily, Kedro's catalog.
 BASE_IMPORTS = (
-    "kedro_kinetic.entrypoint", "kedro_kinetic.payload", "kedro_kinetic.credentials",
+    ENTRYPOINT, "kedro_kinetic.payload", "kedro_kinetic.credentials",
     "kedro_kinetic.node_call", "kedro_kinetic.pinned_files", "cloudpickle", "kedro.io",
 )
 #: ``(loaded module, module it imports lazily on first load or save)``: imported once
@@ -163,11 +166,16 @@ def _exit_code(exc: SystemExit) -> int:
     return 1
 
 
+def entrypoint_path() -> str:
+    """The entrypoint's file: ``sys.argv[0]`` of ``python -m kedro_kinetic.entrypoint``."""
+    spec = importlib.util.find_spec(ENTRYPOINT)
+    return str(spec.origin) if spec is not None and spec.origin else "-m"
+
+
 def run_entrypoint(args: list[str]) -> int:
     """Run the pod entrypoint as ``python -m kedro_kinetic.entrypoint ARGS`` would."""
     from kedro_kinetic import entrypoint
 
-    sys.argv = [entrypoint.__file__ or "kedro_kinetic/entrypoint.py", *args]
     try:
         code = _exit_code(SystemExit(entrypoint.main(args)))
     except SystemExit as exc:
@@ -293,6 +301,7 @@ class Server:
             os.environ.update(request["env"])  # the key too; the entrypoint removes it first
             del request["env"]
             _reseed()
+            sys.argv = [entrypoint_path(), *request["args"]]  # as ``python -m`` sets it
             code = run_entrypoint(list(request["args"]))
         except BaseException:
             traceback.print_exc()

@@ -333,9 +333,9 @@ class LocalBackend(Backend):
                 proc = self._procs[job.name]
             offset = self._stream_attempt(job, proc, offset)
             code = proc.wait()
-            if code is None:  # its fork server was lost: the sealed result tells
-                code = self._reported_exit_code(job.argv)
-                code = 1 if code is None else code
+            if isinstance(proc, ForkedProcess) and proc.lost:  # its sealed result tells
+                reported = self._reported_exit_code(job.argv)
+                code = code if reported is None else reported
             with self._lock:
                 reason = self._killed.get(job.name)
             failures += code != 0
