@@ -33,7 +33,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "overhead_sizes": [10, 100, 500], "overhead_repeats": 3,
         "overhead_repeat_up_to": 10,
         "memory_sizes": [10, 100, 1000], "local_chain": 20, "bare_import_repeats": 20,
-        "demo_repeats": 3, "demo_pipeline": None,
+        "demo_repeats": 5, "demo_pipeline": None,
         "bench_max_parallel": 8, "local_max_parallel": 4,
     },
 }
@@ -62,9 +62,14 @@ class Context:
 
     def drive(self, mode: str, project: Path, *, env: str | None = None,
               runner: str = "gke", trace_io: bool = False, label: str = "run",
-              pipeline: str | None = None,
+              pipeline: str | None = None, no_fork: bool = False,
               timeout: float = 900) -> dict[str, Any]:
-        """Run ``benchmarks/driver.py`` in a subprocess (cwd = project); return its report."""
+        """Run ``benchmarks/driver.py`` in a subprocess (cwd = project); return its report.
+
+        ``process_wall`` is the driver process's whole life; ``process_tree`` is its
+        ``wait4`` resource usage: its own CPU plus that of every descendant it (or they)
+        waited for (node processes, fork servers and their children).
+        """
         self._count += 1
         stem = f"{self._count:03d}-{label}"
         out = self.logdir / f"{stem}.json"
@@ -75,18 +80,41 @@ class Context:
             cmd.append("--trace-io")
         if pipeline:
             cmd += ["--pipeline", pipeline]
-        started = time.perf_counter()
+        if no_fork:
+            cmd.append("--no-fork")
         with open(self.logdir / f"{stem}.log", "w") as log:
-            proc = subprocess.run(cmd, cwd=project, env=driver_env(), stdout=log,
-                                  stderr=subprocess.STDOUT, timeout=timeout, check=False)
-        wall = time.perf_counter() - started
-        if proc.returncode != 0:
+            code, wall, tree = run_measured(cmd, project, log, timeout)
+        if code != 0:
             tail = (self.logdir / f"{stem}.log").read_text()[-3000:]
-            raise DriverFailed(f"{label}: driver exited {proc.returncode}\n{tail}")
+            raise DriverFailed(f"{label}: driver exited {code}\n{tail}")
         report = json.loads(out.read_text())
         report["process_wall"] = wall
+        report["process_tree"] = tree
         out.write_text(json.dumps(report))  # kept beside its log for later analysis
         return report
+
+
+def run_measured(cmd: list[str], cwd: Path, log: Any,
+                 timeout: float) -> tuple[int, float, dict[str, float]]:
+    """Run ``cmd``; return its exit code, wall time and whole-tree CPU (``wait4``)."""
+    import select
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=driver_env(), stdout=log,
+                            stderr=subprocess.STDOUT)
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        if not select.select([pidfd], [], [], timeout)[0]:
+            proc.kill()
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        os.close(pidfd)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    tree = {"cpu_s": round(usage.ru_utime + usage.ru_stime, 4),
+            "user_s": round(usage.ru_utime, 4), "sys_s": round(usage.ru_stime, 4),
+            "largest_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+    return proc.returncode, wall, tree
 
 
 def driver_env() -> dict[str, str]:

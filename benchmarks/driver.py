@@ -226,6 +226,30 @@ def _datasets(name: str | None) -> dict[str, list[str]]:
     }
 
 
+def _time_submit_calls(no_fork: bool) -> dict[str, list[float]]:
+    """Record when the local backend's ``submit`` is called and returns, per node.
+
+    The runner's timeline stamps ``submitted`` after ``submit`` returned, which
+    leaves out starting the process (exec, or a fork request). With ``no_fork``
+    the fork servers are switched off, so every node is exec'd as before they
+    existed: the same run's baseline.
+    """
+    from kedro_kinetic.backends import forkclient, local
+
+    calls: dict[str, list[float]] = {}
+    original = local.LocalBackend.submit
+
+    def submit(self: object, manifest: dict, display_name: str) -> None:
+        started = time.time()
+        original(self, manifest, display_name)  # type: ignore[arg-type]
+        calls[display_name] = [started, time.time()]
+
+    local.LocalBackend.submit = submit  # type: ignore[method-assign]
+    if no_fork:
+        forkclient.ForkServers.start = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    return calls
+
+
 def cmd_run(args: argparse.Namespace) -> dict:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
@@ -241,6 +265,7 @@ def cmd_run(args: argparse.Namespace) -> dict:
         trace = IOTrace()
         trace.install()
     bootstrap_project(args.project)
+    submit_calls = _time_submit_calls(args.no_fork) if args.runner == "gke" else {}
     if args.runner == "gke":
         from kedro_kinetic import GKERunner
 
@@ -274,6 +299,8 @@ def cmd_run(args: argparse.Namespace) -> dict:
     }
     if args.runner == "gke":
         out["timeline"] = runner.last_timeline
+        out["submit_calls"] = submit_calls
+        out["forked"] = not args.no_fork
         out["results"] = {name: {k: v for k, v in asdict(r).items() if k != "traceback"}
                           for name, r in runner.last_results.items()}
         out["plans"] = {
@@ -320,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runner", choices=("gke", "sequential"), default="gke")
     parser.add_argument("--pipeline", default=None, help="pipeline name (run mode)")
     parser.add_argument("--trace-io", action="store_true")
+    parser.add_argument("--no-fork", action="store_true",
+                        help="local backend: exec every node process (no fork server)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="write merged cProfile stats of all threads here (diagnostic; "
                              "it slows the driver, so never combine with measurements)")

@@ -57,6 +57,7 @@ def test_benchmark_command_runs_at_the_smallest_size(tmp_path: Path) -> None:
     cost = results["local_cost"]
     assert {"bare_import", "trivial_node", "ratio_node_over_bare_import", "demo"} <= set(cost)
     assert {"gke", "sequential", "ratio_gke_local_over_sequential"} <= set(cost["demo"])
+    assert "trivial_node_exec" in cost and "tree_cpu_s" in cost["demo"]["gke"]
 
     payload = results["payload"]
     assert payload["nodes"] == payload["distinct_payloads"] > 0
