@@ -148,15 +148,23 @@ class ForkServer:
             if proc is not None:
                 proc.exited(int(msg["code"]))
         elif op in ("started", "refused"):
-            reply: ForkedProcess | str = str(msg.get("message"))
-            with self._lock:
-                if op == "started":
-                    reply = self._procs[job] = ForkedProcess(self, job, int(msg["pid"]),
-                                                             msg.get("start"))
-                self._replies[job] = reply
-                event = self._waiting.get(job)
+            self._answer(job, msg)
+
+    def _answer(self, job: int, msg: dict[str, Any]) -> None:
+        """Hand a fork request its answer; kill a child whose requester gave up on it."""
+        reply: ForkedProcess | str = str(msg.get("message"))
+        if msg["op"] == "started":
+            reply = ForkedProcess(self, job, int(msg["pid"]), msg.get("start"))
+        with self._lock:
+            event = self._waiting.get(job)
             if event is not None:
-                event.set()
+                self._replies[job] = reply
+                if isinstance(reply, ForkedProcess):
+                    self._procs[job] = reply
+        if event is not None:
+            event.set()
+        elif isinstance(reply, ForkedProcess):  # too late: its Job was reported unsubmitted
+            self.kill(reply, signal.SIGKILL)
 
     def _lose(self) -> None:
         """The server is gone: nothing more can be forked; follow running children by pid."""

@@ -226,11 +226,14 @@ class Server:
     def serve(self) -> None:
         """Serve until the driver closes its end; running children are left running."""
         while True:
-            for fd, _ in self.poll.poll():
-                if fd != self.sock.fileno():
-                    self._reap(fd)
-                elif not self._request():
-                    return
+            try:
+                for fd, _ in self.poll.poll():
+                    if fd != self.sock.fileno():
+                        self._reap(fd)
+                    elif not self._request():
+                        return
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the driver is gone: so are the exit codes it would have read
 
     def _request(self) -> bool:
         data, fds, flags, _ = socket.recv_fds(self.sock, MAX_MESSAGE, 1,
@@ -354,9 +357,10 @@ def main(argv: list[str]) -> int:
         send(sock, {"op": "ready", "error": f"no pidfd_open on this system: {exc}"})
         return 1
     failed = preload(list(hello.get("modules", [])), list(hello.get("classes", [])))
-    send(sock, {"op": "ready", "pid": os.getpid(), "threads": thread_count(),
-                "thread_names": thread_names(), "failed": failed})
-    Server(sock).serve()
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # else: driver gone
+        send(sock, {"op": "ready", "pid": os.getpid(), "threads": thread_count(),
+                    "thread_names": thread_names(), "failed": failed})
+        Server(sock).serve()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # no interpreter teardown of everything imported: the driver waits for it
