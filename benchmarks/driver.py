@@ -234,7 +234,7 @@ def _time_submit_calls(no_fork: bool) -> dict[str, list[float]]:
     the fork servers are switched off, so every node is exec'd as before they
     existed: the same run's baseline.
     """
-    from kedro_kinetic.backends import forkclient, local
+    from kedro_kinetic.backends import forkpool, local
 
     calls: dict[str, list[float]] = {}
     original = local.LocalBackend.submit
@@ -246,7 +246,7 @@ def _time_submit_calls(no_fork: bool) -> dict[str, list[float]]:
 
     local.LocalBackend.submit = submit  # type: ignore[method-assign]
     if no_fork:
-        forkclient.ForkServers.start = lambda *args, **kwargs: None  # type: ignore[method-assign]
+        forkpool.ForkServers.start = lambda *args, **kwargs: None  # type: ignore[method-assign]
     return calls
 
 

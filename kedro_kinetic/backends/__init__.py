@@ -25,7 +25,7 @@ def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str 
     """Instantiate the backend the run's configuration names."""
     if cfg.backend == "local":
         from kedro_kinetic.activation import STATE
-        from kedro_kinetic.backends.forkclient import ForkServers, warm_imports
+        from kedro_kinetic.backends.forkpool import ForkServers, warm_imports
         from kedro_kinetic.backends.local import LocalBackend
         from kedro_kinetic.config import DEFAULT_COMMAND
         from kedro_kinetic.layout import LocalRunFolder

@@ -1,20 +1,18 @@
-"""The driver's side of the fork server (:mod:`kedro_kinetic.backends.forkserver`).
+"""The driver's end of one fork server (:mod:`kedro_kinetic.backends.forkserver`).
 
-:class:`ForkServers` starts a run's fork servers on first use, one per distinct
-Job environment (the imports in a server saw its environment, so a child gets
-exactly the environment they saw, plus the run key), and hands the local backend a
-:class:`ForkedProcess` per Job: the part of ``subprocess.Popen`` it uses (``pid``,
-``poll``, ``wait``, ``stdout``), plus the process's kernel start time for the
-private run record. A Job whose command is not the default entrypoint, or that
-no server can take, is exec'd by the backend as before; why is logged once.
+:class:`ForkServer` starts the server process with its channel (an inherited
+socket pair), sends it fork and kill requests, and reads its answers on one
+thread. Each child is handed to the local backend as a :class:`ForkedProcess`: the
+part of ``subprocess.Popen`` it uses (``pid``, ``poll``, ``wait``, ``stdout``), plus
+the kernel start time its parent read, for the private run record.
 
 The driver never forks: it is multi-threaded. Only the single-threaded server does.
+Which server a Job goes to, and what servers import: :mod:`~.forkpool`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -24,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from kedro_kinetic.backends import forkserver
@@ -32,10 +29,9 @@ from kedro_kinetic.errors import BackendError
 from kedro_kinetic.seal import KEY_ENV
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
-    from kedro_kinetic.activation import RunState
+    from kedro_kinetic.backends.forkpool import Warm
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +41,6 @@ READY_TIMEOUT = 300.0
 REPLY_TIMEOUT = 120.0
 #: The exit code of a child whose server was lost before it ended (the real one is unknown).
 EXIT_LOST = 255
-#: At most this many servers per run (one per distinct Job environment); others exec.
-MAX_SERVERS = 4
 #: pyarrow's bundled jemalloc starts a background thread when pandas imports pyarrow;
 #: without it the server stays single-threaded (pyarrow's default pool is mimalloc).
 JEMALLOC_CONF_ENV = "JE_ARROW_MALLOC_CONF"
@@ -267,147 +261,3 @@ def _follow_orphan(proc: ForkedProcess) -> None:
         time.sleep(0.05)
     proc.lost = True
     proc.exited(EXIT_LOST)
-
-
-def env_digest(env: dict[str, str]) -> str:
-    """Which server a Job's environment (without the run key) belongs to."""
-    items = sorted((k, v) for k, v in env.items() if k != KEY_ENV)
-    return hashlib.sha256(json.dumps(items).encode()).hexdigest()
-
-
-class ForkServers:
-    """The run's fork servers, started on first use; ``None`` answers mean: exec."""
-
-    def __init__(self, command: tuple[str, ...], cwd: str,
-                 log: Callable[[], Path | None] | None = None,
-                 warm: Callable[[], Warm] | None = None) -> None:
-        """Args:
-            command: The default entrypoint command: only Jobs with it are forked.
-            cwd: The project folder (every child's working directory).
-            log: Where the servers write their own output (in the private run folder,
-                which exists once the run has its key).
-            warm: What the servers import beyond the entrypoint: the project's node
-                modules and the run's checked dataset classes (:func:`warm_imports`).
-        """
-        self._command = list(command)
-        self._cwd = cwd
-        self._log = log
-        self._warm = warm
-        self._lock = threading.Lock()
-        self._servers: dict[str, ForkServer | None] = {}
-        self._said: set[str] = set()
-        self._plan: Warm | None = None
-
-    def _once(self, why: str) -> None:
-        if why not in self._said:
-            self._said.add(why)
-            logger.info("Starting node processes by exec, not from a fork server: %s", why)
-
-    def _server(self, env: dict[str, str]) -> ForkServer | None:
-        key = env_digest(env)
-        with self._lock:
-            if key in self._servers:
-                return self._servers[key]
-            if len(self._servers) >= MAX_SERVERS:
-                self._once(f"more than {MAX_SERVERS} distinct node environments")
-                return None
-            try:
-                if self._plan is None:
-                    self._plan = self._warm() if self._warm is not None else Warm()
-                log = self._log() if self._log is not None else None
-                server: ForkServer | None = ForkServer(env, self._cwd, log, self._plan)
-            except (OSError, ValueError) as exc:
-                self._once(f"the fork server could not start: {exc}")
-                server = None
-            self._servers[key] = server
-            return server
-
-    def start(self, command: list[str], args: list[str], env: dict[str, str],
-              log: Path | None) -> ForkedProcess | None:
-        """Fork a child for a Job, or ``None`` if it must be exec'd.
-
-        Its output goes to ``log`` (appended), or to a pipe read from ``stdout``.
-
-        Raises:
-            BackendError: A server took the request but never answered it.
-        """
-        if command != self._command:
-            self._once(f"the command {command} is not the default {self._command}")
-            return None
-        server = self._server(env)
-        if server is None:
-            return None
-        if log is not None:
-            with log.open("ab") as out:
-                proc = server.fork(args, env, self._cwd, out.fileno())
-        else:
-            read, write = os.pipe()
-            proc = None
-            try:
-                proc = server.fork(args, env, self._cwd, write)
-            finally:
-                os.close(write)
-                if proc is None:
-                    os.close(read)
-            if proc is not None:
-                proc.stdout = os.fdopen(read, "rb")
-        if proc is None:
-            self._once(server.why)
-            return None
-        logger.debug("Forked node process %d from the fork server %d", proc.pid,
-                     server.proc.pid)
-        return proc
-
-    def close(self) -> None:
-        """End every server (their children keep running, as exec'd ones would)."""
-        with self._lock:
-            servers, self._servers = [s for s in self._servers.values() if s], {}
-        for server in servers:
-            server.close()
-
-
-def _classes(config: Any, allowed: frozenset[str]) -> list[str]:
-    """The allowlisted dataset classes a checked catalog entry names (nested ones too)."""
-    if not isinstance(config, dict):
-        return []
-    found = [config["type"]] if config.get("type") in allowed else []
-    for key in ("dataset", "checkpoint"):
-        nested = config.get(key)
-        if isinstance(nested, dict):
-            found += _classes(nested, allowed)
-        elif isinstance(nested, str) and nested in allowed:
-            found.append(nested)
-    return found
-
-
-@dataclass
-class Warm:
-    """What a run's fork servers import beyond the entrypoint (in pipeline order)."""
-
-    modules: list[str] = field(default_factory=list)
-    classes: list[str] = field(default_factory=list)
-
-
-def warm_imports(state: RunState) -> Warm:
-    """What a run's fork servers import beyond the entrypoint, from the driver's state.
-
-    Modules: those of the planned nodes' functions that belong to the project's
-    package (named by the driver's code and already imported by it). Classes: the
-    dataset classes of the planned nodes' catalog entries, which the planner checked,
-    kept only if they are on the run's allowlist (checked again here). Nothing comes
-    from the store.
-    """
-    from kedro_kinetic.allowlist import build_allowlist
-
-    package = state.package_name or ""
-    allowed = build_allowlist(state.settings.dataset_allowlist + state.runner_allow)
-    modules: dict[str, None] = {}
-    classes: dict[str, None] = {}
-    for plan in state.plans.values():
-        name = getattr(plan.node.func, "__module__", None) or ""
-        if package and name.split(".")[0] == package and name in sys.modules:
-            modules[name] = None
-        for entry in (*plan.inputs.values(), *plan.outputs.values()):
-            if entry.get("kind") == "catalog":
-                classes.update(dict.fromkeys(_classes(entry.get("config"), allowed)))
-    return Warm(list(modules), list(classes))

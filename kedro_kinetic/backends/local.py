@@ -8,7 +8,7 @@ thread per process echoes it (prefixed by the node name) and reports a
 process outlives a driver that is killed, and a resumed run adopts it.
 
 A Job whose command is the default entrypoint is forked by a warm fork server
-(:mod:`kedro_kinetic.backends.forkclient`) instead of exec'd: a fresh process all
+(:mod:`kedro_kinetic.backends.forkpool`) instead of exec'd: a fresh process all
 the same, in its own session, with the same args, env, cwd and log file, which
 skips importing Python, Kedro and pandas again. Any other command is exec'd.
 """
@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from kedro_kinetic import credentials, naming, seal
 from kedro_kinetic.backends.base import Backend, EventKind, JobEvent
-from kedro_kinetic.backends.forkclient import ForkedProcess, ForkServers
+from kedro_kinetic.backends.forkclient import ForkedProcess
 from kedro_kinetic.errors import BackendError
 from kedro_kinetic.layout import argv_digest
 from kedro_kinetic.manifest import (
@@ -44,6 +44,7 @@ from kedro_kinetic.text import printable
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from kedro_kinetic.backends.forkpool import ForkServers
     from kedro_kinetic.layout import LocalRunFolder
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from kedro_kinetic.backends import forkclient, forkserver
-from kedro_kinetic.backends.forkclient import ForkServer, ForkServers, Warm, warm_imports
+from kedro_kinetic.backends import forkclient, forkpool, forkserver
+from kedro_kinetic.backends.forkclient import ForkServer
+from kedro_kinetic.backends.forkpool import ForkServers, Warm, warm_imports
 from kedro_kinetic.config import DEFAULT_COMMAND
 from kedro_kinetic.layout import LocalRunFolder, argv_digest, process_start_time
 from kedro_kinetic.seal import KEY_ENV
@@ -143,7 +144,7 @@ def test_children_outlive_a_closed_server_and_its_driver_channel(stub, tmp_path)
 
 def test_only_the_default_command_is_forked(tmp_path, caplog):
     servers = ForkServers(DEFAULT_COMMAND, str(tmp_path))
-    caplog.set_level("INFO", logger=forkclient.__name__)
+    caplog.set_level("INFO", logger=forkpool.__name__)
     for _ in range(2):
         assert servers.start(["python", "-X", "dev", "-m", "kedro_kinetic.entrypoint"], [],
                              job_env(), None) is None
