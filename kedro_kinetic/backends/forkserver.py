@@ -50,10 +50,12 @@ from kedro_kinetic.seal import KEY_ENV
 
 #: The module every child runs, as ``python -m`` would.
 ENTRYPOINT = "kedro_kinetic.entrypoint"
-#: What every node process imports: the entrypoint, what it imports lazily, Kedro's catalog.
+#: What every node process imports: the entrypoint, what it and its argument parser
+#: import lazily, Kedro's catalog.
 BASE_IMPORTS = (
     ENTRYPOINT, "kedro_kinetic.payload", "kedro_kinetic.credentials",
     "kedro_kinetic.node_call", "kedro_kinetic.pinned_files", "cloudpickle", "kedro.io",
+    "argparse", "locale", "shutil",
 )
 #: ``(loaded module, module it imports lazily on first load or save)``: imported once
 #: the first is, so that children do not import them one by one.
@@ -124,6 +126,17 @@ def companions() -> list[str]:
     """Modules that loaded ones import lazily on first load or save (see :data:`COMPANIONS`)."""
     return [extra for trigger, extra in COMPANIONS
             if trigger in sys.modules and extra not in sys.modules]
+
+
+def warm_parser() -> None:
+    """Compile what ``argparse`` compiles on first use (``re`` caches it per process).
+
+    Every child parses its arguments with ``argparse``; a parser built here, from
+    constants, leaves the regular expressions compiled for all of them.
+    """
+    import argparse
+
+    argparse.ArgumentParser(prog="kinetic-pod").add_argument("--spec")
 
 
 def freeze() -> None:
@@ -339,6 +352,7 @@ def preload(modules: list[str], classes: list[str]) -> list[str]:
     failed = [why for why in (import_one(str(n), is_class) for n, is_class in names) if why]
     for extra in companions():
         import_one(extra, False)
+    warm_parser()
     freeze()
     settle()
     return failed
