@@ -16,6 +16,8 @@ children, not wall). Three numbers per size:
   runner itself adds.
 
 Pipelines are 10 independent chains of trivial nodes (``projects.chains_for``).
+``local_exec`` is the local backend with every node exec'd (no fork server), the
+same-run baseline of the driver's CPU with the fork server.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ def _measure(ctx: Any, backend: str, n: int, repeat: int) -> dict[str, Any]:
     if backend == "sequential":
         project = projects.trivial_project(root, shape, {"backend": "local"})
         report = ctx.drive("run", project, runner="sequential", label=label, timeout=1800)
-    elif backend == "local":
+    elif backend in ("local", "local_exec"):
         project = projects.trivial_project(
             root, shape, {"backend": "local", "max_parallel": ctx.sizes["local_max_parallel"]})
-        report = ctx.drive("run", project, label=label, timeout=1800)
+        report = ctx.drive("run", project, label=label, timeout=1800,
+                           no_fork=backend == "local_exec")
     else:
         project = projects.trivial_project(root, shape, {"backend": "local"})
         env = ctx.bench.write_env(project, label,
@@ -76,7 +79,9 @@ def run(ctx: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"shape": "10 independent chains of trivial nodes", "backends": {}}
     baseline = _baseline(ctx)
     out["sequential_cpu_run_s"] = {str(n): round(v, 4) for n, v in baseline.items()}
-    for backend in ctx.backends:
+    backends = [b for name in ctx.backends
+                for b in ((name, "local_exec") if name == "local" else (name,))]
+    for backend in backends:
         if backend == "kubernetes" and ctx.bench is None:
             out["backends"][backend] = {"skipped": ctx.bench_error or "bench not running"}
             continue
