@@ -7,15 +7,16 @@ unpickling, outputs equal to SequentialRunner's, retries in a fresh process, dea
 kill the node's whole process group, the run key only inside the node's own environment.
 A command other than the default entrypoint is still exec'd.
 
-Ctrl-C, fail-fast, ``kedro kinetic cancel`` and resume adoption after a killed driver are
-covered by ``test_failures_local.py`` and ``test_cli_runs.py``, which now go through the
-fork server too (every Job there runs the default entrypoint).
+``kedro kinetic cancel`` from another terminal and resume adoption after a killed driver are
+proved here for forked nodes; Ctrl-C and fail-fast are covered by ``test_failures_local.py``,
+which goes through the fork server too (every Job there runs the default entrypoint).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import time
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ import pytest
 
 from tests.conftest import copy_demo, kedro_cmd, local_run_folder, subprocess_env
 from tests.e2e.bench_kit import hashes, patch_node
+from tests.e2e.test_cli_runs import kinetic, run_ids
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -89,6 +91,29 @@ def records(project: Path, run_id: str) -> dict[str, dict]:
         record = json.loads(path.read_text())
         out[record["node"]] = record
     return out
+
+
+def start_driver(project: Path, out: Path) -> subprocess.Popen:
+    with out.open("w") as handle:
+        return subprocess.Popen([*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner",
+                                 "--pipeline=data_processing"], cwd=project,
+                                env=subprocess_env(), stdout=handle, stderr=subprocess.STDOUT)
+
+
+def wait_for_file(path: Path, log: Path, ceiling: float = 300) -> None:
+    deadline = time.monotonic() + ceiling
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert path.exists(), log.read_text()[-3000:]
+
+
+def wait_until_gone(pids: list[int], ceiling: float = 120) -> None:
+    deadline = time.monotonic() + ceiling
+    while time.monotonic() < deadline:
+        if all(_state(pid) in (None, "Z") for pid in pids):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"processes still run: {pids}")
 
 
 def attempts(path: Path) -> list[dict]:
@@ -169,14 +194,7 @@ def test_a_deadline_kills_the_forked_nodes_whole_group(demo, tmp_path):
     assert "ran longer than its deadline_seconds" in output
     assert records(demo, run_id_of(output))["store_features_node"]["via"] == "fork"
     started = json.loads(pids.read_text())
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        states = [_state(started[k]) for k in ("node", "grandchild")]
-        if all(s in (None, "Z") for s in states):
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail(f"processes of the timed-out node still run: {started}")
+    wait_until_gone([started["node"], started["grandchild"]])
 
 
 def _state(pid: int) -> str | None:
@@ -200,3 +218,58 @@ def test_a_custom_command_is_execd_not_forked(demo, tmp_path):
     [node] = attempts(who)
     assert SERVER_MODULE not in node["parent"] and "kedro" in node["parent"]
     assert {r["via"] for r in records(demo, run_id_of(output)).values()} == {"exec"}
+
+
+SLEEPER = """
+import json, os, subprocess, time
+child = subprocess.Popen(["sleep", "300"])
+with open({path!r}, "w") as f:
+    json.dump({{"node": os.getpid(), "grandchild": child.pid}}, f)
+time.sleep(300)
+"""
+
+
+def test_kinetic_cancel_kills_a_forked_node_and_its_group(demo, tmp_path):
+    pids, log = tmp_path / "pids.json", tmp_path / "driver.log"
+    patch_node(demo, STORE_SIG, SLEEPER.format(path=str(pids)))
+    driver = start_driver(demo, log)
+    try:
+        wait_for_file(pids, log)
+        [run_id] = run_ids(demo)
+        assert records(demo, run_id)["store_features_node"]["via"] == "fork"
+        out = kinetic(demo, "cancel", run_id).stdout
+        assert "cancelled 1 node(s)" in out and "store-features" in out
+        assert driver.wait(timeout=300) != 0
+        started = json.loads(pids.read_text())
+        wait_until_gone([started["node"], started["grandchild"]])
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+
+
+def test_a_forked_node_outlives_a_killed_driver_and_the_resumed_run_adopts_it(demo, tmp_path):
+    marks, log = tmp_path / "marks", tmp_path / "driver.log"
+    marks.mkdir()
+    patch_node(demo, STORE_SIG, f"""
+               import os, pathlib, time
+               (pathlib.Path({str(marks)!r}) / "pid").write_text(str(os.getpid()))
+               with open(pathlib.Path({str(marks)!r}) / "ran", "a") as f:
+                   f.write("ran\\n")
+               time.sleep(8)
+               print("still alive after the driver died", flush=True)
+               """)
+    driver = start_driver(demo, log)
+    wait_for_file(marks / "ran", log)
+    run_id = run_id_of(log.read_text())
+    assert records(demo, run_id)["store_features_node"]["via"] == "fork"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=60)
+    node = int((marks / "pid").read_text())
+    assert _state(node) not in (None, "Z"), "the forked node died with its driver"
+    resumed = run(demo, "--runner-params", f"resume={run_id}")
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, output[-5000:]
+    assert f"Adopted process {node} of job" in output
+    assert (marks / "ran").read_text() == "ran\n"  # ran once, not twice
+    logs = list(local_run_folder(demo, run_id).glob("logs/store-features-node*.log"))
+    assert len(logs) == 1 and "still alive after the driver died" in logs[0].read_text()
