@@ -39,7 +39,8 @@ def test_wait_for_output_returns_when_the_line_arrives(tmp_path):
 
 def test_wait_for_output_fails_with_the_output_when_it_ends_without_the_text(tmp_path):
     with running("print('something else')", tmp_path) as proc:
-        with pytest.raises(AssertionError, match="(?s)output ended without 'never printed'.*something else"):
+        with pytest.raises(AssertionError,
+                           match=r"(?s)output ended without 'never printed'.*something else"):
             proc.wait_for_output("never printed", 60)
 
 
