@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from kedro_kinetic import naming
 from tests.conftest import STATE_DIR
 from tests.e2e.bench_kit import (
     make_bench_demo,
@@ -95,7 +96,11 @@ def test_status_logs_cancel_clean_on_the_bench(tmp_path, k8s_cluster, gcs_emulat
         with popen_run(project, "--pipeline=data_processing") as driver:
             pod = wait_for_running_pod(k8s_cluster, before, driver=driver)
             label = pod.metadata.labels["kedro-kinetic.io/run"]
-            [run_id] = run_ids(project, "--env=bench")
+            # the bench's namespace is the session's: runs of earlier tests are listed too
+            [run_id] = [r for r in run_ids(project, "--env=bench")
+                        if naming.run_label(r) == label]
+            printed = driver.wait_for_output(re.compile(r"kedro-kinetic run (\S+): \d+ nodes"))
+            assert printed.group(1) == run_id
             assert "store_features_node\trunning" in kinetic(project, "status", run_id,
                                                              "--env=bench").stdout
             # each check starts a `kedro kinetic logs`: poll seconds apart, for minutes
