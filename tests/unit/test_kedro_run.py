@@ -58,6 +58,15 @@ def test_wait_ceiling_raises_with_the_output_so_far(tmp_path):
         assert isinstance(info.value, subprocess.TimeoutExpired)
 
 
+def test_children_turn_sigint_into_keyboard_interrupt(tmp_path):
+    """Even when pytest itself was started with SIGINT ignored (a background job)."""
+    code = "import signal; print(signal.getsignal(signal.SIGINT).__name__)"
+    with running(code, tmp_path) as proc:
+        assert proc.wait(60) == 0
+    assert proc.output.strip() == "default_int_handler"
+    assert python(tmp_path, "-c", code).stdout.strip() == "default_int_handler"
+
+
 def test_signal_and_exit_status(tmp_path):
     code = ("import signal, sys, time\n"
             "signal.signal(signal.SIGINT, lambda *a: (print('Cancelled', flush=True),"
