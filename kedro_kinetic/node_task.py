@@ -126,7 +126,7 @@ class NodeTasks:
             ctx.backend.submit(plan.manifest, node.name)
             ctx.timeline[node.name] = {"submitted": time.time()}
             ctx.planner.record(plan)  # for audits; nothing reads it back as trusted
-            logger.info("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
+            logger.debug("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
 
         return dispatch
 

@@ -228,11 +228,12 @@ class GKERunner(AbstractRunner):
 
     def _backend(self, cfg: kinetic_config.RunConfig, project: Path, run_id: str) -> Backend:
         from kedro_kinetic import backends
+        from kedro_kinetic.live_view import CURRENT_STDOUT
 
         root = RunLayout.for_run(store.to_uri(cfg.store, project), run_id).root
         return backends.create(cfg, project_path=project, run_label=RunLayout(root).label,
                                run_root=root, conf_source=self._state.conf_source,
-                               env=self._state.env)
+                               env=self._state.env, log_sink=CURRENT_STDOUT)
 
     def _run(
         self,
