@@ -17,6 +17,9 @@ def commands() -> None:
 @commands.group()
 def kinetic() -> None:
     """Run Kedro nodes as Kubernetes Jobs: render, inspect and clean up runs."""
+    from kedro_kinetic import user_errors
+
+    user_errors.install()  # a kedro-kinetic error prints as one message, not a traceback
 
 
 @kinetic.command()

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.runner import AbstractRunner
 
-from kedro_kinetic import activation, store
+from kedro_kinetic import activation, store, user_errors
 from kedro_kinetic import config as kinetic_config
 from kedro_kinetic.allowlist import build_allowlist, class_path
 from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter
 from kedro_kinetic.driver_io import free_outputs, upload_driver_inputs
 from kedro_kinetic.errors import RunNotFound
+from kedro_kinetic.hints import interrupted, suggest_resume
 from kedro_kinetic.layout import RunLayout
 from kedro_kinetic.node_task import NodeTasks, RunContext
 from kedro_kinetic.outcome import RemoteNodeError
@@ -37,7 +38,6 @@ from kedro_kinetic.run_setup import (
     by_value_packages,
     check_images,
     make_progress,
-    resume_hint,
     sigterm_as_interrupt,
     unknown_run,
 )
@@ -101,11 +101,13 @@ class GKERunner(AbstractRunner):
         elif command is not None:
             self._overrides["command"] = command  # refused by config.load, naming the key
         self._state = activation.activate(self._allow)
+        user_errors.install()  # `kedro run`: a kedro-kinetic error prints as one message
         self.last_plans: dict[Node, NodePlan] = {}
         self.last_results: dict[str, NodeResult] = {}
         #: node name -> {"submitted": t, "finished_seen": t} (driver clock, time.time())
         self.last_timeline: dict[str, dict[str, float]] = {}
         self._ctx: RunContext | None = None
+        self._finished_before: set[str] = set()
 
     def __repr__(self) -> str:
         return f"GKERunner(overrides={self._overrides!r})"
@@ -191,6 +193,9 @@ class GKERunner(AbstractRunner):
         try:
             with sigterm_as_interrupt(), ctx.progress or contextlib.nullcontext():
                 self._run(pipeline, catalog, hooks, run_id)
+        except KeyboardInterrupt as exc:  # after the live table: the last words on screen
+            logger.warning(interrupted(run_id, self._finished_count(), len(ctx.plans), str(exc)))
+            raise
         finally:
             ctx.backend.close()
             self._ctx = None
@@ -226,6 +231,11 @@ class GKERunner(AbstractRunner):
             results=self.last_results, timeline=self.last_timeline)
         return self._ctx
 
+    def _finished_count(self) -> int:
+        """Nodes of this run that finished: before a resume, or now (sealed and succeeded)."""
+        now = {name for name, r in self.last_results.items() if r.status == "succeeded"}
+        return len(now | self._finished_before)
+
     def _backend(self, cfg: kinetic_config.RunConfig, project: Path, run_id: str) -> Backend:
         from kedro_kinetic import backends
         from kedro_kinetic.live_view import CURRENT_STDOUT
@@ -257,6 +267,7 @@ class GKERunner(AbstractRunner):
             from kedro_kinetic.resume import finished_before
 
             done = finished_before(ctx, self._resume)
+            self._finished_before = {n.name for n in done}
             for node in done:
                 tasks.show(node, NodeState.SUCCEEDED, f"finished in run {self._resume}")
         scheduler = Scheduler(ctx.backend, {n: p.ident.job_name for n, p in ctx.plans.items()},
@@ -264,8 +275,8 @@ class GKERunner(AbstractRunner):
                               ctx.config.fail_fast)
         outcome = scheduler.run(tasks, done)
         if outcome.failure is not None:
-            self._suggest_resume_scenario(pipeline, outcome.done, catalog)
-            outcome.failure.add_note(resume_hint(pipeline, outcome.done, catalog))
+            outcome.failure.add_note(suggest_resume(self, pipeline, outcome.done, catalog,
+                                                    run_id or ctx.run_id))
             raise outcome.failure
         if outcome.not_run:
             raise RuntimeError("nodes could not be scheduled: "
