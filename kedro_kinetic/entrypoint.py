@@ -137,12 +137,12 @@ class _Pod:
 
     def _save(self, spec: Any, pay: Any, value: Any, catalog: Any, configs: dict,
               written: dict) -> None:
-        from kedro_kinetic.node_call import outputs_of
-
-        for name, data in outputs_of(pay.name, pay.outputs, value).items():
+        for name, data in self._items(spec, pay, value):
             entry = spec["outputs"].get(name)
             if entry is None:
                 raise SpecError(f"node produced '{name}', which the spec does not name")
+            if name in written:  # a generator's chunks: the file holds the last one
+                written[name].written.clear()
             try:
                 self.res.outputs[name] = _save_output(name, entry, data, catalog,
                                                       written.get(name))
@@ -153,6 +153,22 @@ class _Pod:
         for name in pay.confirms:
             if catalog is not None and name in configs:
                 catalog.confirm(name)
+
+    def _items(self, spec: Any, pay: Any, value: Any) -> Any:
+        """``(dataset, data)`` to save: a generator node's chunks as they come (see chunks)."""
+        from kedro_kinetic import chunks
+        from kedro_kinetic.node_call import outputs_of
+
+        if not chunks.is_chunked(pay.func, value):
+            return outputs_of(pay.name, pay.outputs, value).items()
+
+        def keep_last(name: str) -> bool:
+            return (spec["outputs"].get(name) or {}).get("kind") == "pickle"
+
+        def phase(name: str) -> None:
+            self.res.phase = name
+
+        return chunks.chunks(pay.name, pay.outputs, value, keep_last, phase)
 
     def fail(self, exc: BaseException) -> int:
         if isinstance(exc, VerificationError):

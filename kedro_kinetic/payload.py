@@ -35,9 +35,6 @@ class Payload:
     allow: tuple[str, ...]
 
 
-class UnsupportedNode(ValueError):
-    """A node GKERunner cannot run remotely."""
-
 
 def dump(node: Node, allow: Iterable[str], by_value: Iterable[str] = ()) -> bytes:
     """Serialise ``node``'s function and declarations with cloudpickle.
@@ -49,18 +46,11 @@ def dump(node: Node, allow: Iterable[str], by_value: Iterable[str] = ()) -> byte
         node: The Kedro node (its function is what runs in the pod).
         allow: Extra allowlisted class paths, chosen in code by the author.
         by_value: Top-level package names to pickle by value (the project).
-    Raises:
-        UnsupportedNode: A generator node (its chunks cannot be streamed across pods).
+    A generator node's function is pickled like any other: the pod saves its
+    chunks as they come (:mod:`kedro_kinetic.chunks`).
     """
-    import inspect
-
     import cloudpickle
 
-    if inspect.isgeneratorfunction(node.func):
-        raise UnsupportedNode(
-            f"node '{node.name}' is a generator function; GKERunner cannot stream its "
-            "chunks between pods yet (run it with another runner)"
-        )
     registered = []
     for name in sorted(set(by_value)):
         module = sys.modules.get(name)
