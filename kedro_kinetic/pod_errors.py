@@ -11,7 +11,11 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
+from kedro_kinetic.errors import KineticError
+
 _PACKAGE = str(Path(__file__).resolve().parent)
+#: Marks an error whose message tells the whole story (no frame of ours adds to it).
+COMPLETE = "kinetic_complete"
 
 
 def _ours(filename: str) -> bool:
@@ -26,7 +30,9 @@ def node_traceback(exc: BaseException) -> str:
     tb = exc.__traceback__
     while tb is not None and _ours(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
-    if tb is None:  # raised by kedro-kinetic itself: every frame helps
+    if tb is None and (isinstance(exc, KineticError) or getattr(exc, COMPLETE, False)):
+        return "".join(traceback.format_exception_only(exc))  # the message says it all
+    if tb is None:  # an unexpected error inside kedro-kinetic: every frame helps
         return "".join(traceback.format_exception(exc))
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
@@ -38,8 +44,12 @@ def save_failed(name: str, exc: Exception) -> Exception:
                f"GKERunner passes '{name}' to the next node as a pickle; return a value "
                "that pickle (or cloudpickle) can serialise, or give the dataset a catalog "
                "entry that can save it.")
+    error: Exception
     try:
         from kedro.io.core import DatasetError
     except ImportError:  # pragma: no cover - Kedro is a dependency of every pod image
-        return ValueError(message)
-    return DatasetError(message)
+        error = ValueError(message)
+    else:
+        error = DatasetError(message)
+    setattr(error, COMPLETE, True)
+    return error
