@@ -87,3 +87,12 @@ def interrupted(run_id: str, finished: int, total: int, signal_text: str = "") -
     return (f"kedro-kinetic run {run_id} {how}: {finished} of {total} node(s) finished; "
             "its running nodes were stopped. Resume it, keeping what finished: add "
             f"`{rerun_command(run_id)}` to your previous command")
+
+
+def print_last_words(text: str) -> None:
+    """Print ``text`` on stderr as it is: one unwrapped paragraph, next to click's
+    ``Aborted!``, so the command in it can be copied (a log handler would wrap it)."""
+    import sys
+
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()

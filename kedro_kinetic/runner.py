@@ -27,7 +27,7 @@ from kedro_kinetic.allowlist import build_allowlist, class_path
 from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter
 from kedro_kinetic.driver_io import free_outputs, upload_driver_inputs
 from kedro_kinetic.errors import RunNotFound
-from kedro_kinetic.hints import interrupted, suggest_resume
+from kedro_kinetic.hints import interrupted, print_last_words, suggest_resume
 from kedro_kinetic.layout import RunLayout
 from kedro_kinetic.node_task import NodeTasks, RunContext
 from kedro_kinetic.outcome import RemoteNodeError
@@ -194,7 +194,8 @@ class GKERunner(AbstractRunner):
             with sigterm_as_interrupt(), ctx.progress or contextlib.nullcontext():
                 self._run(pipeline, catalog, hooks, run_id)
         except KeyboardInterrupt as exc:  # after the live table: the last words on screen
-            logger.warning(interrupted(run_id, self._finished_count(), len(ctx.plans), str(exc)))
+            print_last_words(interrupted(run_id, self._finished_count(), len(ctx.plans),
+                                         str(exc)))
             raise
         finally:
             ctx.backend.close()

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import DS_NODES, NODES, patch_node
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 
