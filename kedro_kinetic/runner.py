@@ -186,6 +186,9 @@ class GKERunner(AbstractRunner):
         cfg = self._config(catalog)  # invalid config stops the run before anything else
         if only_missing_outputs:
             pipeline = self._filter_pipeline_for_missing_outputs(pipeline, catalog)
+            if not pipeline.nodes:  # Kedro logged "Skipping all N nodes": nothing to open
+                self._logger.info("Pipeline execution completed successfully in 0.0 sec.")
+                return {}
         hooks: Any = hook_manager or _NullPluginManager()
         add_hookspecs(hooks)
         ctx = self._open(cfg, pipeline, catalog, hooks, run_id)
