@@ -34,12 +34,17 @@ def kinetic() -> None:
               help="Also validate each Job with a server-side dry run (kubernetes backend).")
 def render(pipelines: tuple[str, ...], nodes: tuple[str, ...], env: str | None,
            runner_params: dict[str, Any], output: str | None, dry_run_server: bool) -> None:
-    """Print the Job manifests as YAML; nothing is submitted."""
+    """PREVIEW the Job manifests a run would submit, as YAML; nothing is uploaded or submitted.
+
+    The Jobs reference objects only `kedro run` creates (payloads and task specs in
+    the store, the run's key Secret kinetic-run-<label>), so applying them does not
+    run the pipeline: review them, diff them, or validate them with
+    --dry-run-server. Kedro logs its first line to stdout before any command runs;
+    for a pipe use `kinetic-render` (same options, every log line on stderr) or -o.
+    """
     import logging
 
-    import yaml
-
-    from kedro_kinetic.render import render_project
+    from kedro_kinetic.render import preview_yaml, render_project, stdout_note
 
     logging.disable(logging.WARNING)  # keep stdout parseable YAML (Kedro logs to stdout)
     try:
@@ -48,12 +53,16 @@ def render(pipelines: tuple[str, ...], nodes: tuple[str, ...], env: str | None,
         logging.disable(logging.NOTSET)
     if dry_run_server:
         _server_dry_run(manifests, cfg.kubeconfig, cfg.kube_context)
-    text = yaml.safe_dump_all(manifests, sort_keys=False)
+    text = preview_yaml(manifests)
     if output:
         Path(output).write_text(text)
-        click.echo(f"# {len(manifests)} Job manifest(s) written to {output}", err=True)
-    else:
-        click.echo(text, nl=False)
+        click.echo(f"# {len(manifests)} Job manifest(s) written to {output} (a preview: "
+                   "`kedro run` creates what they reference)", err=True)
+        return
+    click.echo(text, nl=False)
+    note = stdout_note()
+    if note:
+        click.echo(note, err=True)
 
 
 _ENV = click.option("--env", "-e", default=None, help="Kedro configuration environment.")
