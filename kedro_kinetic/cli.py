@@ -127,24 +127,26 @@ def status(run: str | None, env: str | None) -> None:
     machine's private run folders) and from results sealed with the run's key;
     objects in the store alone never make a run or a row.
     """
+    from kedro_kinetic.cli_tables import print_rows
     from kedro_kinetic.text import printable
 
     runs = _Runs(env)
     if run is None:
-        click.echo("# run id\tstate\tsucceeded/failed/nodes\tstarted\tnode time", err=True)
+        table = []
         for info in runs.all:
             state, done, took = _run_summary(runs.inspector, info)
-            click.echo(f"{printable(info.run_id, False)}\t{state}\t{done}\t"
-                       f"{_when(info.started)}\t{took}")
+            table.append([info.run_id, info.pipeline or "-", state, done, _when(info.started),
+                          took])
+        print_rows(["run id", "pipeline", "state", "succeeded/failed/nodes", "started",
+                    "node time"], table)
         if not runs.all:
             click.echo("# no runs", err=True)
         return
     rows = runs.inspector.statuses(runs.find(run))
-    for row in rows:
-        took = f"{row.duration:.1f}s" if row.duration is not None else "-"
-        line = "\t".join(printable(x, False) for x in (row.node, row.state, took, row.job,
-                                                       row.detail))
-        click.echo(line.rstrip())
+    print_rows(["node", "state", "node time", "job", "detail"],
+               [[row.node, row.state,
+                 f"{row.duration:.1f}s" if row.duration is not None else "-", row.job,
+                 row.detail] for row in rows])
     counts = {s: sum(r.state == s for r in rows) for s in {r.state for r in rows}}
     click.echo("# " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), err=True)
     for uri, why in sorted(runs.inspector.rejected.items()):

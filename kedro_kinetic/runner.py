@@ -247,7 +247,9 @@ class GKERunner(AbstractRunner):
         root = RunLayout.for_run(store.to_uri(cfg.store, project), run_id).root
         return backends.create(cfg, project_path=project, run_label=RunLayout(root).label,
                                run_root=root, conf_source=self._state.conf_source,
-                               env=self._state.env, log_sink=CURRENT_STDOUT)
+                               env=self._state.env, log_sink=CURRENT_STDOUT,
+                               pipeline="+".join(self._state.run_params.get("pipeline_names")
+                                                 or ["__default__"]))
 
     def _run(
         self,

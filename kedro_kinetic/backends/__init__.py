@@ -22,11 +22,12 @@ __all__ = ["Backend", "JobEvent", "RunInspector", "create", "inspector"]
 
 def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str = "",
            conf_source: str | None = None, env: str | None = None,
-           log_sink: IO[str] | None = None) -> Backend:
+           log_sink: IO[str] | None = None, pipeline: str = "") -> Backend:
     """Instantiate the backend the run's configuration names.
 
     ``log_sink`` is where node output is echoed (default: ``sys.stdout`` as it is
-    when the backend is created).
+    when the backend is created); ``pipeline`` names the run's pipeline(s) in the
+    local run's private record (Kubernetes Jobs carry it as a label).
     """
     if cfg.backend == "local":
         from kedro_kinetic.backends.local import LocalBackend
@@ -34,7 +35,8 @@ def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str 
 
         return LocalBackend(project_path=project_path, conf_source=conf_source, env=env,
                             stream_logs=cfg.stream_logs,
-                            run_folder=LocalRunFolder(run_root) if run_root else None,
+                            run_folder=LocalRunFolder(run_root, pipeline=pipeline)
+                            if run_root else None,
                             run_label=run_label, log_sink=log_sink)
     if cfg.backend != "kubernetes":
         raise ConfigError(f"kinetic.backend: unknown backend {cfg.backend!r}")

@@ -47,6 +47,12 @@ def test_one_line_per_transition_and_kedro_wording(demo):
     if importlib.util.find_spec("kedro_viz") is not None:
         assert "recorded for kedro-viz's Workflow view" in output
 
+    status = subprocess.run([*kedro_cmd(), "kinetic", "status"], cwd=demo, capture_output=True,
+                            text=True, env=subprocess_env(), timeout=300)
+    [row] = [line.split("\t") for line in status.stdout.splitlines()]
+    assert row[1:4] == ["data_processing", "succeeded", "8/0/8"], row  # the run's pipeline
+    assert status.stderr.splitlines()[-1].startswith("# run id\tpipeline\tstate")
+
     nothing = gke_run(demo, "--only-missing-outputs")
     assert "Skipping all 8 nodes (all persistent outputs exist)" in nothing
     assert "Pipeline execution completed successfully" in nothing
