@@ -24,6 +24,7 @@ from kedro.runner import AbstractRunner
 from kedro_kinetic import activation, store, user_errors
 from kedro_kinetic import config as kinetic_config
 from kedro_kinetic.allowlist import build_allowlist, class_path
+from kedro_kinetic.catalog_objects import refuse_code_only
 from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter
 from kedro_kinetic.driver_io import free_outputs, upload_driver_inputs
 from kedro_kinetic.errors import RunNotFound
@@ -147,11 +148,13 @@ class GKERunner(AbstractRunner):
                else catalog.to_config()[0])  # type: ignore[attr-defined] # DataCatalog's
         params = {n: catalog.load(n) for n in pipeline.datasets() if is_parameter(n)}
         project = state.project_path or Path.cwd()
+        resolver = CatalogResolver(raw, allowed)
+        refuse_code_only(pipeline.datasets(), catalog, resolver.declares)
         planner = Planner(
             run_id=run_id, pipeline_name="+".join(names), config=cfg,
             layout=RunLayout.for_run(store.to_uri(cfg.store, project), run_id,
                                      write=not dry_run),
-            resolver=CatalogResolver(raw, allowed), parameters=params,
+            resolver=resolver, parameters=params,
             allow=allowed - build_allowlist(),
             by_value=by_value_packages(pipeline.nodes, state.package_name, project),
             versions={"save_version": run_id if self._resume else state.save_version or run_id,

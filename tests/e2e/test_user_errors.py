@@ -114,3 +114,29 @@ def test_no_google_credentials_point_to_doctor(demo, tmp_path):
            "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"), "GCE_METADATA_HOST": "127.0.0.1:9",
            "GCE_METADATA_IP": "127.0.0.1:9", "NO_GCE_CHECK": "True", "STORAGE_EMULATOR_HOST": ""}
     assert_one_message(gke_run(demo, **env), "no Google credentials", "kedro kinetic doctor")
+
+
+CODE_ONLY_HOOK = '''
+from kedro.framework.hooks import hook_impl
+
+
+class AddDataset:
+    @hook_impl
+    def after_catalog_created(self, catalog):
+        from kedro_datasets.json import JSONDataset
+
+        catalog["cleaning_report"] = JSONDataset(
+            filepath="data/08_reporting/cleaning_report.json", save_args={"default": str})
+'''
+
+
+def test_dataset_built_in_code_is_named_with_the_fix(demo):
+    package = demo / "src" / "demo_project"
+    (package / "code_hooks.py").write_text(CODE_ONLY_HOOK)
+    settings = package / "settings.py"
+    settings.write_text(settings.read_text() + "\nfrom demo_project.code_hooks import AddDataset\n"
+                        "HOOKS = (AddDataset(),)\n")
+    assert_one_message(gke_run(demo), "catalog entry 'cleaning_report' "
+                       "(kedro_datasets.json.json_dataset.JSONDataset) exists only as a Python "
+                       "object", "declare it in conf/<env>/catalog.yml")
+    assert not (demo / "data" / "kinetic").exists()  # refused before anything was stored
