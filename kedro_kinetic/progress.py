@@ -128,8 +128,10 @@ class Progress:
 
         now = time.time()
         table = Table(expand=False, show_lines=False)
-        for column in ("node", "state", "elapsed", "detail"):
-            table.add_column(column)
+        table.add_column("node", overflow="fold")  # a narrow terminal folds, never hides, it
+        table.add_column("state", no_wrap=True)
+        table.add_column("elapsed", no_wrap=True)
+        table.add_column("detail", overflow="ellipsis")
         with self._lock:
             rows = list(self._rows.items())
         for name, row in rows:
