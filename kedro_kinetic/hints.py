@@ -94,5 +94,7 @@ def print_last_words(text: str) -> None:
     ``Aborted!``, so the command in it can be copied (a log handler would wrap it)."""
     import sys
 
-    sys.stderr.write(text + "\n")
+    from kedro_kinetic.text import printable
+
+    sys.stderr.write(printable(text, newlines=False) + "\n")
     sys.stderr.flush()
