@@ -4,13 +4,15 @@ pickled catalog files (pinned), and free intermediates (the last chunk, pinned).
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 import subprocess
 import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+from tests.conftest import copy_demo, kedro_cmd, read_result, subprocess_env
 from tests.e2e.bench_kit import hashes
 
 if TYPE_CHECKING:
@@ -109,3 +111,18 @@ def test_generator_nodes_give_sequential_runner_outputs(tmp_path):
                .splitlines()) == 30
     summary = (project / "data/08_reporting/chunk_summary.json").read_text()
     assert '"start": 20' in summary and '"chunk-2"' in summary
+
+
+def test_generator_intermediate_is_the_last_chunk_pinned_by_its_bytes(tmp_path):
+    project = generator_project(tmp_path)
+    kedro_run(project, "--runner=kedro_kinetic.GKERunner")
+    [results] = (project / "data" / "kinetic" / "runs").glob("*/results")
+    by_node = {r.node: r for r in map(read_result, sorted(results.glob("*.json")))}
+    output = by_node["rows_and_counts_node"].outputs["last_count"]
+    assert output["kind"] == "pickle"
+    blob = (project / output["uri"].removeprefix("file://")).read_bytes()
+    assert hashlib.sha256(blob).hexdigest() == output["sha256"]  # the bytes written, pinned
+    assert pickle.loads(blob) == {"rows": 10, "start": 20}
+    pickled = by_node["rows_and_counts_node"].outputs["pickled_chunk"]
+    file = project / "data" / "06_models" / "pickled_chunk.pickle"
+    assert pickled["sha256"] == hashlib.sha256(file.read_bytes()).hexdigest()  # last write
