@@ -20,7 +20,6 @@ import argparse
 import pickle
 import sys
 import time
-import traceback
 from typing import Any
 
 from kedro_kinetic import result as results
@@ -28,6 +27,7 @@ from kedro_kinetic import seal, store
 from kedro_kinetic.allowlist import CatalogSpecError, build_allowlist, check_entry
 from kedro_kinetic.digest import VerificationError, sha256_hex, verify
 from kedro_kinetic.errors import SpecError
+from kedro_kinetic.pod_errors import node_traceback, save_failed
 from kedro_kinetic.task_spec import safe_load, validate_spec
 
 _PHASE_EXIT = {
@@ -137,16 +137,38 @@ class _Pod:
 
     def _save(self, spec: Any, pay: Any, value: Any, catalog: Any, configs: dict,
               written: dict) -> None:
-        from kedro_kinetic.node_call import outputs_of
-
-        for name, data in outputs_of(pay.name, pay.outputs, value).items():
+        for name, data in self._items(spec, pay, value):
             entry = spec["outputs"].get(name)
             if entry is None:
                 raise SpecError(f"node produced '{name}', which the spec does not name")
-            self.res.outputs[name] = _save_output(name, entry, data, catalog, written.get(name))
+            if name in written:  # a generator's chunks: the file holds the last one
+                written[name].written.clear()
+            try:
+                self.res.outputs[name] = _save_output(name, entry, data, catalog,
+                                                      written.get(name))
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                if entry["kind"] != "pickle":
+                    raise
+                raise save_failed(name, exc) from None  # names the dataset, as Kedro does
         for name in pay.confirms:
             if catalog is not None and name in configs:
                 catalog.confirm(name)
+
+    def _items(self, spec: Any, pay: Any, value: Any) -> Any:
+        """``(dataset, data)`` to save: a generator node's chunks as they come (see chunks)."""
+        from kedro_kinetic import chunks
+        from kedro_kinetic.node_call import outputs_of
+
+        if not chunks.is_chunked(pay.func, value):
+            return outputs_of(pay.name, pay.outputs, value).items()
+
+        def keep_last(name: str) -> bool:
+            return (spec["outputs"].get(name) or {}).get("kind") == "pickle"
+
+        def phase(name: str) -> None:
+            self.res.phase = name
+
+        return chunks.chunks(pay.name, pay.outputs, value, keep_last, phase)
 
     def fail(self, exc: BaseException) -> int:
         if isinstance(exc, VerificationError):
@@ -158,7 +180,7 @@ class _Pod:
         self.res.status = "failed"
         self.res.error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
         self.res.error_message = str(exc)
-        self.res.traceback = "".join(traceback.format_exception(exc))
+        self.res.traceback = node_traceback(exc)
         _log(f"{results.EXIT_MEANINGS[code]} in phase '{self.res.phase}': {exc}")
         return code
 

@@ -21,6 +21,7 @@ from kedro_kinetic.outcome import RemoteNodeError, output_digests, read_result
 from kedro_kinetic.plan import put_content
 from kedro_kinetic.progress import NodeState
 from kedro_kinetic.remote_data import RemoteData
+from kedro_kinetic.remote_errors import remote_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -126,7 +127,7 @@ class NodeTasks:
             ctx.backend.submit(plan.manifest, node.name)
             ctx.timeline[node.name] = {"submitted": time.time()}
             ctx.planner.record(plan)  # for audits; nothing reads it back as trusted
-            logger.info("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
+            logger.debug("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
 
         return dispatch
 
@@ -159,8 +160,8 @@ class NodeTasks:
                                               outputs=outputs, is_async=ctx.is_async,
                                               run_id=ctx.run_id)
                 return None
-        error = RemoteNodeError(node.name, result, event.reason,
-                                f"Logs: kedro kinetic logs {ctx.run_id} {node.name}")
+        error = remote_error(node.name, result, event.reason,  # keeps the node's error type
+                             f"Logs: kedro kinetic logs {ctx.run_id} {node.name}")
         ctx.hooks.hook.on_node_error(error=error, node=node, catalog=ctx.catalog, inputs=inputs,
                                      is_async=ctx.is_async, run_id=ctx.run_id)
         return error

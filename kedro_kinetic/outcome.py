@@ -51,12 +51,17 @@ class RemoteNodeError(KineticError, RuntimeError):
         cause = result.error_message or reason or "no result was written"
         head = f"node '{node_name}' failed remotely ({meaning}"
         head += f", {reason})" if reason and reason not in _QUIET else ")"
-        message = f"{head}: {printable(result.error_type or 'error', False)}: {printable(cause)}"
+        kind = (result.error_type or "error").removeprefix("builtins.")
+        message = f"{head}: {printable(kind, False)}: {printable(cause)}"
         if result.traceback:
             message += "\n--- remote traceback ---\n" + printable(result.traceback.rstrip())
         if next_step:
             message += "\n" + next_step
+        self.remote_traceback = result.traceback
         super().__init__(message)
+
+    def __str__(self) -> str:  # the message as is, whatever the node's type (KeyError quotes)
+        return str(self.args[0]) if self.args else ""
 
 
 def _missing(plan: NodePlan, event: JobEvent, exc: BaseException) -> NodeResult:

@@ -15,6 +15,38 @@ if TYPE_CHECKING:
 
 PENDING = "0" * 64
 ANN_RENDERED = "kedro-kinetic.io/rendered"
+ANN_PREVIEW = "kedro-kinetic.io/preview"
+PREVIEW = ("rendered by `kedro kinetic render`: the payload, task spec and run key Secret "
+           "it references exist only once `kedro run` creates them")
+HEADER = """\
+# kedro-kinetic render: a PREVIEW of the Jobs `kedro run --runner=kedro_kinetic.GKERunner`
+# would submit. Nothing was uploaded or submitted: the payloads and task specs these Jobs
+# pin, and the run key Secret they read (kinetic-run-<label>), are created by a run, so
+# applying this file does not run the pipeline. Review it, diff it, or validate it with
+# `kedro kinetic render --dry-run-server` (or kubectl apply --dry-run=server).
+"""
+
+
+def preview_yaml(manifests: list[dict[str, Any]]) -> str:
+    """The manifests as a YAML stream, under a comment that says what they are."""
+    import yaml
+
+    return HEADER + yaml.safe_dump_all(manifests, sort_keys=False)
+
+
+def stdout_note() -> str:
+    """What to tell on stderr when Kedro's own first log line went to a piped stdout."""
+    import os
+    import sys
+    from pathlib import Path
+
+    if sys.stdout.isatty() or os.environ.get("KEDRO_LOGGING_CONFIG"):
+        return ""
+    if any(Path("conf", f"logging.{ext}").is_file() for ext in ("yml", "yaml")):
+        return ""
+    return ("# note: Kedro printed its 'Using ... logging configuration' line to stdout "
+            "before this command ran; to pipe only YAML, run `kinetic-render` with the same "
+            "options, or write a file with -o")
 
 
 def render_project(
@@ -64,6 +96,7 @@ def render_project(
             pending = {n: PENDING for n, e in plan.inputs.items() if needs_digest(e)}
             planner.finalise(plan, pending)
             plan.manifest = patch_manifest(hooks, plan, "render")
+            plan.manifest["metadata"]["annotations"][ANN_PREVIEW] = PREVIEW
             if pending:
                 plan.manifest["metadata"]["annotations"][ANN_RENDERED] = (
                     "intermediate digests are pinned at submission time")

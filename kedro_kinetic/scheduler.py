@@ -99,6 +99,8 @@ class Scheduler:
             cancelled = self._backend.cancel_all()
             if cancelled:
                 logger.warning("Cancelled %d node(s): %s", len(cancelled), ", ".join(cancelled))
+            for node in running.values():  # their end is never consumed: show it now
+                ops.show(node, NodeState.CANCELLED, "Cancelled")
             raise
         finally:
             pool.shutdown(wait=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from kedro_kinetic.errors import ObjectNotFound, StoreError
+from kedro_kinetic.errors import CredentialsError, ObjectNotFound, StoreError
 
 __all__ = [
     "ObjectNotFound",
@@ -219,6 +219,24 @@ class _LocalStore:
             os.close(folder)
 
 
+def _default_client(uri: str) -> Any:
+    """A GCS client with the machine's default credentials.
+
+    Raises:
+        CredentialsError: There are none (names the fix instead of google-auth's frames).
+    """
+    from google.auth import exceptions as auth_exceptions
+    from google.cloud import storage
+
+    try:
+        return storage.Client()
+    except auth_exceptions.DefaultCredentialsError as exc:
+        raise CredentialsError(
+            f"no Google credentials to reach {uri}: run `gcloud auth application-default "
+            "login` (or set GOOGLE_APPLICATION_CREDENTIALS); `kedro kinetic doctor` checks "
+            "this machine's set-up") from exc
+
+
 class _GCSStore:
     def __init__(self) -> None:
         self._client: Any = None
@@ -236,7 +254,7 @@ class _GCSStore:
                     credentials=AnonymousCredentials(),
                 )
             else:
-                self._client = storage.Client()
+                self._client = _default_client(uri)
         return self._client.bucket(parsed.netloc), parsed.path.lstrip("/")
 
     def read(self, uri: str) -> bytes:

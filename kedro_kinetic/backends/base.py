@@ -104,6 +104,7 @@ class RunInfo:
     label: str
     root: str  # the run's folder in the store
     started: float | None = None  # epoch seconds, from the trusted source
+    pipeline: str = ""  # the pipeline(s) run, from the trusted source ("" if unknown)
 
 
 @dataclass

@@ -11,6 +11,7 @@ writer can neither make ``clean`` delete a live run nor ``cancel`` miss one.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from datetime import datetime
 from functools import partial
@@ -27,6 +28,7 @@ from kedro_kinetic.manifest import (
     ANN_RUN_ID,
     CONTAINER,
     LABEL_NODE,
+    LABEL_PIPELINE,
     LABEL_RUN,
     MANAGED_BY,
 )
@@ -94,7 +96,21 @@ class KubernetesRuns:
             found.append(RunInfo(run_id=run_id, label=label,
                                  root=RunLayout.for_run(self._store_uri, run_id).root,
                                  started=_timestamp(meta.get("creationTimestamp"))))
+        pipelines = self._pipelines() if found else {}
+        found = [dataclasses.replace(run, pipeline=pipelines.get(run.label, "")) for run in found]
         return sorted(found, key=lambda r: (r.started or 0, r.run_id))
+
+    def _pipelines(self) -> dict[str, str]:
+        """Run label -> the pipeline label of its Jobs (one list call for every run)."""
+        listing = with_retries(lambda: self._json(
+            self._batch.list_namespaced_job, self.namespace,
+            label_selector=f"{_MANAGED},{LABEL_RUN}"), "list the runs' Jobs")
+        found: dict[str, str] = {}
+        for job in listing.get("items") or []:
+            labels = (job.get("metadata") or {}).get("labels") or {}
+            if labels.get(LABEL_PIPELINE):
+                found.setdefault(labels.get(LABEL_RUN, ""), str(labels[LABEL_PIPELINE]))
+        return found
 
     def key(self, run: RunInfo) -> bytes:
         from kubernetes.client.exceptions import ApiException

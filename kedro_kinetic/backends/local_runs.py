@@ -50,7 +50,7 @@ class LocalRuns:
             found.append(RunInfo(run_id=str(record.get("run_id", "")),
                                  label=root.rsplit("/", 1)[-1], root=root,
                                  started=float(started) if isinstance(started, (int, float))
-                                 else None))
+                                 else None, pipeline=str(record.get("pipeline") or "")))
         return sorted(found, key=lambda r: (r.started or 0, r.run_id))
 
     def key(self, run: RunInfo) -> bytes:
