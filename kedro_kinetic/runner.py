@@ -32,6 +32,7 @@ from kedro_kinetic.node_task import NodeTasks, RunContext
 from kedro_kinetic.outcome import RemoteNodeError
 from kedro_kinetic.plan import Planner
 from kedro_kinetic.progress import NodeState
+from kedro_kinetic.result_watch import ResultWatcher
 from kedro_kinetic.run_setup import (
     add_hookspecs,
     by_value_packages,
@@ -192,6 +193,8 @@ class GKERunner(AbstractRunner):
             with sigterm_as_interrupt(), ctx.progress or contextlib.nullcontext():
                 self._run(pipeline, catalog, hooks, run_id)
         finally:
+            if ctx.watcher is not None:
+                ctx.watcher.stop()
             ctx.backend.close()
             self._ctx = None
         logger.info("Pipeline execution completed successfully in %.1f sec.",
@@ -223,7 +226,9 @@ class GKERunner(AbstractRunner):
             config=cfg, plans=plans, planner=planner, backend=backend, key=key,
             catalog=catalog, hooks=hooks, run_id=run_id, is_async=self._is_async,
             digests=digests, progress=make_progress(cfg, run_id, [n.name for n in plans]),
-            results=self.last_results, timeline=self.last_timeline)
+            results=self.last_results, timeline=self.last_timeline,
+            groups={g.name: g for g in planner.groups},
+            watcher=ResultWatcher(planner.layout.results_prefix, key, backend.events.put))
         return self._ctx
 
     def _backend(self, cfg: kinetic_config.RunConfig, project: Path, run_id: str) -> Backend:
@@ -258,9 +263,9 @@ class GKERunner(AbstractRunner):
             done = finished_before(ctx, self._resume)
             for node in done:
                 tasks.show(node, NodeState.SUCCEEDED, f"finished in run {self._resume}")
-        scheduler = Scheduler(ctx.backend, {n: p.ident.job_name for n, p in ctx.plans.items()},
-                              pipeline.node_dependencies, ctx.config.max_parallel,
-                              ctx.config.fail_fast)
+        jobs = {n: ctx.plans[n].ident.job_name for n in pipeline.nodes}  # DAG order
+        scheduler = Scheduler(ctx.backend, jobs, pipeline.node_dependencies,
+                              ctx.config.max_parallel, ctx.config.fail_fast)
         outcome = scheduler.run(tasks, done)
         if outcome.failure is not None:
             self._suggest_resume_scenario(pipeline, outcome.done, catalog)
