@@ -103,6 +103,7 @@ class RunConfig:
     progress: str = "auto"
     poll_interval_seconds: int = 5
     grouping: str = "none"
+    results_first: bool = True
     defaults: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)

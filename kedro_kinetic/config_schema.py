@@ -168,6 +168,7 @@ RUN_SCALARS: dict[str, Any] = {
     "event_source": _choice(("watch", "poll")), "poll_interval_seconds": _int(1),
     "progress": _choice(("auto", "live", "plain", "off")),
     "grouping": _choice(GROUPINGS),
+    "results_first": _bool,
 }
 _SECTION_SCHEMA: dict[str, Any] = {
     **RUN_SCALARS, "defaults": NODE_SCHEMA,
