@@ -50,6 +50,9 @@ def finished_before(ctx: RunContext, run_id: str) -> set[Node]:
             logger.info("Resume: group %s runs again as a whole (its nodes share memory)",
                         group.name)
             done -= set(finished)
+            for node in finished:  # their old results must not settle the new attempt
+                store.delete(ctx.plans[node].result_uri)
+                ctx.results.pop(node.name, None)
     if done:
         logger.info("Resume of run %s: %d of %d nodes already finished: %s", run_id,
                     len(done), len(ctx.plans), ", ".join(sorted(n.name for n in done)))
