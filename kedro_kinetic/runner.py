@@ -34,6 +34,7 @@ from kedro_kinetic.node_task import NodeTasks, RunContext
 from kedro_kinetic.outcome import RemoteNodeError
 from kedro_kinetic.plan import Planner
 from kedro_kinetic.progress import NodeState
+from kedro_kinetic.result_watch import ResultWatcher
 from kedro_kinetic.run_setup import (
     add_hookspecs,
     by_value_packages,
@@ -204,6 +205,8 @@ class GKERunner(AbstractRunner):
                                          str(exc)))
             raise
         finally:
+            if ctx.watcher is not None:
+                ctx.watcher.stop()
             ctx.backend.close()
             self._ctx = None
         logger.info("Pipeline execution completed successfully in %.1f sec.",
@@ -235,7 +238,10 @@ class GKERunner(AbstractRunner):
             config=cfg, plans=plans, planner=planner, backend=backend, key=key,
             catalog=catalog, hooks=hooks, run_id=run_id, is_async=self._is_async,
             digests=digests, progress=make_progress(cfg, run_id, [n.name for n in plans]),
-            results=self.last_results, timeline=self.last_timeline)
+            results=self.last_results, timeline=self.last_timeline,
+            groups={g.name: g for g in planner.groups},
+            watcher=(ResultWatcher(planner.layout.results_prefix, key, backend.events.put)
+                     if cfg.results_first else None))
         return self._ctx
 
     def _finished_count(self) -> int:
@@ -279,9 +285,9 @@ class GKERunner(AbstractRunner):
             self._finished_before = {n.name for n in done}
             for node in done:
                 tasks.show(node, NodeState.SUCCEEDED, f"finished in run {self._resume}")
-        scheduler = Scheduler(ctx.backend, {n: p.ident.job_name for n, p in ctx.plans.items()},
-                              pipeline.node_dependencies, ctx.config.max_parallel,
-                              ctx.config.fail_fast)
+        jobs = {n: ctx.plans[n].ident.job_name for n in pipeline.nodes}  # DAG order
+        scheduler = Scheduler(ctx.backend, jobs, pipeline.node_dependencies,
+                              ctx.config.max_parallel, ctx.config.fail_fast)
         outcome = scheduler.run(tasks, done)
         if outcome.failure is not None:
             outcome.failure.add_note(suggest_resume(self, pipeline, outcome.done, catalog,

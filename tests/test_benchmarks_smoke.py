@@ -35,7 +35,7 @@ def test_benchmark_command_runs_at_the_smallest_size(tmp_path: Path) -> None:
         assert key in machine
     results = report["results"]
     assert set(results) == {"latency", "overhead", "memory", "local_cost", "datapath",
-                            "payload", "auth"}
+                            "payload", "auth", "grouping"}
     auth = results["auth"]["driver_read"]
     assert auth["check_and_parse_us"] > 0 and auth["parse_only_us"] > 0
     assert "skipped" in results["latency"]  # needs the bench

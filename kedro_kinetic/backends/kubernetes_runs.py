@@ -32,7 +32,7 @@ from kedro_kinetic.manifest import (
     LABEL_RUN,
     MANAGED_BY,
 )
-from kedro_kinetic.run_results import read_run_results
+from kedro_kinetic.run_results import read_run_results, with_group_nodes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -150,14 +150,13 @@ class KubernetesRuns:
                                    attempts=int(status.get("failed") or 0)
                                    + int(status.get("succeeded") or 0)
                                    + int(status.get("active") or 0))
-        for key, result in results.items():
-            row = rows.setdefault(key, NodeStatus(result.node, "-", key, result.status))
-            if row.node != result.node:
-                continue  # a sealed result names its node; a mismatch is not this Job's
-            row.state, row.duration = result.status, result.duration
-            if result.status != "succeeded":
-                row.detail = f"{result.error_type}: {result.error_message}"
-        return sorted(rows.values(), key=lambda r: r.node)
+        for row in rows.values():
+            result = results.get(row.key)
+            if result is not None and result.node == row.node:
+                row.state, row.duration = result.status, result.duration
+                if result.status != "succeeded":
+                    row.detail = f"{result.error_type}: {result.error_message}"
+        return with_group_nodes(list(rows.values()), results)
 
     def logs(self, run: RunInfo, rows: list[NodeStatus],
              follow: bool) -> Iterator[tuple[str, str]]:
