@@ -129,9 +129,10 @@ class Bench:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "parameters.yml").write_text(
             yaml.safe_dump({"kinetic": self.params(prefix, **extra)}, sort_keys=False))
-        from benchmarks.projects import add_code_settings
+        from benchmarks.projects import BENCH_REPOSITORIES, add_code_settings
 
-        add_code_settings(project, kubeconfig=self.cluster.kubeconfig)
+        add_code_settings(project, kubeconfig=self.cluster.kubeconfig,
+                          image_repositories=BENCH_REPOSITORIES)
         return env
 
     @contextlib.contextmanager

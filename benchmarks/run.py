@@ -25,8 +25,9 @@ from typing import Any
 from benchmarks import machine, report
 from benchmarks.common import SIZES, Context
 
-SUITES = ("latency", "overhead", "memory", "local_cost", "datapath", "payload", "auth")
-NEEDS_BENCH = {"latency", "overhead", "datapath"}
+SUITES = ("latency", "overhead", "memory", "local_cost", "datapath", "payload", "auth",
+          "grouping")
+NEEDS_BENCH = {"latency", "overhead", "datapath", "grouping"}
 RESULTS = Path(__file__).with_name("results")
 
 

@@ -17,6 +17,9 @@ def commands() -> None:
 @commands.group()
 def kinetic() -> None:
     """Run Kedro nodes as Kubernetes Jobs: render, inspect and clean up runs."""
+    from kedro_kinetic import user_errors
+
+    user_errors.install()  # a kedro-kinetic error prints as one message, not a traceback
 
 
 @kinetic.command()
@@ -31,12 +34,17 @@ def kinetic() -> None:
               help="Also validate each Job with a server-side dry run (kubernetes backend).")
 def render(pipelines: tuple[str, ...], nodes: tuple[str, ...], env: str | None,
            runner_params: dict[str, Any], output: str | None, dry_run_server: bool) -> None:
-    """Print the Job manifests as YAML; nothing is submitted."""
+    """PREVIEW the Job manifests a run would submit, as YAML; nothing is uploaded or submitted.
+
+    The Jobs reference objects only `kedro run` creates (payloads and task specs in
+    the store, the run's key Secret kinetic-run-<label>), so applying them does not
+    run the pipeline: review them, diff them, or validate them with
+    --dry-run-server. Kedro logs its first line to stdout before any command runs;
+    for a pipe use `kinetic-render` (same options, every log line on stderr) or -o.
+    """
     import logging
 
-    import yaml
-
-    from kedro_kinetic.render import render_project
+    from kedro_kinetic.render import preview_yaml, render_project, stdout_note
 
     logging.disable(logging.WARNING)  # keep stdout parseable YAML (Kedro logs to stdout)
     try:
@@ -45,12 +53,16 @@ def render(pipelines: tuple[str, ...], nodes: tuple[str, ...], env: str | None,
         logging.disable(logging.NOTSET)
     if dry_run_server:
         _server_dry_run(manifests, cfg.kubeconfig, cfg.kube_context)
-    text = yaml.safe_dump_all(manifests, sort_keys=False)
+    text = preview_yaml(manifests)
     if output:
         Path(output).write_text(text)
-        click.echo(f"# {len(manifests)} Job manifest(s) written to {output}", err=True)
-    else:
-        click.echo(text, nl=False)
+        click.echo(f"# {len(manifests)} Job manifest(s) written to {output} (a preview: "
+                   "`kedro run` creates what they reference)", err=True)
+        return
+    click.echo(text, nl=False)
+    note = stdout_note()
+    if note:
+        click.echo(note, err=True)
 
 
 _ENV = click.option("--env", "-e", default=None, help="Kedro configuration environment.")
@@ -115,24 +127,26 @@ def status(run: str | None, env: str | None) -> None:
     machine's private run folders) and from results sealed with the run's key;
     objects in the store alone never make a run or a row.
     """
+    from kedro_kinetic.cli_tables import print_rows
     from kedro_kinetic.text import printable
 
     runs = _Runs(env)
     if run is None:
-        click.echo("# run id\tstate\tsucceeded/failed/nodes\tstarted\tnode time", err=True)
+        table = []
         for info in runs.all:
             state, done, took = _run_summary(runs.inspector, info)
-            click.echo(f"{printable(info.run_id, False)}\t{state}\t{done}\t"
-                       f"{_when(info.started)}\t{took}")
+            table.append([info.run_id, info.pipeline or "-", state, done, _when(info.started),
+                          took])
+        print_rows(["run id", "pipeline", "state", "succeeded/failed/nodes", "started",
+                    "node time"], table)
         if not runs.all:
             click.echo("# no runs", err=True)
         return
     rows = runs.inspector.statuses(runs.find(run))
-    for row in rows:
-        took = f"{row.duration:.1f}s" if row.duration is not None else "-"
-        line = "\t".join(printable(x, False) for x in (row.node, row.state, took, row.job,
-                                                       row.detail))
-        click.echo(line.rstrip())
+    print_rows(["node", "state", "node time", "job", "detail"],
+               [[row.node, row.state,
+                 f"{row.duration:.1f}s" if row.duration is not None else "-", row.job,
+                 row.detail] for row in rows])
     counts = {s: sum(r.state == s for r in rows) for s in {r.state for r in rows}}
     click.echo("# " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), err=True)
     for uri, why in sorted(runs.inspector.rejected.items()):

@@ -24,6 +24,7 @@ from kedro_kinetic.config_policy import (
 from kedro_kinetic.config_schema import (
     BACKENDS,
     GPU,
+    GROUPINGS,
     IMAGE_POLICIES,
     LOCAL_IMAGE,
     NODE_SCHEMA,
@@ -45,7 +46,7 @@ __all__ = [
     "BACKENDS",
     "CODE_ONLY",
     "DEFAULT_COMMAND",
-    "GPU",
+    "GPU", "GROUPINGS",
     "IMAGE_POLICIES",
     "LOCAL_IMAGE",
     "NODE_SCHEMA",
@@ -101,6 +102,8 @@ class RunConfig:
     event_source: str = "watch"
     progress: str = "auto"
     poll_interval_seconds: int = 5
+    grouping: str = "none"
+    results_first: bool = True
     defaults: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -135,6 +135,18 @@ class NodeSettings:
     service_account: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    group: str | None = None
+
+
+GROUPINGS = ("none", "namespace", "chains")
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def _group(value: Any) -> str:
+    if not isinstance(value, str) or not _GROUP_NAME.match(value):
+        raise ValueError(f"{value!r} is not a group name (letters, digits, '_', '.', '-'; "
+                         "at most 63)")
+    return value
 
 
 NODE_SCHEMA: dict[str, Any] = {
@@ -144,7 +156,7 @@ NODE_SCHEMA: dict[str, Any] = {
     "deadline_seconds": _int(1), "ttl_seconds_after_finished": _int(0),
     "env": _env_map, "secret_env": ("map", _SECRET_REF), "node_selector": _str_map,
     "tolerations": ("list", _TOLERATION), "service_account": _dns_label,
-    "labels": _str_map, "annotations": _str_map,
+    "labels": _str_map, "annotations": _str_map, "group": _group,
 }
 
 RUN_SCALARS: dict[str, Any] = {
@@ -155,6 +167,8 @@ RUN_SCALARS: dict[str, Any] = {
     "credentials_secret": _dns_label, "kube_context": _str,
     "event_source": _choice(("watch", "poll")), "poll_interval_seconds": _int(1),
     "progress": _choice(("auto", "live", "plain", "off")),
+    "grouping": _choice(GROUPINGS),
+    "results_first": _bool,
 }
 _SECTION_SCHEMA: dict[str, Any] = {
     **RUN_SCALARS, "defaults": NODE_SCHEMA,

@@ -151,7 +151,8 @@ def check_store(location: str, project_path: Path) -> Check:
         from google.api_core import exceptions as gexc
         from google.auth import exceptions as auth_exc
 
-        if isinstance(exc, auth_exc.DefaultCredentialsError):
+        if isinstance(exc, auth_exc.DefaultCredentialsError) or isinstance(
+                exc.__cause__, auth_exc.DefaultCredentialsError):
             return Check("store", FAIL, f"no Google credentials to reach {uri}",
                          "gcloud auth application-default login")
         if isinstance(exc, gexc.NotFound):

@@ -45,6 +45,9 @@ class KineticHooks:
             raw = {}
         check_catalog(raw, build_allowlist(STATE.settings.dataset_allowlist + STATE.runner_allow))
         STATE.raw_catalog = raw
+        from kedro_kinetic import viz
+
+        viz.quiet_sequential_only_notice()  # we record the run for kedro-viz ourselves
 
     @hook_impl
     def after_catalog_created(self, save_version: str | None,

@@ -119,8 +119,9 @@ def process_start_time(pid: int) -> str | None:
 class LocalRunFolder:
     """The private folder of one local-backend run (key, processes, logs, record)."""
 
-    def __init__(self, run_root: str, base: Path | None = None) -> None:
+    def __init__(self, run_root: str, base: Path | None = None, pipeline: str = "") -> None:
         self.run_root = run_root
+        self.pipeline = pipeline  # recorded by create(), for `kedro kinetic status`
         digest = hashlib.sha256(run_root.encode()).hexdigest()[:24]
         self.path = (base or state_dir()) / "runs" / digest
 
@@ -136,11 +137,12 @@ class LocalRunFolder:
         if not (self.path / "key").exists():
             _write_private(self.path / "key", seal.new_key().hex().encode())
         if not self.exists():
-            record = {"run_id": run_id, "store_root": self.run_root, "started": time.time()}
+            record = {"run_id": run_id, "store_root": self.run_root, "started": time.time(),
+                      "pipeline": self.pipeline}
             _write_private(self.path / "run.json", json.dumps(record).encode())
 
     def record(self) -> dict:
-        """``{"run_id", "store_root", "started"}`` of the run.
+        """``{"run_id", "store_root", "started", "pipeline"}`` of the run.
 
         Raises:
             RunNotFound: The run has no private folder here.

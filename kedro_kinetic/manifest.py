@@ -6,6 +6,7 @@ so the embedded default and GKE share one path.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ ANN_NODE_NAME = "kedro-kinetic.io/node-name"
 ANN_RUN_ID = "kedro-kinetic.io/run-id"
 ANN_PAYLOAD = "kedro-kinetic.io/payload-sha256"
 ANN_SPEC = "kedro-kinetic.io/spec-sha256"
+ANN_GROUP_NODES = "kedro-kinetic.io/group-nodes"
 CONTAINER = "node"
 CREDENTIALS_MOUNT = "/var/run/secrets/kedro-kinetic"
 _DIGEST_IMAGE = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -39,6 +41,9 @@ class Pins:
     spec_uri: str
     spec_sha256: str
     result_uri: str
+    #: For a group: its group spec (which pins every node's payload and spec).
+    group_uri: str | None = None
+    group_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,10 @@ def image_is_pinned(image: str) -> bool:
 
 
 def container_args(pins: Pins) -> list[str]:
-    """The entrypoint arguments that pin the payload and spec."""
+    """The entrypoint arguments that pin the payload and spec (or a group's spec)."""
+    if pins.group_uri:
+        return ["--group", pins.group_uri, "--group-sha256", str(pins.group_sha256),
+                "--result", pins.result_uri]
     return [
         "--spec", pins.spec_uri, "--spec-sha256", pins.spec_sha256,
         "--payload", pins.payload_uri, "--payload-sha256", pins.payload_sha256,
@@ -180,14 +188,16 @@ def _pod_spec(container: dict[str, Any], settings: NodeSettings,
 
 
 def render(ident: JobIdentity, pins: Pins, settings: NodeSettings,
-           run: RunConfig) -> dict[str, Any]:
-    """Return the Job manifest for one node.
+           run: RunConfig, group_nodes: list[str] | None = None) -> dict[str, Any]:
+    """Return the Job manifest for one node (or one group of nodes).
 
     Args:
-        ident: The Job's names (node, run, pipeline).
-        pins: Payload/spec locations and their digests (both required).
-        settings: The node's merged settings.
+        ident: The Job's names (node or group, run, pipeline).
+        pins: Payload/spec locations and their digests (both required), or a group's
+            spec digest.
+        settings: The node's (or group's) merged settings.
         run: The run's configuration (namespace, command, credentials Secret).
+        group_nodes: For a group, its nodes' names in the order they run.
     """
     labels = {
         **settings.labels,
@@ -200,9 +210,11 @@ def render(ident: JobIdentity, pins: Pins, settings: NodeSettings,
         **settings.annotations,
         ANN_NODE_NAME: ident.node_name,
         ANN_RUN_ID: ident.run_id,
-        ANN_PAYLOAD: pins.payload_sha256,
-        ANN_SPEC: pins.spec_sha256,
+        ANN_PAYLOAD: pins.group_sha256 or pins.payload_sha256,
+        ANN_SPEC: pins.group_sha256 or pins.spec_sha256,
     }
+    if group_nodes:
+        annotations[ANN_GROUP_NODES] = json.dumps(group_nodes)
     pod_spec = _pod_spec(_container(ident, pins, settings, run), settings, run)
     return {
         "apiVersion": "batch/v1",

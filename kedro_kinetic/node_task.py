@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kedro_kinetic.errors import StoreObjectError
-from kedro_kinetic.outcome import RemoteNodeError, output_digests, read_result
-from kedro_kinetic.plan import put_content
+from kedro_kinetic import completion
+from kedro_kinetic.errors import SpecError
+from kedro_kinetic.plan import NodePlan, put_content
 from kedro_kinetic.progress import NodeState
-from kedro_kinetic.remote_data import RemoteData
+from kedro_kinetic.remote_data import placeholders
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,9 +31,12 @@ if TYPE_CHECKING:
 
     from kedro_kinetic.backends.base import Backend, JobEvent
     from kedro_kinetic.config import RunConfig
-    from kedro_kinetic.plan import NodePlan, Planner
+    from kedro_kinetic.group_plan import GroupPlan
+    from kedro_kinetic.outcome import RemoteNodeError
+    from kedro_kinetic.plan import Planner
     from kedro_kinetic.progress import Progress
     from kedro_kinetic.result import NodeResult
+    from kedro_kinetic.result_watch import ResultWatcher
 
 logger = logging.getLogger(__name__)
 
@@ -56,32 +59,30 @@ class RunContext:
     results: dict[str, NodeResult] = field(default_factory=dict)
     #: node name -> {"submitted": t, "finished_seen": t} (driver clock, time.time())
     timeline: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: The run's groups, by name (see kedro_kinetic.group_plan).
+    groups: dict[str, GroupPlan] = field(default_factory=dict)
+    #: Learns of finished nodes from their sealed results (results first).
+    watcher: ResultWatcher | None = None
 
 
-def placeholders(entries: dict[str, dict[str, Any]], digests: dict[str, str]) -> dict[str, Any]:
-    """What hooks see for a node's datasets: parameter values, or remote placeholders."""
-    out: dict[str, Any] = {}
-    for name, entry in entries.items():
-        if entry["kind"] == "param":
-            out[name] = entry["value"]
-        else:
-            out[name] = RemoteData(name, entry.get("uri"), digests.get(name))
-    return out
+def patch_manifest(hooks: PluginManager, plan: NodePlan | GroupPlan,
+                   run_id: str) -> dict[str, Any]:
+    """Let project hooks patch the Job, then validate the result again.
 
-
-def patch_manifest(hooks: PluginManager, plan: NodePlan, run_id: str) -> dict[str, Any]:
-    """Let project hooks patch the Job, then validate the result again."""
+    A group's Job is offered with its first node and the group's settings.
+    """
     from kedro_kinetic.manifest import check_patched
 
     caller = getattr(hooks.hook, "kinetic_job_manifest", None)
     if caller is None or not caller.get_hookimpls():
         return plan.manifest  # no project hook: nothing to copy or check again
+    node = plan.node if isinstance(plan, NodePlan) else plan.plans[0].node
     patched = copy.deepcopy(plan.manifest)
-    for returned in caller(manifest=patched, node=plan.node, settings=plan.settings,
+    for returned in caller(manifest=patched, node=node, settings=plan.settings,
                            run_id=run_id):
         if returned is not None:
             patched = returned
-    return check_patched(plan.manifest, patched, plan.node.name)
+    return check_patched(plan.manifest, patched, node.name)
 
 
 class NodeTasks:
@@ -95,12 +96,50 @@ class NodeTasks:
             self.ctx.progress.update(node.name, state, detail)
 
     # -- submission ---------------------------------------------------------------
-    def submit(self, node: Node) -> Callable[[], None]:
-        """Fire ``before_node_run`` and pin the node's spec; return the I/O still to do.
+    def submit(self, nodes: tuple[Node, ...]) -> Callable[[], None]:
+        """Fire ``before_node_run`` and pin the spec(s); return the I/O still to do.
 
         Hooks and pinning stay on the scheduler's thread; the returned callable
-        stores the spec and manifest and creates the Job on a submitter thread.
+        stores the specs and manifest and creates the Job on a submitter thread.
+        A group's ``before_node_run`` hooks all fire when its Job is submitted, in
+        DAG order (what they return replaces inputs from outside the group only).
         """
+        ctx = self.ctx
+        for node in nodes:
+            self._before(node)
+        writes: list[Callable[[], None]] = []
+        plan = ctx.plans[nodes[0]]
+        if plan.group is None:
+            ctx.planner.finalise(plan, ctx.digests, writes)
+            plan.manifest = patch_manifest(ctx.hooks, plan, ctx.run_id)
+            job: Any = plan
+            display = plan.node.name
+        else:
+            from kedro_kinetic.group_plan import finalise_group
+
+            job = finalise_group(ctx.groups[plan.group], ctx.planner, ctx.digests, writes)
+            job.manifest = patch_manifest(ctx.hooks, job, ctx.run_id)
+            display = f"group:{plan.group}"
+        for node in nodes:
+            self.show(node, NodeState.SUBMITTED, plan.ident.job_name)
+        results = {n.name: ctx.plans[n].result_uri for n in nodes}
+
+        def dispatch() -> None:  # I/O only: runs on a submitter thread
+            for write in writes:
+                write()
+            if ctx.watcher is not None:
+                ctx.watcher.expect(plan.ident.job_name, results)
+            ctx.backend.submit(job.manifest, display)
+            now = time.time()
+            for node in nodes:
+                ctx.timeline[node.name] = {"submitted": now}
+            ctx.planner.record(job)  # for audits; nothing reads it back as trusted
+            logger.debug("Submitted %s (job %s)", ", ".join(n.name for n in nodes)
+                        if len(nodes) > 1 else f"node: {display}", plan.ident.job_name)
+
+        return dispatch
+
+    def _before(self, node: Node) -> None:
         ctx, plan = self.ctx, self.ctx.plans[node]
         inputs = placeholders(plan.inputs, ctx.digests)
         responses = ctx.hooks.hook.before_node_run(
@@ -115,20 +154,6 @@ class NodeTasks:
                     f"dataset names to updated values, got '{type(response).__name__}' instead."
                 )
             self._replace_inputs(plan, ctx.planner, response)
-        writes: list[Callable[[], None]] = []
-        ctx.planner.finalise(plan, ctx.digests, writes)
-        plan.manifest = patch_manifest(ctx.hooks, plan, ctx.run_id)
-        self.show(node, NodeState.SUBMITTED, plan.ident.job_name)
-
-        def dispatch() -> None:  # I/O only: runs on a submitter thread
-            for write in writes:
-                write()
-            ctx.backend.submit(plan.manifest, node.name)
-            ctx.timeline[node.name] = {"submitted": time.time()}
-            ctx.planner.record(plan)  # for audits; nothing reads it back as trusted
-            logger.info("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
-
-        return dispatch
 
     @staticmethod
     def _replace_inputs(plan: NodePlan, planner: Planner, values: dict[str, Any]) -> None:
@@ -136,31 +161,24 @@ class NodeTasks:
         import cloudpickle
 
         for name, value in values.items():
-            if name in plan.inputs:
-                uri, digest = put_content(planner.layout, cloudpickle.dumps(value))
-                plan.inputs[name] = {"kind": "pickle", "uri": uri, "sha256": digest}
+            if name not in plan.inputs:
+                continue
+            entry = plan.inputs[name]
+            if entry["kind"] == "memory" or entry.get("from_group"):
+                raise SpecError(
+                    f"a before_node_run hook replaced input '{name}' of node "
+                    f"'{plan.node.name}', but it comes from an earlier node of the same "
+                    f"group ('{plan.group}'); take the node out of the group")
+            uri, digest = put_content(planner.layout, cloudpickle.dumps(value))
+            plan.inputs[name] = {"kind": "pickle", "uri": uri, "sha256": digest}
 
-    # -- outcome -------------------------------------------------------------------
+    # -- outcome (see kedro_kinetic.completion) ----------------------------------------
+    def settles(self, node: Node, event: JobEvent) -> bool:
+        return completion.settles(self.ctx, node, event)
+
     def finish(self, node: Node, event: JobEvent) -> RemoteNodeError | None:
-        """Read the node's sealed result, pin its outputs' digests, fire its hooks."""
-        ctx, plan = self.ctx, self.ctx.plans[node]
-        ctx.timeline.setdefault(node.name, {})["finished_seen"] = time.time()
-        result = read_result(plan, event, ctx.key)
-        ctx.results[node.name] = result
-        inputs = placeholders(plan.inputs, ctx.digests)
-        if event.exit_code == 0 and result.status == "succeeded":
-            try:
-                ctx.digests.update(output_digests(plan, result))
-            except StoreObjectError as exc:
-                result.status, result.error_message = "failed", str(exc)
-            else:
-                outputs = placeholders(plan.outputs, ctx.digests)
-                ctx.hooks.hook.after_node_run(node=node, catalog=ctx.catalog, inputs=inputs,
-                                              outputs=outputs, is_async=ctx.is_async,
-                                              run_id=ctx.run_id)
-                return None
-        error = RemoteNodeError(node.name, result, event.reason,
-                                f"Logs: kedro kinetic logs {ctx.run_id} {node.name}")
-        ctx.hooks.hook.on_node_error(error=error, node=node, catalog=ctx.catalog, inputs=inputs,
-                                     is_async=ctx.is_async, run_id=ctx.run_id)
-        return error
+        return completion.finish(self.ctx, node, event)
+
+    def finish_job(self, nodes: list[Node], event: JobEvent
+                   ) -> list[tuple[Node, BaseException | str | None]]:
+        return completion.finish_job(self.ctx, nodes, event)

@@ -51,12 +51,17 @@ class RemoteNodeError(KineticError, RuntimeError):
         cause = result.error_message or reason or "no result was written"
         head = f"node '{node_name}' failed remotely ({meaning}"
         head += f", {reason})" if reason and reason not in _QUIET else ")"
-        message = f"{head}: {printable(result.error_type or 'error', False)}: {printable(cause)}"
+        kind = (result.error_type or "error").removeprefix("builtins.")
+        message = f"{head}: {printable(kind, False)}: {printable(cause)}"
         if result.traceback:
             message += "\n--- remote traceback ---\n" + printable(result.traceback.rstrip())
         if next_step:
             message += "\n" + next_step
+        self.remote_traceback = result.traceback
         super().__init__(message)
+
+    def __str__(self) -> str:  # the message as is, whatever the node's type (KeyError quotes)
+        return str(self.args[0]) if self.args else ""
 
 
 def _missing(plan: NodePlan, event: JobEvent, exc: BaseException) -> NodeResult:
@@ -72,31 +77,51 @@ def _missing(plan: NodePlan, event: JobEvent, exc: BaseException) -> NodeResult:
                       error_type=event.reason or "NoResult", error_message=message)
 
 
-def read_result(plan: NodePlan, event: JobEvent, key: bytes) -> NodeResult:
-    """The node's authenticated result, or a failed one saying why there is none.
+def read_stored(plan: NodePlan, key: bytes, exit_code: int | None = None
+                ) -> NodeResult | None:
+    """The node's result as stored: authenticated, or a failed one naming why it was
+    refused; ``None`` when there is none.
 
     Only a result sealed with the run's key for this node's URI is trusted; a
     forged, replayed or malformed one makes the node fail, naming it.
+
+    Raises:
+        StoreError: The store could not be read (other than a missing object).
     """
     try:
-        result = read_sealed(store.read_bytes(plan.result_uri), key, plan.result_uri)
+        return read_sealed(store.read_bytes(plan.result_uri), key, plan.result_uri)
+    except store.ObjectNotFound:
+        return None
     except (SealError, StoreObjectError) as exc:
-        return NodeResult(node=plan.node.name,
-                          exit_code=-1 if event.exit_code is None else event.exit_code,
+        return NodeResult(node=plan.node.name, exit_code=-1 if exit_code is None else exit_code,
                           error_type=type(exc).__name__, error_message=str(exc))
-    except StoreError as exc:
-        return _missing(plan, event, exc)
+
+
+def checked(plan: NodePlan, result: NodeResult, exit_code: int | None) -> NodeResult:
+    """``result`` with its node name and exit code checked against the Job's."""
     if result.node == "?":  # the pod failed before it could read (verify) its spec
         result.node = plan.node.name
     if result.node != plan.node.name:
         result.status = "failed"
         result.error_message = (f"result {plan.result_uri} names another node "
                                 f"('{result.node}')")
-    if event.exit_code not in (None, result.exit_code) and result.status == "succeeded":
+    if exit_code not in (None, result.exit_code, 0) and result.status == "succeeded" \
+            and plan.group is None:
         result.status = "failed"
-        result.exit_code = event.exit_code
-        result.error_message = f"the pod's exit code was {event.exit_code}"
+        result.exit_code = exit_code
+        result.error_message = f"the pod's exit code was {exit_code}"
     return result
+
+
+def read_result(plan: NodePlan, event: JobEvent, key: bytes) -> NodeResult:
+    """The node's authenticated result, or a failed one saying why there is none."""
+    try:
+        result = read_stored(plan, key, event.exit_code)
+    except StoreError as exc:
+        return _missing(plan, event, exc)
+    if result is None:
+        return _missing(plan, event, store.ObjectNotFound(f"no object at {plan.result_uri}"))
+    return checked(plan, result, event.exit_code)
 
 
 def output_digests(plan: NodePlan, result: NodeResult) -> dict[str, str]:

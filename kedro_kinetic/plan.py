@@ -52,6 +52,8 @@ class NodePlan:
     result_uri: str
     pins: manifest.Pins | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: The group whose Job runs this node (``None``: its own Job).
+    group: str | None = None
 
 
 def needs_digest(entry: Mapping[str, Any]) -> bool:
@@ -63,7 +65,7 @@ def needs_digest(entry: Mapping[str, Any]) -> bool:
     if entry["kind"] == "pickle":
         return True
     return (entry["kind"] == "catalog" and not entry.get("trusted")
-            and pinned_files.loads_code(entry.get("config")))
+            and not entry.get("from_group") and pinned_files.loads_code(entry.get("config")))
 
 
 def reported_digest(entry: Mapping[str, Any]) -> bool:
@@ -121,6 +123,8 @@ class Planner:
         self.versions = dict(versions or {})
         self.settings = settings or ProjectSettings()
         self.produced: frozenset[str] = frozenset()
+        #: The groups of the last planned pipeline (``grouping``/``group`` settings).
+        self.groups: list[Any] = []
 
     def dataset_spec(self, name: str, side: str) -> dict[str, Any]:
         """The spec of one dataset as the pod will see it."""
@@ -177,8 +181,20 @@ class Planner:
             CatalogSpecError: A code-executing input (a pickle) that no node of the
                 run produces is neither pinned nor trusted in settings.py.
         """
+        from kedro_kinetic.group_plan import plan_group
+        from kedro_kinetic.grouping import form_groups
+
         self.produced = frozenset(o for node in pipeline.nodes for o in node.outputs)
-        return {node: self.plan_node(node) for node in pipeline.nodes}
+        groups = form_groups(pipeline, lambda n: self.config.node_settings(n.name, n.tags),
+                             self.config.grouping)  # refused before anything is stored
+        plans = {node: self.plan_node(node) for node in pipeline.nodes}
+        consumers: dict[str, set[Node]] = {}
+        for node in pipeline.nodes:
+            for name in node.inputs:
+                consumers.setdefault(name, set()).add(node)
+        free = set(pipeline.outputs())
+        self.groups = [plan_group(g, plans, self, free, consumers) for g in groups]
+        return plans
 
     def _code_loading_input(self, node: Node, name: str, config: Mapping[str, Any]) -> dict:
         """How a code-executing input is verified: a digest now, later, or an opt-in."""
@@ -203,13 +219,16 @@ class Planner:
             "in the same run (or resume that run: --runner-params resume=<run id>)")
 
     def finalise(self, plan: NodePlan, digests: Mapping[str, str],
-                 deferred: list[Callable[[], None]] | None = None) -> NodePlan:
+                 deferred: list[Callable[[], None]] | None = None,
+                 render: bool = True) -> NodePlan:
         """Pin intermediate digests into the spec, store it, render the Job.
 
         Args:
             plan: The node's plan.
             digests: SHA-256 of each pickled intermediate produced so far.
             deferred: Where to leave the spec's write instead of doing it now.
+            render: Render the node's own Job (a group's node is rendered with
+                its group instead).
 
         Raises:
             SpecError: A pickled input has no digest (its producer did
@@ -247,7 +266,8 @@ class Planner:
             spec_sha256=spec_sha,
             result_uri=plan.result_uri,
         )
-        plan.manifest = manifest.render(plan.ident, plan.pins, plan.settings, self.config)
+        if render:
+            plan.manifest = manifest.render(plan.ident, plan.pins, plan.settings, self.config)
         return plan
 
     def record(self, plan: NodePlan) -> None:

@@ -44,6 +44,15 @@ def finished_before(ctx: RunContext, run_id: str) -> set[Node]:
             logger.info("Resume: node %s failed before; running it again", node.name)
             store.delete(plan.result_uri)
         ctx.backend.forget(plan.ident.job_name)  # a failed Job goes; a running one stays
+    for group in ctx.groups.values():
+        finished = [n for n in group.nodes if n in done]
+        if finished and len(finished) < len(group.nodes):
+            logger.info("Resume: group %s runs again as a whole (its nodes share memory)",
+                        group.name)
+            done -= set(finished)
+            for node in finished:  # their old results must not settle the new attempt
+                store.delete(ctx.plans[node].result_uri)
+                ctx.results.pop(node.name, None)
     if done:
         logger.info("Resume of run %s: %d of %d nodes already finished: %s", run_id,
                     len(done), len(ctx.plans), ", ".join(sorted(n.name for n in done)))

@@ -8,11 +8,15 @@ else under ``results/`` is reported as rejected, never shown as a node's state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kedro_kinetic import store
 from kedro_kinetic.errors import KineticError
 from kedro_kinetic.layout import RunLayout
 from kedro_kinetic.result import NodeResult, read_sealed
+
+if TYPE_CHECKING:
+    from kedro_kinetic.backends.base import NodeStatus
 
 
 @dataclass
@@ -37,3 +41,25 @@ def read_run_results(root: str, key: bytes) -> RunResults:
         except KineticError as exc:
             found.rejected[uri] = str(exc)
     return found
+
+
+def with_group_nodes(rows: list[NodeStatus], results: dict[str, NodeResult]
+                     ) -> list[NodeStatus]:
+    """Status rows with one row per node of a group (from its sealed result).
+
+    A group's Job keeps its own row (``group:<name>``: the Job's state, and where
+    ``kedro kinetic logs`` finds the pod's output); each of its nodes gets a row
+    of its own, with its own state and duration, once its result is in.
+    """
+    from kedro_kinetic.backends.base import NodeStatus
+
+    shown = {row.key for row in rows}
+    out = list(rows)
+    for key, result in results.items():
+        if key in shown:
+            continue
+        row = NodeStatus(result.node, "-", key, result.status, result.duration)
+        if result.status != "succeeded":
+            row.detail = f"{result.error_type}: {result.error_message}"
+        out.append(row)
+    return sorted(out, key=lambda r: r.node)

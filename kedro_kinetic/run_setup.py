@@ -17,8 +17,6 @@ from kedro_kinetic.progress import Progress
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from kedro.io import CatalogProtocol
-    from kedro.pipeline import Pipeline
     from kedro.pipeline.node import Node
 
     from kedro_kinetic.config import RunConfig
@@ -35,18 +33,6 @@ def by_value_packages(nodes: Iterable[Node], package: str | None, root: Path) ->
         if module is not None and path and Path(path).resolve().is_relative_to(root.resolve()):
             names.add(module.__name__.split(".")[0])
     return names
-
-
-def resume_hint(pipeline: Pipeline, done: set[Node], catalog: CatalogProtocol) -> str:
-    """Kedro's ``--from-nodes`` suggestion after a failure."""
-    from kedro.runner.runner import _find_nodes_to_resume_from
-
-    if not done:
-        return "No node finished; repeat the command to start a new run."
-    remaining = set(pipeline.nodes) - done
-    start = _find_nodes_to_resume_from(pipeline=pipeline, unfinished_nodes=remaining,
-                                       catalog=catalog)
-    return f'Resume with: kedro run --from-nodes "{",".join(sorted(start))}"'
 
 
 def unknown_run(cfg: RunConfig, project: Path, run_id: str) -> str:

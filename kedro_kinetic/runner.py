@@ -21,23 +21,25 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.runner import AbstractRunner
 
-from kedro_kinetic import activation, store
+from kedro_kinetic import activation, store, user_errors
 from kedro_kinetic import config as kinetic_config
 from kedro_kinetic.allowlist import build_allowlist, class_path
+from kedro_kinetic.catalog_objects import refuse_code_only
 from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter
 from kedro_kinetic.driver_io import free_outputs, upload_driver_inputs
 from kedro_kinetic.errors import RunNotFound
+from kedro_kinetic.hints import interrupted, print_last_words, suggest_resume
 from kedro_kinetic.layout import RunLayout
 from kedro_kinetic.node_task import NodeTasks, RunContext
 from kedro_kinetic.outcome import RemoteNodeError
 from kedro_kinetic.plan import Planner
 from kedro_kinetic.progress import NodeState
+from kedro_kinetic.result_watch import ResultWatcher
 from kedro_kinetic.run_setup import (
     add_hookspecs,
     by_value_packages,
     check_images,
     make_progress,
-    resume_hint,
     sigterm_as_interrupt,
     unknown_run,
 )
@@ -101,11 +103,13 @@ class GKERunner(AbstractRunner):
         elif command is not None:
             self._overrides["command"] = command  # refused by config.load, naming the key
         self._state = activation.activate(self._allow)
+        user_errors.install()  # `kedro run`: a kedro-kinetic error prints as one message
         self.last_plans: dict[Node, NodePlan] = {}
         self.last_results: dict[str, NodeResult] = {}
         #: node name -> {"submitted": t, "finished_seen": t} (driver clock, time.time())
         self.last_timeline: dict[str, dict[str, float]] = {}
         self._ctx: RunContext | None = None
+        self._finished_before: set[str] = set()
 
     def __repr__(self) -> str:
         return f"GKERunner(overrides={self._overrides!r})"
@@ -145,11 +149,13 @@ class GKERunner(AbstractRunner):
                else catalog.to_config()[0])  # type: ignore[attr-defined] # DataCatalog's
         params = {n: catalog.load(n) for n in pipeline.datasets() if is_parameter(n)}
         project = state.project_path or Path.cwd()
+        resolver = CatalogResolver(raw, allowed)
+        refuse_code_only(pipeline.datasets(), catalog, resolver.declares)
         planner = Planner(
             run_id=run_id, pipeline_name="+".join(names), config=cfg,
             layout=RunLayout.for_run(store.to_uri(cfg.store, project), run_id,
                                      write=not dry_run),
-            resolver=CatalogResolver(raw, allowed), parameters=params,
+            resolver=resolver, parameters=params,
             allow=allowed - build_allowlist(),
             by_value=by_value_packages(pipeline.nodes, state.package_name, project),
             versions={"save_version": run_id if self._resume else state.save_version or run_id,
@@ -184,6 +190,9 @@ class GKERunner(AbstractRunner):
         cfg = self._config(catalog)  # invalid config stops the run before anything else
         if only_missing_outputs:
             pipeline = self._filter_pipeline_for_missing_outputs(pipeline, catalog)
+            if not pipeline.nodes:  # Kedro logged "Skipping all N nodes": nothing to open
+                self._logger.info("Pipeline execution completed successfully in 0.0 sec.")
+                return {}
         hooks: Any = hook_manager or _NullPluginManager()
         add_hookspecs(hooks)
         ctx = self._open(cfg, pipeline, catalog, hooks, run_id)
@@ -191,7 +200,13 @@ class GKERunner(AbstractRunner):
         try:
             with sigterm_as_interrupt(), ctx.progress or contextlib.nullcontext():
                 self._run(pipeline, catalog, hooks, run_id)
+        except KeyboardInterrupt as exc:  # after the live table: the last words on screen
+            print_last_words(interrupted(run_id, self._finished_count(), len(ctx.plans),
+                                         str(exc)))
+            raise
         finally:
+            if ctx.watcher is not None:
+                ctx.watcher.stop()
             ctx.backend.close()
             self._ctx = None
         logger.info("Pipeline execution completed successfully in %.1f sec.",
@@ -223,16 +238,27 @@ class GKERunner(AbstractRunner):
             config=cfg, plans=plans, planner=planner, backend=backend, key=key,
             catalog=catalog, hooks=hooks, run_id=run_id, is_async=self._is_async,
             digests=digests, progress=make_progress(cfg, run_id, [n.name for n in plans]),
-            results=self.last_results, timeline=self.last_timeline)
+            results=self.last_results, timeline=self.last_timeline,
+            groups={g.name: g for g in planner.groups},
+            watcher=(ResultWatcher(planner.layout.results_prefix, key, backend.events.put)
+                     if cfg.results_first else None))
         return self._ctx
+
+    def _finished_count(self) -> int:
+        """Nodes of this run that finished: before a resume, or now (sealed and succeeded)."""
+        now = {name for name, r in self.last_results.items() if r.status == "succeeded"}
+        return len(now | self._finished_before)
 
     def _backend(self, cfg: kinetic_config.RunConfig, project: Path, run_id: str) -> Backend:
         from kedro_kinetic import backends
+        from kedro_kinetic.live_view import CURRENT_STDOUT
 
         root = RunLayout.for_run(store.to_uri(cfg.store, project), run_id).root
         return backends.create(cfg, project_path=project, run_label=RunLayout(root).label,
                                run_root=root, conf_source=self._state.conf_source,
-                               env=self._state.env)
+                               env=self._state.env, log_sink=CURRENT_STDOUT,
+                               pipeline="+".join(self._state.run_params.get("pipeline_names")
+                                                 or ["__default__"]))
 
     def _run(
         self,
@@ -256,15 +282,16 @@ class GKERunner(AbstractRunner):
             from kedro_kinetic.resume import finished_before
 
             done = finished_before(ctx, self._resume)
+            self._finished_before = {n.name for n in done}
             for node in done:
                 tasks.show(node, NodeState.SUCCEEDED, f"finished in run {self._resume}")
-        scheduler = Scheduler(ctx.backend, {n: p.ident.job_name for n, p in ctx.plans.items()},
-                              pipeline.node_dependencies, ctx.config.max_parallel,
-                              ctx.config.fail_fast)
+        jobs = {n: ctx.plans[n].ident.job_name for n in pipeline.nodes}  # DAG order
+        scheduler = Scheduler(ctx.backend, jobs, pipeline.node_dependencies,
+                              ctx.config.max_parallel, ctx.config.fail_fast)
         outcome = scheduler.run(tasks, done)
         if outcome.failure is not None:
-            self._suggest_resume_scenario(pipeline, outcome.done, catalog)
-            outcome.failure.add_note(resume_hint(pipeline, outcome.done, catalog))
+            outcome.failure.add_note(suggest_resume(self, pipeline, outcome.done, catalog,
+                                                    run_id or ctx.run_id))
             raise outcome.failure
         if outcome.not_run:
             raise RuntimeError("nodes could not be scheduled: "

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from kedro_kinetic.errors import ObjectNotFound, StoreError
+from kedro_kinetic.errors import CredentialsError, ObjectNotFound, StoreError
 
 __all__ = [
     "ObjectNotFound",
@@ -27,6 +27,7 @@ __all__ = [
     "exists",
     "join",
     "list_objects",
+    "list_versions",
     "local_path",
     "read_bytes",
     "to_uri",
@@ -168,13 +169,16 @@ class _LocalStore:
             os.close(folder)
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(self.versions(prefix))
+
+    def versions(self, prefix: str) -> dict[str, str]:
         parents, name = self._split(prefix.rstrip("/"))
         try:
             folder = self._open_dir(prefix, [*parents, name], create=False)
         except StoreError:
-            return []
+            return {}
         root = _local_path(prefix.rstrip("/"))
-        found = []
+        found = {}
         try:
             for top, _dirs, files, top_fd in os.fwalk(".", dir_fd=folder):
                 for file in files:
@@ -182,10 +186,12 @@ class _LocalStore:
                         continue  # a write in progress
                     info = os.stat(file, dir_fd=top_fd, follow_symlinks=False)
                     if stat.S_ISREG(info.st_mode):
-                        found.append((root / top / file).as_uri())
+                        # a write replaces the file (a new inode), so this changes with it
+                        found[(root / top / file).as_uri()] = (
+                            f"{info.st_ino}:{info.st_mtime_ns}:{info.st_size}")
         finally:
             os.close(folder)
-        return sorted(found)
+        return found
 
     def delete(self, uri: str) -> None:
         parents, name = self._split(uri)
@@ -219,6 +225,24 @@ class _LocalStore:
             os.close(folder)
 
 
+def _default_client(uri: str) -> Any:
+    """A GCS client with the machine's default credentials.
+
+    Raises:
+        CredentialsError: There are none (names the fix instead of google-auth's frames).
+    """
+    from google.auth import exceptions as auth_exceptions
+    from google.cloud import storage
+
+    try:
+        return storage.Client()
+    except auth_exceptions.DefaultCredentialsError as exc:
+        raise CredentialsError(
+            f"no Google credentials to reach {uri}: run `gcloud auth application-default "
+            "login` (or set GOOGLE_APPLICATION_CREDENTIALS); `kedro kinetic doctor` checks "
+            "this machine's set-up") from exc
+
+
 class _GCSStore:
     def __init__(self) -> None:
         self._client: Any = None
@@ -236,7 +260,7 @@ class _GCSStore:
                     credentials=AnonymousCredentials(),
                 )
             else:
-                self._client = storage.Client()
+                self._client = _default_client(uri)
         return self._client.bucket(parsed.netloc), parsed.path.lstrip("/")
 
     def read(self, uri: str) -> bytes:
@@ -278,11 +302,13 @@ class _GCSStore:
         return bool(bucket.blob(name).exists())
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(self.versions(prefix))
+
+    def versions(self, prefix: str) -> dict[str, str]:
         bucket, name = self._bucket_and_name(prefix)
-        return sorted(
-            f"gs://{bucket.name}/{blob.name}"
-            for blob in bucket.client.list_blobs(bucket, prefix=name.rstrip("/") + "/")
-        )
+        blobs = bucket.client.list_blobs(bucket, prefix=name.rstrip("/") + "/",
+                                         fields="items(name,generation),nextPageToken")
+        return {f"gs://{bucket.name}/{blob.name}": str(blob.generation) for blob in blobs}
 
     def delete_tree(self, uri: str) -> None:
         for name in self.list(uri):
@@ -342,6 +368,15 @@ def exists(uri: str) -> bool:
 def list_objects(prefix: str) -> list[str]:
     """Return the URIs of all objects below ``prefix``."""
     return _store_for(prefix).list(prefix)
+
+
+def list_versions(prefix: str) -> dict[str, str]:
+    """``{uri: version}`` of every object below ``prefix`` in one listing.
+
+    The version (a GCS generation, or a local file's inode, time and size)
+    changes whenever the object is written again.
+    """
+    return _store_for(prefix).versions(prefix)
 
 
 def delete(uri: str) -> None:

@@ -17,6 +17,14 @@ Dataset kinds:
     only lived in memory in a normal Kedro run. As an input, its digest (as
     reported by the producing pod) is pinned here; as an output the pod
     computes and reports it.
+``memory``
+    ``{"kind": "memory"}``: an intermediate between two nodes of one group,
+    kept in the pod's memory (the earlier node of the same pod produced it).
+
+A catalog input may carry ``"sha256"`` (a pickle pinned by its producer's
+digest or the project), ``"trusted": true`` (opted in by the project's code)
+or ``"from_group": true`` (a pickle an earlier node of the same pod wrote,
+pinned by the digest the pod recorded when it wrote it).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from kedro_kinetic.digest import is_digest
 from kedro_kinetic.errors import SpecError
 
 SPEC_FORMAT = "kedro-kinetic/task@1"
-DATASET_KINDS = ("catalog", "param", "pickle")
+DATASET_KINDS = ("catalog", "param", "pickle", "memory")
 
 try:  # the C loader is faster; both are safe loaders
     _SafeLoader: type = yaml.CSafeLoader
@@ -82,8 +90,9 @@ def _validate_dataset(side: str, name: str, entry: Any) -> None:
         raise SpecError(f"{where}: 'config' must be a mapping")
     if "sha256" in entry and not is_digest(entry["sha256"]):
         raise SpecError(f"{where}: 'sha256' must be a lower-case hex SHA-256")
-    if "trusted" in entry and not isinstance(entry["trusted"], bool):
-        raise SpecError(f"{where}: 'trusted' must be true or false")
+    for flag in ("trusted", "from_group"):
+        if flag in entry and not isinstance(entry[flag], bool):
+            raise SpecError(f"{where}: '{flag}' must be true or false")
     if kind == "param" and side != "inputs":
         raise SpecError(f"{where}: parameters cannot be outputs")
     if kind == "pickle" and not isinstance(entry.get("uri"), str):

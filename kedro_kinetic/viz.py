@@ -146,6 +146,27 @@ def note_node_submitted() -> None:
     _clock.setdefault("first_submit", datetime.now(timezone.utc).timestamp())
 
 
+class _SequentialOnlyNotice(logging.Filter):
+    """Drops kedro-viz's notice that it tracks SequentialRunner runs only: for GKERunner
+    runs kedro-kinetic writes the Workflow view's events itself (:func:`record_run`), so
+    the notice would contradict the line that says so."""
+
+    PREFIX = "Workflow tracking is disabled for non-sequential runners"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.PREFIX)
+
+
+def quiet_sequential_only_notice() -> None:
+    """Silence kedro-viz's "non-sequential runners" notice for this GKERunner run (only
+    when kedro-viz is supported, i.e. when this module records the run instead)."""
+    if load_contract() is None:
+        return
+    viz_logger = logging.getLogger("kedro_viz.integrations.kedro.run_hooks")
+    if not any(isinstance(f, _SequentialOnlyNotice) for f in viz_logger.filters):
+        viz_logger.addFilter(_SequentialOnlyNotice())
+
+
 def record_run(state: RunState, run_params: Mapping[str, Any], pipeline: Pipeline | None,
                catalog: Any, error: BaseException | None = None) -> Path | None:
     """Write kedro-viz's events file and the Job record for a finished GKERunner run.
@@ -161,6 +182,8 @@ def record_run(state: RunState, run_params: Mapping[str, Any], pipeline: Pipelin
     stale = state.plans is _recorded.get("plans")
     _recorded["plans"] = state.plans
     plans, results = ({}, {}) if stale else (state.plans, state.results)
+    if not plans and error is None:  # nothing ran (--only-missing-outputs, all present)
+        return None
     try:
         return _record_run(state.project_path, dict(run_params), plans, results, pipeline,
                            catalog, error, started)
@@ -192,8 +215,9 @@ def _record_run(project_path: Path | None, run_params: dict[str, Any],
     path = contract.events_path(project)
     write_json(path, events)
     write_json(contract.record_path(project), build_record(runs, run_id, run_params))
-    logger.info("kedro-kinetic: %d remote node(s) recorded for kedro-viz's Workflow view in %s",
-                sum(1 for r in runs if r.result is not None), path)
+    logger.info("kedro-kinetic: %d remote node(s) recorded for kedro-viz's Workflow view in %s "
+                "(kedro-viz records SequentialRunner runs itself, GKERunner runs are written "
+                "here)", sum(1 for r in runs if r.result is not None), path)
     return path
 
 

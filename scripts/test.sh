@@ -16,6 +16,13 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
+if ! command -v tmux >/dev/null 2>&1; then  # the terminal tests (tests/e2e/test_terminal.py)
+  echo "[test] installing tmux (Debian package)" >&2
+  sudo_cmd=""
+  [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq tmux >/dev/null
+fi
 bash scripts/build-bench-binaries.sh
 echo "[test] set-up took $((SECONDS - start)) s" >&2
 export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +22,19 @@ try:  # the Kubernetes/GCS bench (tests/bench) provides k8s_cluster, gcs_emulato
 except ImportError as exc:  # pragma: no cover - only while the bench is absent
     if "tests.bench" not in str(exc):
         raise
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the tests' child processes Python's own Ctrl-C handling, however pytest started.
+
+    A shell without job control starts a background command (``pytest ... &``, ``nohup``,
+    CI scripts) with SIGINT ignored, and every child inherits an ignored signal: each
+    ``kedro run`` the tests start would then ignore the SIGINT that the Ctrl-C tests send
+    it and run on until their ceiling. With a handler here (not ``SIG_IGN``), children start
+    with the default disposition and Python turns SIGINT into ``KeyboardInterrupt``.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

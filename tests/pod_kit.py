@@ -101,7 +101,7 @@ class Task:
             env[seal.KEY_ENV] = self.key.hex()
         return subprocess.run(
             [sys.executable, "-m", "kedro_kinetic.entrypoint", *args],
-            capture_output=True, text=True, cwd=self.root, env=env, timeout=120,
+            capture_output=True, text=True, cwd=self.root, env=env, timeout=600,
         )
 
     def result(self) -> dict[str, Any]:

@@ -197,4 +197,4 @@ def test_missing_input_is_a_data_error_not_a_node_error(tmp_path, marker):
     assert proc.returncode == results.EXIT_DATA_ERROR
     res = task.result()
     assert res["phase"] == "load" and "no object at" in res["error_message"]
-    assert "Traceback" in res["traceback"]
+    assert "ObjectNotFound: no object at" in res["traceback"]  # our frames add nothing

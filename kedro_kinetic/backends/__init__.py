@@ -7,7 +7,7 @@ on a queue that the runner waits on (no polling loops in the runner).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from kedro_kinetic.backends.base import Backend, JobEvent, RunInspector
 from kedro_kinetic.errors import ConfigError
@@ -21,8 +21,14 @@ __all__ = ["Backend", "JobEvent", "RunInspector", "create", "inspector"]
 
 
 def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str = "",
-           conf_source: str | None = None, env: str | None = None) -> Backend:
-    """Instantiate the backend the run's configuration names."""
+           conf_source: str | None = None, env: str | None = None,
+           log_sink: IO[str] | None = None, pipeline: str = "") -> Backend:
+    """Instantiate the backend the run's configuration names.
+
+    ``log_sink`` is where node output is echoed (default: ``sys.stdout`` as it is
+    when the backend is created); ``pipeline`` names the run's pipeline(s) in the
+    local run's private record (Kubernetes Jobs carry it as a label).
+    """
     if cfg.backend == "local":
         from kedro_kinetic.activation import STATE
         from kedro_kinetic.backends.forkpool import ForkServers, warm_imports
@@ -30,13 +36,13 @@ def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str 
         from kedro_kinetic.config import DEFAULT_COMMAND
         from kedro_kinetic.layout import LocalRunFolder
 
-        folder = LocalRunFolder(run_root) if run_root else None
+        folder = LocalRunFolder(run_root, pipeline=pipeline) if run_root else None
         forks = ForkServers(DEFAULT_COMMAND, str(project_path),
                             log=folder.server_log_path if folder else None,
                             warm=lambda: warm_imports(STATE))
         return LocalBackend(project_path=project_path, conf_source=conf_source, env=env,
                             stream_logs=cfg.stream_logs, run_folder=folder,
-                            run_label=run_label, forks=forks)
+                            run_label=run_label, forks=forks, log_sink=log_sink)
     if cfg.backend != "kubernetes":
         raise ConfigError(f"kinetic.backend: unknown backend {cfg.backend!r}")
     from kedro_kinetic.backends.kubernetes import KubernetesBackend
@@ -44,7 +50,7 @@ def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str 
     return KubernetesBackend(
         namespace=cfg.namespace, run_label=run_label, kubeconfig=cfg.kubeconfig,
         context=cfg.kube_context, unschedulable_timeout=cfg.unschedulable_timeout_seconds,
-        stream_logs=cfg.stream_logs,
+        stream_logs=cfg.stream_logs, log_sink=log_sink,
         poll_interval=cfg.poll_interval_seconds if cfg.event_source == "poll" else None,
     )
 

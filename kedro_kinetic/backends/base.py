@@ -32,6 +32,7 @@ class EventKind(str, enum.Enum):
     PENDING = "pending"  #: it waits, for a reason (e.g. Unschedulable)
     FINISHED = "finished"  #: terminal: ``exit_code`` and ``reason`` say how
     UNSUBMITTED = "unsubmitted"  #: its submission failed (posted by the scheduler)
+    NODE_RESULT = "node_result"  #: one of its nodes' sealed results is in the store
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class JobEvent:
     reason: str | None = None
     message: str | None = None
     time: float | None = None
+    #: ``NODE_RESULT`` only: which node, and its authenticated result.
+    node: str | None = None
+    result: Any = None
 
 
 class Backend(ABC):
@@ -104,6 +108,7 @@ class RunInfo:
     label: str
     root: str  # the run's folder in the store
     started: float | None = None  # epoch seconds, from the trusted source
+    pipeline: str = ""  # the pipeline(s) run, from the trusted source ("" if unknown)
 
 
 @dataclass

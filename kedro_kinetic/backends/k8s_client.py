@@ -11,6 +11,8 @@ import random
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kedro_kinetic.errors import BackendError
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -19,17 +21,30 @@ TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 
 
 def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
-    """An ``ApiClient`` from a kubeconfig (or in-cluster config inside a pod)."""
+    """An ``ApiClient`` from a kubeconfig (or in-cluster config inside a pod).
+
+    Raises:
+        BackendError: No usable kubeconfig (names it, and ``kedro kinetic doctor``).
+    """
     import os
 
     from kubernetes import client, config
 
     configuration = client.Configuration()
-    if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=configuration)
-    else:
-        config.load_kube_config(config_file=kubeconfig, context=context,
-                                client_configuration=configuration)
+    try:
+        if (kubeconfig is None and context is None
+                and os.environ.get("KUBERNETES_SERVICE_HOST")):
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            config.load_kube_config(config_file=kubeconfig, context=context,
+                                    client_configuration=configuration)
+    except (config.ConfigException, OSError) as exc:
+        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        raise BackendError(
+            f"no usable kubeconfig ({where}{f', context {context}' if context else ''}): "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}; "
+            "for GKE: gcloud container clusters get-credentials CLUSTER --location=LOCATION; "
+            "`kedro kinetic doctor` checks this machine's set-up") from exc
     return client.ApiClient(configuration)
 
 

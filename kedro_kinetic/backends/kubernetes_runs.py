@@ -11,6 +11,7 @@ writer can neither make ``clean`` delete a live run nor ``cancel`` miss one.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from datetime import datetime
 from functools import partial
@@ -27,10 +28,11 @@ from kedro_kinetic.manifest import (
     ANN_RUN_ID,
     CONTAINER,
     LABEL_NODE,
+    LABEL_PIPELINE,
     LABEL_RUN,
     MANAGED_BY,
 )
-from kedro_kinetic.run_results import read_run_results
+from kedro_kinetic.run_results import read_run_results, with_group_nodes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -94,7 +96,21 @@ class KubernetesRuns:
             found.append(RunInfo(run_id=run_id, label=label,
                                  root=RunLayout.for_run(self._store_uri, run_id).root,
                                  started=_timestamp(meta.get("creationTimestamp"))))
+        pipelines = self._pipelines() if found else {}
+        found = [dataclasses.replace(run, pipeline=pipelines.get(run.label, "")) for run in found]
         return sorted(found, key=lambda r: (r.started or 0, r.run_id))
+
+    def _pipelines(self) -> dict[str, str]:
+        """Run label -> the pipeline label of its Jobs (one list call for every run)."""
+        listing = with_retries(lambda: self._json(
+            self._batch.list_namespaced_job, self.namespace,
+            label_selector=f"{_MANAGED},{LABEL_RUN}"), "list the runs' Jobs")
+        found: dict[str, str] = {}
+        for job in listing.get("items") or []:
+            labels = (job.get("metadata") or {}).get("labels") or {}
+            if labels.get(LABEL_PIPELINE):
+                found.setdefault(labels.get(LABEL_RUN, ""), str(labels[LABEL_PIPELINE]))
+        return found
 
     def key(self, run: RunInfo) -> bytes:
         from kubernetes.client.exceptions import ApiException
@@ -134,14 +150,13 @@ class KubernetesRuns:
                                    attempts=int(status.get("failed") or 0)
                                    + int(status.get("succeeded") or 0)
                                    + int(status.get("active") or 0))
-        for key, result in results.items():
-            row = rows.setdefault(key, NodeStatus(result.node, "-", key, result.status))
-            if row.node != result.node:
-                continue  # a sealed result names its node; a mismatch is not this Job's
-            row.state, row.duration = result.status, result.duration
-            if result.status != "succeeded":
-                row.detail = f"{result.error_type}: {result.error_message}"
-        return sorted(rows.values(), key=lambda r: r.node)
+        for row in rows.values():
+            result = results.get(row.key)
+            if result is not None and result.node == row.node:
+                row.state, row.duration = result.status, result.duration
+                if result.status != "succeeded":
+                    row.detail = f"{result.error_type}: {result.error_message}"
+        return with_group_nodes(list(rows.values()), results)
 
     def logs(self, run: RunInfo, rows: list[NodeStatus],
              follow: bool) -> Iterator[tuple[str, str]]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from kedro_kinetic import store
 from kedro_kinetic.backends.base import NodeStatus, RunInfo
 from kedro_kinetic.layout import LocalRunFolder, local_runs
-from kedro_kinetic.run_results import read_run_results
+from kedro_kinetic.run_results import read_run_results, with_group_nodes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -50,7 +50,7 @@ class LocalRuns:
             found.append(RunInfo(run_id=str(record.get("run_id", "")),
                                  label=root.rsplit("/", 1)[-1], root=root,
                                  started=float(started) if isinstance(started, (int, float))
-                                 else None))
+                                 else None, pipeline=str(record.get("pipeline") or "")))
         return sorted(found, key=lambda r: (r.started or 0, r.run_id))
 
     def key(self, run: RunInfo) -> bytes:
@@ -75,7 +75,7 @@ class LocalRuns:
             elif folder.live_process(row.job) is not None:
                 row.state = "running"
             rows.append(row)
-        return sorted(rows, key=lambda r: r.node)
+        return with_group_nodes(rows, results)
 
     def logs(self, run: RunInfo, rows: list[NodeStatus],
              follow: bool) -> Iterator[tuple[str, str]]:

@@ -7,16 +7,15 @@ marker file; the run must fail naming the entry, and the marker must not exist
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
-import time
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import kedro_cmd, subprocess_env
+from tests.kedro_run import kedro, wait_until
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
 
 pytestmark = pytest.mark.e2e
@@ -49,9 +48,8 @@ def add_catalog(project: Path, text: str) -> None:
         handle.write("\n" + textwrap.dedent(text))
 
 
-def kedro_run(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), "run", *args], cwd=project, capture_output=True,
-                          text=True, env=subprocess_env(), timeout=600)
+def kedro_run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return kedro(project, "run", *args)
 
 
 CASES = {
@@ -215,11 +213,8 @@ def test_the_argument_attacks_are_real_without_the_guard(demo, monkeypatch):
                                  checkpoint={"comparison_func": "os.popen",
                                              "force_checkpoint": "r"})
     dataset.load()
-    for _ in range(100):  # the shell runs asynchronously
-        if marker.exists():
-            break
-        time.sleep(0.05)
-    assert marker.exists()  # the partition's file name ran as a shell command
+    # the partition's file name ran as a shell command (asynchronously: wait for its marker)
+    wait_until(marker.exists, 120, interval=0.05, message="the shell never wrote the marker")
 
 
 def test_allowed_and_settings_extended_argument_values_run(demo):

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
 import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import kedro_cmd, read_result, subprocess_env
+from tests.conftest import read_result
+from tests.kedro_run import kedro
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 
 
-def kedro_run(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner", *args],
-                          cwd=project, capture_output=True, text=True, env=subprocess_env(),
-                          timeout=600)
+def kedro_run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return kedro(project, "run", "--runner=kedro_kinetic.GKERunner", *args)
 
 
 def test_credential_value_never_leaves_the_pod(demo):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 import yaml
 
 from kedro_kinetic import config, scaffold
-from tests.conftest import kedro_cmd, subprocess_env
+from tests.kedro_run import kedro, python
 
 pytestmark = pytest.mark.e2e
 PINNED = "europe-docker.pkg.dev/kinetic-demo/kedro/demo-project@sha256:" + "a" * 64
@@ -30,18 +29,11 @@ MAP_SECTIONS = {"tags": "<tag>", "nodes": "<node>", "pipelines": "<pipeline>",
                 "secret_env": "<NAME>"}
 
 
-def kedro(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), *args], cwd=project, check=False, capture_output=True,
-                          text=True, env=subprocess_env(**env), timeout=300)
-
-
 @pytest.fixture(scope="module")
 def fresh_project(tmp_path_factory) -> Path:
     """`kedro new` (non-interactive: name, no tools, no example pipeline)."""
     root = tmp_path_factory.mktemp("new")
-    proc = subprocess.run([*kedro_cmd(), "new", "--name", "Fresh Kinetic", "--tools", "none",
-                           "--example", "n"], cwd=root, check=False, capture_output=True,
-                          text=True, env=subprocess_env(), timeout=300)
+    proc = kedro(root, "new", "--name", "Fresh Kinetic", "--tools", "none", "--example", "n")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     project = root / "fresh-kinetic"
     assert (project / "pyproject.toml").is_file()
@@ -146,9 +138,7 @@ def test_dockerfile_and_dockerignore(initialised: Path):
     for entry in ("conf/local/", ".venv/", ".git/", "data/"):
         assert entry in ignore
     # the container command works in an environment with kedro-kinetic installed
-    proc = subprocess.run([sys.executable, "-m", "kedro_kinetic.entrypoint", "--help"],
-                          check=False, capture_output=True, text=True, env=subprocess_env(),
-                          cwd=initialised)
+    proc = python(initialised, "-m", "kedro_kinetic.entrypoint", "--help")
     assert proc.returncode == 0 and "--payload-sha256" in proc.stdout
 
 
@@ -196,7 +186,7 @@ def with_env(project: Path, env: str, **block) -> Path:
 
 
 def doctor(project: Path, env: str, *args: str, **environ: str) -> tuple[int, dict[str, str]]:
-    proc = kedro(project, "kinetic", "doctor", "--env", env, *args, **environ)
+    proc = kedro(project, "kinetic", "doctor", "--env", env, *args, env=environ)
     lines = {}
     for line in proc.stdout.splitlines():
         match = re.match(r"^(ok|warn|skip|FAIL) +(.+?): (.*)$", line)

@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from typing import TYPE_CHECKING
 
 import pytest
 
 from kedro_kinetic import naming
 from kedro_kinetic.result import RESULT_FORMAT
-from tests.conftest import STATE_DIR, kedro_cmd, subprocess_env
+from tests.conftest import STATE_DIR
 from tests.e2e.bench_kit import DS_NODES, patch_node
+from tests.kedro_run import START_CEILING, STOP_CEILING, flat, kedro, kedro_popen, wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -29,18 +29,15 @@ STORE_SIG = "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataF
 CLEAN_SIG = "def clean_sales("
 
 
-def kinetic(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*kedro_cmd(), "kinetic", *args], cwd=project, capture_output=True,
-                          text=True, env=subprocess_env(), timeout=300)
+def kinetic(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = kedro(project, "kinetic", *args)
     if check:
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc
 
 
-def kedro_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner", *args],
-                          cwd=project, capture_output=True, text=True,
-                          env=subprocess_env(**env), timeout=900)
+def kedro_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return kedro(project, "run", "--runner=kedro_kinetic.GKERunner", *args, env=env)
 
 
 def store_runs(project: Path) -> Path:
@@ -62,16 +59,13 @@ def victim():
 
 
 def test_cancel_signals_only_the_runs_own_processes(demo, victim):
-    patch_node(demo, STORE_SIG, "import time; time.sleep(600)")
-    driver = subprocess.Popen([*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner",
-                               "--pipeline=data_processing"], cwd=demo, env=subprocess_env(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        while not list(STATE_DIR.rglob("pids/store-features*")) or not run_ids(demo):
-            assert time.monotonic() < deadline and driver.poll() is None
-            time.sleep(0.3)
-        [run_id] = run_ids(demo)
+    patch_node(demo, STORE_SIG, "import time; time.sleep(900)")  # until cancelled
+    with kedro_popen(demo, "run", "--runner=kedro_kinetic.GKERunner",
+                     "--pipeline=data_processing") as driver:
+        wait_until(lambda: list(STATE_DIR.rglob("pids/store-features*")), START_CEILING,
+                   interval=0.3, process=driver, message="the slow node never started")
+        # each check starts a `kedro kinetic status`: poll a second apart
+        [run_id] = wait_until(lambda: run_ids(demo), START_CEILING, interval=1, process=driver)
         label = naming.run_label(run_id)
         forged = store_runs(demo) / label / "pids"  # where a store writer would put pids
         forged.mkdir(parents=True, exist_ok=True)
@@ -80,10 +74,7 @@ def test_cancel_signals_only_the_runs_own_processes(demo, victim):
             (forged / f"{job}.pid").write_text(str(victim.pid))
         out = kinetic(demo, "cancel", run_id).stdout
         assert "cancelled 1 node(s)" in out and "store-features" in out
-        driver.wait(timeout=120)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
+        driver.wait(STOP_CEILING)
     assert victim.poll() is None  # the planted pids were never signalled
 
 
@@ -149,7 +140,7 @@ def test_resume_never_writes_or_reads_through_planted_links(demo, tmp_path):
         (folder / name).symlink_to(outside)
 
     resumed = kedro_run(demo, "--runner-params", f"resume={run_id}")
-    text = " ".join((resumed.stdout + resumed.stderr).split())
+    text = flat(resumed)
     assert resumed.returncode != 0
     assert "symlink" in text
     assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]

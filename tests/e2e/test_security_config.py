@@ -7,25 +7,24 @@ check (the error names the key) and that the marker is absent and nothing ran.
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
-from tests.conftest import kedro_cmd, subprocess_env
+from tests.kedro_run import flat, kedro
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 
 
-def kedro_run(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner", *args],
-                          cwd=project, capture_output=True, text=True,
-                          env=subprocess_env(COLUMNS="2000"), timeout=600)
+def kedro_run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return kedro(project, "run", "--runner=kedro_kinetic.GKERunner", *args,
+                 env={"COLUMNS": "2000"})
 
 
 def local_params(project: Path, block: dict) -> None:
@@ -58,9 +57,9 @@ def exec_kubeconfig(tmp_path: Path, marker: Path) -> Path:
     return path
 
 
-def assert_refused(proc: subprocess.CompletedProcess, *fragments: str, project: Path,
+def assert_refused(proc: subprocess.CompletedProcess[str], *fragments: str, project: Path,
                    marker: Path) -> None:
-    text = " ".join((proc.stdout + proc.stderr).split())
+    text = flat(proc)
     assert proc.returncode != 0
     for fragment in fragments:
         assert fragment in text, text[-3000:]

@@ -11,14 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
 
 from kedro_kinetic import naming, seal
 from kedro_kinetic.result import RESULT_FORMAT
-from tests.conftest import kedro_cmd, subprocess_env
 from tests.e2e.attack_kit import PausedRun
 from tests.e2e.bench_kit import (
     DS_NODES,
@@ -29,9 +27,11 @@ from tests.e2e.bench_kit import (
     run_objects,
     wait_for_running_pod,
 )
+from tests.kedro_run import flat, kedro
 from tests.pod_kit import evil_pickle
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
@@ -47,16 +47,13 @@ def bench_demo(tmp_path, k8s_cluster, gcs_emulator, request):
     k8s_cluster.kubelet.extra_env.update(previous_env)
 
 
-def kedro_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), "run", "--env=bench",
-                           "--runner=kedro_kinetic.GKERunner", *args], cwd=project,
-                          capture_output=True, text=True,
-                          env=subprocess_env(COLUMNS="2000", **env), timeout=900)
+def kedro_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return kedro(project, "run", "--env=bench", "--runner=kedro_kinetic.GKERunner", *args,
+                 env={"COLUMNS": "2000", **env})
 
 
-def kinetic(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*kedro_cmd(), "kinetic", *args, "--env=bench"], cwd=project,
-                          capture_output=True, text=True, env=subprocess_env(), timeout=300)
+def kinetic(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = kedro(project, "kinetic", *args, "--env=bench")
     if check:
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc
@@ -99,14 +96,14 @@ def test_a_result_forged_in_the_bucket_during_the_run_is_refused(bench_demo, k8s
 
     def launch(race: dict[str, str]) -> tuple[list[str], dict[str, str]]:
         k8s_cluster.kubelet.extra_env.update(race)  # the bench's pods get it, not the driver
-        return [*kedro_cmd(), "run", "--env=bench", "--runner=kedro_kinetic.GKERunner"], {}
+        return ["run", "--env=bench", "--runner=kedro_kinetic.GKERunner"], {}
 
-    run = PausedRun(bench_demo, tmp_path, "split-data-node", launch)
-    uri = run.paused_result()
-    root = uri.split("/results/")[0]
-    forged = forge_in_bucket(gcs_emulator, root, "split_data_node", marker)
-    assert forged == uri[len(f"gs://{gcs_emulator.bucket}/"):]
-    text = run.resume_and_wait()
+    with PausedRun(bench_demo, tmp_path, "split-data-node", launch) as run:
+        uri = run.paused_result()
+        root = uri.split("/results/")[0]
+        forged = forge_in_bucket(gcs_emulator, root, "split_data_node", marker)
+        assert forged == uri[len(f"gs://{gcs_emulator.bucket}/"):]
+        text = run.resume_and_wait()
     driver = run.driver
     assert driver.returncode != 0
     assert f"result {uri} is not sealed with the run's key" in text
@@ -147,7 +144,7 @@ def test_resume_trusts_only_sealed_results_and_reads_the_key_from_the_secret(
     other_machine.mkdir(mode=0o700)
     resumed = kedro_run(bench_demo, "--runner-params", f"resume={run_id}",
                         KINETIC_STATE_DIR=str(other_machine))
-    text = " ".join((resumed.stdout + resumed.stderr).split())
+    text = flat(resumed)
     assert resumed.returncode == 0, text[-4000:]
     assert "is not sealed with the run's key" in text
     assert "Resume: node split_data_node failed before; running it again" in text
@@ -162,7 +159,8 @@ def test_bucket_records_cannot_make_clean_or_cancel_act_on_the_wrong_run(
         k8s_cluster.namespace).items}
     driver = popen_run(bench_demo, "--pipeline=data_processing")
     try:
-        pod = wait_for_running_pod(k8s_cluster, before, name_part="product-features")
+        pod = wait_for_running_pod(k8s_cluster, before, name_part="product-features",
+                                   driver=driver)
         label = pod.metadata.labels["kedro-kinetic.io/run"]
         live_jobs = {j.metadata.name for j in run_objects(k8s_cluster, label)[0]}
         # backdated records of the live run, and a run that exists only in the bucket
@@ -183,7 +181,6 @@ def test_bucket_records_cannot_make_clean_or_cancel_act_on_the_wrong_run(
         assert driver.poll() is None  # the live run goes on
     finally:
         driver.kill()
-        driver.wait()
         k8s_cluster.batch_v1().delete_collection_namespaced_job(
             k8s_cluster.namespace, label_selector=f"kedro-kinetic.io/run={label}",
             propagation_policy="Background")

@@ -12,27 +12,29 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from kedro_kinetic import naming
 from kedro_kinetic.result import RESULT_FORMAT
-from tests.conftest import kedro_cmd, subprocess_env
 from tests.e2e.attack_kit import PausedRun
 from tests.e2e.bench_kit import DS_NODES, patch_node
+from tests.kedro_run import flat, kedro, python
 from tests.pod_kit import evil_pickle
+
+if TYPE_CHECKING:
+    import subprocess
 
 pytestmark = pytest.mark.e2e
 SPLIT_OUTPUTS = ("X_train", "X_test", "y_train", "y_test")
 FEATURE_SIG = "def feature_importance("
 
 
-def kedro_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner", *args],
-                          cwd=project, capture_output=True, text=True,
-                          env=subprocess_env(**{"COLUMNS": "2000", **env}), timeout=900)
+def kedro_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return kedro(project, "run", "--runner=kedro_kinetic.GKERunner", *args,
+                 env={"COLUMNS": "2000", **env})
 
 
 def run_id_of(output: str) -> str:
@@ -65,7 +67,7 @@ def forge(folder: Path, node: str, outputs: tuple[str, ...], marker: Path) -> Pa
 
 def local_race_env(race: dict[str, str]) -> tuple[list[str], dict[str, str]]:
     """Local backend: node processes inherit the driver's environment."""
-    return [*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner"], race
+    return ["run", "--runner=kedro_kinetic.GKERunner"], race
 
 
 def fail_feature_importance(project: Path) -> None:
@@ -81,14 +83,14 @@ def fail_feature_importance(project: Path) -> None:
 def test_a_result_forged_during_the_run_is_refused_and_nothing_is_unpickled(demo, tmp_path,
                                                                             forgery):
     marker = tmp_path / "MARKER"
-    run = PausedRun(demo, tmp_path, "split-data-node", local_race_env)
-    path = Path(run.paused_result().removeprefix("file://"))
-    folder = path.parent.parent
-    forge(folder, "split_data_node", SPLIT_OUTPUTS, marker)
-    if forgery != "unsealed":  # a genuine sealed result, of another node
-        path.write_bytes(result_path(folder, "create_model_input_table_node").read_bytes())
-    forged = path.read_bytes()
-    text = run.resume_and_wait()
+    with PausedRun(demo, tmp_path, "split-data-node", local_race_env) as run:
+        path = Path(run.paused_result().removeprefix("file://"))
+        folder = path.parent.parent
+        forge(folder, "split_data_node", SPLIT_OUTPUTS, marker)
+        if forgery != "unsealed":  # a genuine sealed result, of another node
+            path.write_bytes(result_path(folder, "create_model_input_table_node").read_bytes())
+        forged = path.read_bytes()
+        text = run.resume_and_wait()
     driver = run.driver
     assert driver.returncode != 0
     assert forged and path.as_uri() in text  # the forged object was read
@@ -109,7 +111,7 @@ def test_forged_results_are_not_trusted_on_resume(demo, tmp_path):
     forged = forge(folder, "split_data_node", SPLIT_OUTPUTS, marker)
 
     resumed = kedro_run(demo, "--runner-params", f"resume={run_id}")
-    text = " ".join((resumed.stdout + resumed.stderr).split())
+    text = flat(resumed)
     assert resumed.returncode == 0, text[-4000:]
     assert forged.name in text and "is not sealed with the run's key" in text  # read, refused
     assert "Resume: node split_data_node failed before; running it again" in text, text[-3000:]
@@ -128,7 +130,7 @@ def test_resume_into_a_store_the_run_never_used_is_refused(demo, tmp_path):
     before = sorted(p for p in evil_store.rglob("*"))
 
     resumed = kedro_run(demo, "--runner-params", f"resume={run_id},store={evil_store}")
-    text = " ".join((resumed.stdout + resumed.stderr).split())
+    text = flat(resumed)
     assert resumed.returncode != 0
     assert f"no run '{run_id}'" in text and str(evil_store) in text  # the store was read
     assert sorted(p for p in evil_store.rglob("*")) == before  # nothing written or run
@@ -161,8 +163,7 @@ def test_a_free_output_replaced_after_the_run_is_refused_on_load(demo, tmp_path)
     evil.write_bytes(evil_pickle(marker))
     script = tmp_path / "load_free_output.py"
     script.write_text(FREE_OUTPUT_SCRIPT)
-    proc = subprocess.run([*kedro_cmd()[:1], str(script), str(demo), str(evil)], cwd=demo,
-                          capture_output=True, text=True, env=subprocess_env(), timeout=900)
+    proc = python(demo, str(script), str(demo), str(evil))
     assert "REPLACED file://" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "REFUSED" in proc.stdout and "SHA-256 mismatch" in proc.stdout
     assert not marker.exists()
@@ -193,7 +194,7 @@ def test_a_pickle_no_node_of_the_run_produced_is_refused_unless_pinned_or_truste
     genuine = replace_regressor(demo, marker)
 
     refused = kedro_run(demo, "--nodes", "predict_node")
-    text = " ".join((refused.stdout + refused.stderr).split())
+    text = flat(refused)
     assert refused.returncode != 0
     assert "input 'regressor' is a pickle (its loading runs code) that no node of this run " \
            "produces" in text
@@ -203,7 +204,7 @@ def test_a_pickle_no_node_of_the_run_produced_is_refused_unless_pinned_or_truste
     add_settings(demo, f"KINETIC_PINNED_DATA = {{'regressor': "
                        f"'{hashlib.sha256(genuine).hexdigest()}'}}")
     mismatch = kedro_run(demo, "--nodes", "predict_node")
-    text = " ".join((mismatch.stdout + mismatch.stderr).split())
+    text = flat(mismatch)
     assert mismatch.returncode != 0
     assert "dataset 'regressor': SHA-256 mismatch" in text  # the evil bytes were fetched
     assert not marker.exists()
@@ -218,10 +219,10 @@ def test_a_pickle_no_node_of_the_run_produced_is_refused_unless_pinned_or_truste
 
 def test_a_pickle_replaced_between_its_producer_and_its_consumers_is_refused(demo, tmp_path):
     marker = tmp_path / "MARKER"
-    run = PausedRun(demo, tmp_path, "train-model-node", local_race_env)
-    run.paused_result()
-    replace_regressor(demo, marker)
-    text = run.resume_and_wait()
+    with PausedRun(demo, tmp_path, "train-model-node", local_race_env) as run:
+        run.paused_result()
+        replace_regressor(demo, marker)
+        text = run.resume_and_wait()
     driver = run.driver
     assert driver.returncode != 0
     assert "dataset 'regressor': SHA-256 mismatch" in text

@@ -181,7 +181,7 @@ def test_the_real_server_runs_the_pod_entrypoint(tmp_path):
                                str(tmp_path), handle.fileno())
         assert proc is not None
         assert proc.wait(CEILING) == 10
-        assert "--spec, --payload and --result are required" in (tmp_path / "r.json").read_text()
+        assert "--spec and --payload (or --group) are required" in (tmp_path / "r.json").read_text()
     finally:
         server.close()
 

@@ -86,7 +86,8 @@ class Ops:
         self.finished: list[str] = []
         self.shown: list[tuple[str, str]] = []
 
-    def submit(self, n) -> Callable[[], None]:
+    def submit(self, nodes) -> Callable[[], None]:
+        n = nodes[0]
         if n.name in self.raise_on_submit:
             raise TypeError(f"hook refused {n.name}")
         self.order.append(n.name)
@@ -104,6 +105,12 @@ class Ops:
         if n.name in self.fail or event.exit_code not in (0, None) or event.reason == "Cancelled":
             return RuntimeError(f"{n.name} failed")
         return None
+
+    def settles(self, n, event) -> bool:
+        return event.result is not None
+
+    def finish_job(self, nodes, event):
+        return [(n, self.finish(n, event)) for n in nodes]
 
     def show(self, n, state: NodeState, detail: str = "") -> None:
         self.shown.append((n.name, NodeState(state).value))
@@ -133,8 +140,9 @@ def test_max_parallel_bounds_the_jobs_running_at_once(limit):
     backend = FakeBackend()  # Jobs end only when the test says so
 
     class Driven(Ops):
-        def submit(self, n):
-            io = super().submit(n)
+        def submit(self, nodes):
+            n = nodes[0]
+            io = super().submit(nodes)
 
             def run_and_end() -> None:
                 io()
@@ -155,8 +163,9 @@ def test_fail_fast_cancels_running_nodes_and_starts_no_new_one():
     backend = FakeBackend()
 
     class FailB(Ops):
-        def submit(self, n):
-            io = super().submit(n)
+        def submit(self, nodes):
+            n = nodes[0]
+            io = super().submit(nodes)
 
             def go() -> None:
                 io()
@@ -223,8 +232,9 @@ def test_a_pending_event_is_shown():
     ops = Ops(backend)
 
     class Pending(Ops):
-        def submit(self, n):
-            io = super().submit(n)
+        def submit(self, nodes):
+            n = nodes[0]
+            io = super().submit(nodes)
 
             def go() -> None:
                 io()
@@ -236,3 +246,92 @@ def test_a_pending_event_is_shown():
     ops = Pending(backend)
     scheduler(pipe, backend).run(ops)
     assert ("a", "pending") in ops.shown and ("b", "succeeded") in ops.shown
+
+
+# --- groups and results first ------------------------------------------------------------
+
+
+class GroupOps(Ops):
+    """Jobs named in ``groups`` run several nodes; results arrive one by one."""
+
+    def __init__(self, backend, failing: str = "") -> None:
+        super().__init__(backend)
+        self.failing = failing
+        self.submitted_units: list[tuple[str, ...]] = []
+
+    def submit(self, nodes):
+        self.submitted_units.append(tuple(n.name for n in nodes))
+        job = JOBS[nodes[0].name]
+
+        def io() -> None:
+            self.backend.events.put(JobEvent(job, EventKind.STARTED))
+            for n in nodes:  # each node's sealed result as the pod finishes it
+                status = "failed" if n.name == self.failing else "succeeded"
+                self.backend.events.put(JobEvent(job, EventKind.NODE_RESULT, node=n.name,
+                                                 result=type("R", (), {"status": status})()))
+                if status == "failed":
+                    break
+            code = 12 if self.failing in {n.name for n in nodes} else 0
+            self.backend.events.put(JobEvent(job, EventKind.FINISHED, exit_code=code))
+        return io
+
+    def finish(self, n, event):
+        self.finished.append(n.name)
+        return RuntimeError(f"{n.name} failed") if n.name == self.failing else None
+
+
+JOBS = {"a": "job-a", "b": "group-bc", "c": "group-bc", "d": "job-d"}
+
+
+def grouped_scheduler(pipe: Pipeline, backend: FakeBackend) -> Scheduler:
+    return Scheduler(backend, {n: JOBS[n.name] for n in pipe.nodes}, pipe.node_dependencies, 4)
+
+
+def test_a_group_is_one_submission_and_its_nodes_finish_one_by_one():
+    pipe = pipeline_of("a>b b>c c>d")
+    backend = FakeBackend()
+    ops = GroupOps(backend)
+    outcome = grouped_scheduler(pipe, backend).run(ops)
+    assert outcome.failure is None and len(outcome.done) == 4
+    assert ops.submitted_units == [("a",), ("b", "c"), ("d",)]
+    assert ops.finished == ["a", "b", "c", "d"]  # from early results, in order
+
+
+def test_a_node_failing_mid_group_stops_the_rest_of_the_group():
+    pipe = pipeline_of("a>b b>c c>d")
+    backend = FakeBackend()
+    ops = GroupOps(backend, failing="b")
+    outcome = grouped_scheduler(pipe, backend).run(ops)
+    assert str(outcome.failure) == "b failed"
+    assert ops.finished == ["a", "b"]  # c never ran: no hooks for it
+    assert {n.name for n in outcome.not_run} == {"c", "d"}
+    assert ("c", "cancelled") in ops.shown
+
+
+def test_a_job_waits_until_every_upstream_node_outside_it_is_done():
+    pipe = pipeline_of("a>c b>c c>d")
+    backend = FakeBackend()
+    jobs = {"a": "j-a", "b": "j-b", "c": "g", "d": "g"}
+    ops = Ops(backend)
+
+    class Held(Ops):
+        def submit(self, nodes):
+            names = tuple(n.name for n in nodes)
+            self.order.append(names)
+
+            def io() -> None:
+                job = jobs[names[0]]
+                for name in names:
+                    backend.events.put(JobEvent(job, EventKind.NODE_RESULT, node=name,
+                                                result=type("R", (), {"status": "ok"})()))
+            return io
+
+        def finish(self, n, event):
+            return None
+
+    ops = Held(backend)
+    scheduler = Scheduler(backend, {n: jobs[n.name] for n in pipe.nodes},
+                          pipe.node_dependencies, 1)
+    outcome = scheduler.run(ops)
+    assert outcome.failure is None and len(outcome.done) == 4
+    assert ops.order[-1] == ("c", "d") and set(ops.order[:2]) == {("a",), ("b",)}

@@ -3,7 +3,9 @@
 KINETIC_FAULT_RATE   share of Kubernetes API requests and GCS requests that fail
                      (HTTP 500/503/429); half of the failed Job creations are sent first,
                      so the retry meets 409 AlreadyExists (a lost response).
-KINETIC_FAULT_GONE   make the first N watch streams end with 410 Gone after a few events.
+KINETIC_FAULT_GONE   make the first N watch streams end with 410 Gone after a few events
+                     (and record ``watch-open jobs|pods`` for every watch stream that starts, so
+                     a test can wait until the watches are back after an API server restart).
 KINETIC_FAULT_LOG    file that records one line per injected fault.
 """
 
@@ -61,6 +63,9 @@ def _patch_watch() -> None:
     def iter_resp_lines(resp):
         # After a few events the stream ends as the API server ends an expired
         # watch: an in-stream ERROR event with code 410.
+        url = str(getattr(resp, "url", None) or "")
+        _record("watch-open " + ("jobs" if "/jobs" in url else "pods" if "/pods" in url
+                                 else "other"))
         seen = 0
         for line in original(resp):
             yield line

@@ -5,7 +5,8 @@ Loaded by Python at start-up when this folder is on PYTHONPATH (node processes i
 KINETIC_TEST_RESULT_SIGNAL  folder: after writing the result of a node whose result URI contains
                             one of KINETIC_TEST_PAUSE_NODES (comma-separated), the pod writes a
                             file named like the result there (holding the URI) and waits until
-                            a file of that name plus ".go" appears (at most 120 s).
+                            a file of that name plus ".go" appears (at most 600 s: a loaded
+                            machine may take minutes to get the test there).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _patch() -> None:
             return
         name = uri.rsplit("/", 1)[-1]
         Path(_SIGNAL, name).write_text(uri)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         while not Path(_SIGNAL, name + ".go").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
 
