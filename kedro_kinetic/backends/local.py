@@ -345,6 +345,7 @@ class LocalBackend(Backend):
             with self._lock:
                 self._sink.write(f"[{job.display}] exit code {code}; retrying "
                                  f"({failures}/{job.backoff_limit})\n")
+            offset = self._mark_attempt(path, failures + 1, code, offset)
             self._start(job)
         if timer:
             timer.cancel()
@@ -357,6 +358,18 @@ class LocalBackend(Backend):
                 else "Error")
         self.events.put(JobEvent(job.name, EventKind.FINISHED, exit_code=code, reason=reason,
                                  time=time.time()))
+
+    @staticmethod
+    def _mark_attempt(path: Path | None, attempt: int, code: int, offset: int) -> int:
+        """Separate a retry's output from the previous attempt's in the node's log
+        (``kedro kinetic logs`` shows them apart, as for a Job's pods); the separator
+        is not echoed (the retry line said it). Returns the offset to tail from."""
+        if path is None:
+            return offset
+        with path.open("ab") as log:
+            log.write(f"----- attempt {attempt} (attempt {attempt - 1} exited with code "
+                      f"{code}) -----\n".encode())
+        return _size(path)
 
     def _kill(self, name: str, reason: str) -> bool:
         with self._lock:

@@ -175,6 +175,13 @@ def test_a_retry_runs_in_a_fresh_forked_process(demo, tmp_path):
     first, second = attempts(who)
     assert first["pid"] != second["pid"]
     assert first["ppid"] == second["ppid"] and SERVER_MODULE in second["parent"]
+    logs = subprocess.run([*kedro_cmd(), "kinetic", "logs", run_id_of(output),
+                           "product_features_node"], cwd=demo, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert logs.returncode == 0, logs.stderr[-3000:]
+    separator = "----- attempt 2 (attempt 1 exited with code "
+    assert logs.stdout.count(separator) == 1, logs.stdout[-3000:]
+    assert logs.stdout.index("first attempt fails") < logs.stdout.index(separator)
 
 
 def test_a_deadline_kills_the_forked_nodes_whole_group(demo, tmp_path):
