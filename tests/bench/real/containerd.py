@@ -7,6 +7,11 @@ machines whose root lacks ``CAP_SYS_RESOURCE`` in its bounding set (a VM like th
 it runc cannot write the sandbox's ``oom_score_adj`` and fails with "can't get final child's PID
 from pipe: EOF".
 
+No image is pulled from outside: the bench imports its images, and every registry host
+(``registries/_default/hosts.toml``, with a ``[host]`` entry, without which containerd 1.6
+ignores ``server``) points at a closed port on 127.0.0.1, so a pull of a missing image fails at
+once (``ErrImagePull``, "connection refused") with no DNS query and no packet leaving the machine.
+
 The CNI network is a bridge with a /24 that exists only in this machine's network namespaces:
 no gateway, no masquerading, no route out. The bench's own Pods use ``hostNetwork`` (they reach
 fake-gcs-server on 127.0.0.1); the bridge is there so the Node reports Ready as a real one does.
@@ -23,7 +28,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.bench.processes import ManagedProcess, StartupError
+from tests.bench.processes import ManagedProcess, StartupError, free_port
 from tests.bench.real.oci import write_import_archive
 
 NAMESPACE = "k8s.io"  # the CRI plugin's containerd namespace
@@ -64,6 +69,8 @@ class Containerd:
         self.bridge = f"kin{secrets.token_hex(4)}"  # <= 15 characters
         self.subnet = _free_subnet()
         self.config_path = self.directory / "config.toml"
+        #: Where every image pull is sent: a port on 127.0.0.1 nobody listens on.
+        self.registry = f"127.0.0.1:{free_port()}"
         self.process: ManagedProcess | None = None
 
     @property
@@ -85,6 +92,12 @@ class Containerd:
                 {"type": "loopback"},
             ],
         }, indent=2))
+        registries = d / "registries"
+        for host in ("_default",):  # every registry host
+            (registries / host).mkdir(parents=True, exist_ok=True)
+            (registries / host / "hosts.toml").write_text(
+                f'server = "http://{self.registry}"\n\n[host."http://{self.registry}"]\n'
+                '  capabilities = ["pull", "resolve"]\n')
         cri = 'plugins."io.containerd.grpc.v1.cri"'
         self.config_path.write_text(f"""\
 version = 2
@@ -135,6 +148,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs",
 [{cri}.containerd.runtimes.runc.options]
   SystemdCgroup = false
   Root = "{d / 'runc'}"
+
+[{cri}.registry]
+  config_path = "{registries}"
 
 [{cri}.cni]
   bin_dir = "{CNI_BIN_DIR}"
