@@ -53,6 +53,8 @@ class Context:
     backends: tuple[str, ...] = ("local", "kubernetes")
     bench: Any = None  # benchmarks.bench_cluster.Bench when started
     bench_error: str | None = None
+    real_bench: Any = None  # benchmarks.bench_cluster.RealBench (--backends ...,real)
+    real_bench_error: str | None = None
     notes: list[str] = field(default_factory=list)
     cache: dict[str, Any] = field(default_factory=dict)
     _count: int = 0
@@ -62,9 +64,11 @@ class Context:
 
     def drive(self, mode: str, project: Path, *, env: str | None = None,
               runner: str = "gke", trace_io: bool = False, label: str = "run",
-              pipeline: str | None = None,
+              pipeline: str | None = None, environ: dict[str, str] | None = None,
               timeout: float = 900) -> dict[str, Any]:
-        """Run ``benchmarks/driver.py`` in a subprocess (cwd = project); return its report."""
+        """Run ``benchmarks/driver.py`` in a subprocess (cwd = project); return its report.
+
+        ``environ`` adds to the driver's environment (e.g. ``KUBECONFIG``)."""
         self._count += 1
         stem = f"{self._count:03d}-{label}"
         out = self.logdir / f"{stem}.json"
@@ -77,7 +81,8 @@ class Context:
             cmd += ["--pipeline", pipeline]
         started = time.perf_counter()
         with open(self.logdir / f"{stem}.log", "w") as log:
-            proc = subprocess.run(cmd, cwd=project, env=driver_env(), stdout=log,
+            proc = subprocess.run(cmd, cwd=project, env={**driver_env(), **(environ or {})},
+                                  stdout=log,
                                   stderr=subprocess.STDOUT, timeout=timeout, check=False)
         wall = time.perf_counter() - started
         if proc.returncode != 0:

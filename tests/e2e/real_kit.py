@@ -8,20 +8,17 @@ through ``KUBECONFIG`` in its own environment, never through parameters.yml.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import yaml
 
-from tests.bench.real import pod_hooks
-from tests.bench.real.images import REPOSITORY_PREFIX
+from tests.bench.real.project import install_pod_hooks
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 
 ENV = "real"
 PACKAGE = "demo_project"
-HOOK_MODULE = "kinetic_real_bench"
 
 
 def real_params(cluster, gcs, prefix: str, **extra) -> str:
@@ -36,26 +33,6 @@ def real_params(cluster, gcs, prefix: str, **extra) -> str:
     return yaml.safe_dump({"kinetic": block})
 
 
-def add_hooks(project: Path, *hooks: tuple[str, str, str]) -> None:
-    """List the real bench's pod hook, and ``hooks`` (module name, source, class), in
-    ``settings.HOOKS``; allow the bench's image repositories."""
-    package = project / "src" / PACKAGE
-    shutil.copy(pod_hooks.__file__, package / f"{HOOK_MODULE}.py")
-    lines = [
-        "", "# real bench (tests/bench/real): images and pod settings, in code",
-        f"KINETIC_IMAGE_REPOSITORIES = [{REPOSITORY_PREFIX!r}]",
-        f"from {PACKAGE}.{HOOK_MODULE} import RealBenchPods",
-    ]
-    instances = ["RealBenchPods()"]
-    for module, source, cls in hooks:
-        (package / f"{module}.py").write_text(source)
-        lines.append(f"from {PACKAGE}.{module} import {cls}")
-        instances.append(f"{cls}()")
-    lines.append(f"HOOKS = ({', '.join(instances)},)")
-    settings = package / "settings.py"
-    settings.write_text(settings.read_text() + "\n".join(lines) + "\n")
-
-
 def make_real_demo(tmp_path: Path, cluster, gcs, prefix: str,
                    hooks: tuple[tuple[str, str, str], ...] = (), **extra) -> Path:
     """A demo copy whose ``real`` env runs every node as a Job on the real kubelet."""
@@ -63,10 +40,7 @@ def make_real_demo(tmp_path: Path, cluster, gcs, prefix: str,
     (project / "conf" / ENV).mkdir()
     (project / "conf" / ENV / "parameters.yml").write_text(
         real_params(cluster, gcs, prefix, **extra))
-    add_hooks(project, *hooks)
-    # the image's user (uid 1000) writes the outputs through the hostPath mount
-    for path in [project / "data", *(project / "data").rglob("*")]:
-        path.chmod(0o777 if path.is_dir() else 0o666)
+    install_pod_hooks(project, PACKAGE, hooks)
     return project
 
 
@@ -82,8 +56,8 @@ def run_argv(*args: str) -> list[str]:
 def kedro_run(project: Path, cluster, *args: str, timeout: int = 900
               ) -> subprocess.CompletedProcess:
     """``kedro run --env real --runner=kedro_kinetic.GKERunner ARGS`` to completion."""
-    return subprocess.run(run_argv(*args), cwd=project, capture_output=True, text=True, check=False,
-                          env=real_env(cluster), timeout=timeout)
+    return subprocess.run(run_argv(*args), cwd=project, capture_output=True, text=True,
+                          env=real_env(cluster), timeout=timeout, check=False)
 
 
 def popen_run(project: Path, cluster, *args: str) -> subprocess.Popen:
