@@ -24,7 +24,7 @@ from tests.bench.binaries import Binaries
 from tests.bench.processes import StartupError
 from tests.bench.real.containerd import Containerd
 from tests.bench.real.control_plane_real import RealControlPlane
-from tests.bench.real.host import HostGuard
+from tests.bench.real.host import KEEP_MARK, HostGuard
 from tests.bench.real.images import BuiltImage, all_images
 from tests.bench.real.kubelet_real import RealKubelet
 
@@ -86,7 +86,7 @@ class RealCluster:
 
     def _start(self, binaries: Binaries) -> None:
         node_ip = machine_address()
-        self.control_plane = RealControlPlane(binaries, self.node_name, node_ip)
+        self.control_plane = RealControlPlane(binaries, self.node_name, node_ip, self.work)
         self._timed("control plane + scheduler", self.control_plane.start)
         self.kubeconfig = str(self.control_plane.kubeconfig)
         self.server = self.control_plane.server
@@ -161,6 +161,7 @@ class RealCluster:
         if self.control_plane is not None:
             self.control_plane.stop()
         if os.environ.get("KINETIC_BENCH_KEEP") == "1":
+            (self.work / KEEP_MARK).write_text("kept with KINETIC_BENCH_KEEP=1\n")
             print(f"[real bench] KINETIC_BENCH_KEEP=1: kept {self.work}", file=sys.__stderr__)
         elif not problems:  # never delete through a mount that is still there
             shutil.rmtree(self.work, ignore_errors=True)

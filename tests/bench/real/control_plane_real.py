@@ -40,14 +40,17 @@ class RealControlPlane(ControlPlane):
         binaries: Paths of the bench binaries (kube-scheduler included).
         node_name: Name the kubelet registers its Node under.
         node_ip: The machine's own interface address (the Node's InternalIP).
+        workdir: Parent of its temporary folder (the real bench's own work folder, so that a
+            crashed session's processes can be found by it; see ``host.reap_stale``).
 
     Attributes:
         kubelet_kubeconfig: Kubeconfig of the kubelet (client certificate).
         kubelet_tls: The kubelet's serving certificate (SAN: ``node_ip``).
     """
 
-    def __init__(self, binaries: Binaries, node_name: str, node_ip: str) -> None:
-        super().__init__(binaries)
+    def __init__(self, binaries: Binaries, node_name: str, node_ip: str,
+                 workdir: Path | None = None) -> None:
+        super().__init__(binaries, workdir)
         self.node_name = node_name
         self.node_ip = node_ip
         self.kubelet_kubeconfig = self.directory / "kubelet.kubeconfig"

@@ -238,6 +238,11 @@ def _build_base(tmp: Path, _name: str) -> None:
 
 def base_image() -> BuiltImage:
     """The Debian base image (built on first use)."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" != PYTHON_VERSION:
+        raise ImageBuildError(
+            f"the real bench's base image has Debian {SUITE}'s Python {PYTHON_VERSION}; the "
+            f"driver runs Python {sys.version.split()[0]}, and payloads pickled by one minor "
+            "version do not load in another")
     return _cached_or_build(BASE_REPO, base_key(), _build_base,
                             aliases=(f"docker.io/library/python:{PYTHON_VERSION}-slim",))
 
