@@ -222,8 +222,10 @@ def test_stuck_container_fails_fast_with_the_runners_message(real_demo, real_clu
 def test_active_deadline_stops_a_node_that_runs_too_long(real_demo, real_cluster):
     project = real_demo()
     patch_node(project, CLEAN_SALES, "import time; time.sleep(600)")
+    start = time.monotonic()
     proc = kedro_run(project, real_cluster, ONE_NODE, "--runner-params",
                      "nodes.clean_sales_node.deadline_seconds=5", timeout=300)
+    print(f"[real bench] deadline 5 s: kedro run ended after {time.monotonic() - start:.1f} s")
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "DeadlineExceeded" in output
@@ -261,8 +263,10 @@ def test_sigint_deletes_every_job_pod_and_container_of_the_run(real_demo, real_c
             s.state.running for s in p.status.container_statuses or []), "running")
         run_label = pod.metadata.labels["kedro-kinetic.io/run"]
         container_id = pod.status.container_statuses[0].container_id.split("://", 1)[1]
+        sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
+        exited = time.monotonic() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -273,6 +277,8 @@ def test_sigint_deletes_every_job_pod_and_container_of_the_run(real_demo, real_c
         jobs, pods = run_objects(real_cluster, run_label)
         tasks = real_cluster.containerd.ctr("tasks", "list", "--quiet").stdout.split()
         if not jobs and not pods and container_id not in tasks:
+            print(f"[real bench] SIGINT: driver exited after {exited:.1f} s, container gone "
+                  f"after {time.monotonic() - sent:.1f} s")
             break
         time.sleep(0.5)
     else:
