@@ -19,6 +19,7 @@ from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 
 ENV = "real"
 PACKAGE = "demo_project"
+MANAGED = "app.kubernetes.io/managed-by=kedro-kinetic"
 
 
 def real_params(cluster, gcs, prefix: str, **extra) -> str:
@@ -66,14 +67,23 @@ def popen_run(project: Path, cluster, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def wait_for_pod(cluster, predicate, what: str, timeout: float = 300):
-    """The first of the bench's Pods for which ``predicate(pod)`` holds (waits on the API)."""
+def pod_names(cluster) -> set[str]:
+    """Names of the bench's Pods now (a run's own Pods are the ones not in this set)."""
+    return {p.metadata.name for p in cluster.core_v1().list_namespaced_pod(
+        cluster.namespace, label_selector=MANAGED).items}
+
+
+def wait_for_pod(cluster, before: set[str], predicate, what: str, timeout: float = 300):
+    """The first new Pod (not in ``before``) for which ``predicate(pod)`` holds.
+
+    Pods of earlier tests may still be terminating (the container's PID 1 gets the whole
+    grace period when it ignores SIGTERM), so they are excluded by name.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for pod in cluster.core_v1().list_namespaced_pod(
-                cluster.namespace,
-                label_selector="app.kubernetes.io/managed-by=kedro-kinetic").items:
-            if predicate(pod):
+                cluster.namespace, label_selector=MANAGED).items:
+            if pod.metadata.name not in before and predicate(pod):
                 return pod
         time.sleep(0.3)
     raise AssertionError(f"no pod {what} within {timeout:.0f} s")

@@ -18,12 +18,13 @@ import pytest
 
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import hashes, patch_node, run_objects
-from tests.e2e.real_kit import kedro_run, make_real_demo, popen_run, real_env, wait_for_pod
+from tests.e2e.real_kit import (
+    MANAGED, kedro_run, make_real_demo, pod_names, popen_run, real_env, wait_for_pod,
+)
 
 pytestmark = [pytest.mark.real_kubelet, pytest.mark.e2e]
 
 STORE_SIG = "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
-MANAGED = "app.kubernetes.io/managed-by=kedro-kinetic"
 
 
 @pytest.fixture
@@ -106,16 +107,32 @@ for line in pathlib.Path("/proc/self/status").read_text().splitlines():
         print("probe", " ".join(line.split()), flush=True)
 limit = pathlib.Path("/sys/fs/cgroup/memory/memory.limit_in_bytes").read_text().strip()
 print("probe memory.limit_in_bytes", limit, "uid", os.getuid(), flush=True)
+import hashlib
+token = os.environ.get("PROBE_TOKEN", "").encode()
+print("probe secret-sha256", hashlib.sha256(token).hexdigest(), flush=True)
 """
 
 
-def test_hardened_security_context_and_memory_limit_hold_in_the_container(real_demo,
+def test_security_context_memory_limit_and_secret_env_in_the_container(real_demo,
                                                                          real_cluster):
+    import hashlib
+
     project = real_demo()
     patch_node(project, CLEAN_SALES, SECURITY_PROBE)
-    proc = kedro_run(project, real_cluster, ONE_NODE, "--runner-params",
-                     "nodes.clean_sales_node.memory=300Mi")
+    # a Secret read by the kubelet for a Pod bound to it (Node authorizer), as the Job's
+    # secretKeyRef env; the pod prints only its digest
+    core, name, token = real_cluster.core_v1(), "probe-token", "t0ken-" + "x" * 20
+    core.create_namespaced_secret(real_cluster.namespace, {
+        "metadata": {"name": name}, "stringData": {"token": token}})
+    try:
+        proc = kedro_run(project, real_cluster, ONE_NODE, "--runner-params",
+                         "nodes.clean_sales_node.memory=300Mi,"
+                         f"defaults.secret_env.PROBE_TOKEN.secret={name},"
+                         "defaults.secret_env.PROBE_TOKEN.key=token")
+    finally:
+        core.delete_namespaced_secret(name, real_cluster.namespace)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    assert token not in proc.stdout + proc.stderr
     # streamed from the container through the API server and the kubelet, prefixed by node
     probe = dict(line.split(" ", 2)[2].split(" ", 1) for line in proc.stdout.splitlines()
                  if line.startswith("[clean_sales_node] probe "))
@@ -123,6 +140,7 @@ def test_hardened_security_context_and_memory_limit_hold_in_the_container(real_d
     assert probe["NoNewPrivs:"] == "1"  # allowPrivilegeEscalation: false
     assert probe["Seccomp:"] == "2"  # RuntimeDefault: a seccomp filter
     assert probe["memory.limit_in_bytes"] == f"{300 * 2**20} uid 1000"  # cgroup limit, USER
+    assert probe["secret-sha256"] == hashlib.sha256(token.encode()).hexdigest()
 
 
 TAMPER = '''
@@ -257,9 +275,11 @@ def test_a_failed_attempt_is_retried_in_a_new_pod(real_demo, real_cluster):
 def test_sigint_deletes_every_job_pod_and_container_of_the_run(real_demo, real_cluster):
     project = real_demo()
     patch_node(project, CLEAN_SALES, "import time; time.sleep(600)")
+    before = pod_names(real_cluster)
+    started = time.monotonic()
     proc = popen_run(project, real_cluster, ONE_NODE)
     try:
-        pod = wait_for_pod(real_cluster, lambda p: any(
+        pod = wait_for_pod(real_cluster, before, lambda p: any(
             s.state.running for s in p.status.container_statuses or []), "running")
         run_label = pod.metadata.labels["kedro-kinetic.io/run"]
         container_id = pod.status.container_statuses[0].container_id.split("://", 1)[1]
@@ -277,8 +297,8 @@ def test_sigint_deletes_every_job_pod_and_container_of_the_run(real_demo, real_c
         jobs, pods = run_objects(real_cluster, run_label)
         tasks = real_cluster.containerd.ctr("tasks", "list", "--quiet").stdout.split()
         if not jobs and not pods and container_id not in tasks:
-            print(f"[real bench] SIGINT: driver exited after {exited:.1f} s, container gone "
-                  f"after {time.monotonic() - sent:.1f} s")
+            print(f"[real bench] SIGINT {sent - started:.1f} s after the start: driver exited "
+                  f"after {exited:.1f} s, container gone after {time.monotonic() - sent:.1f} s")
             break
         time.sleep(0.5)
     else:
@@ -293,9 +313,10 @@ def test_resume_after_the_driver_is_killed_runs_nothing_twice(real_demo, real_cl
     for sig, node, extra in ((STORE_SIG, "store_features_node", "import time; time.sleep(20)"),
                              (CLEAN_SALES, "clean_sales_node", "")):
         patch_node(project, sig, f"open('data/executions-{node}', 'a').write('ran\\n')\n{extra}")
+    before = pod_names(real_cluster)
     proc = popen_run(project, real_cluster, "--pipeline=data_processing")
     try:
-        wait_for_pod(real_cluster, lambda p: "store-features" in p.metadata.name and any(
+        wait_for_pod(real_cluster, before, lambda p: "store-features" in p.metadata.name and any(
             s.state.running for s in p.status.container_statuses or []), "store_features running")
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate(timeout=60)

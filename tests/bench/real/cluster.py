@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -148,23 +147,25 @@ class RealCluster:
         if self.kubelet is not None and self.kubelet.process.running() and \
                 self.control_plane is not None:
             try:
-                self._delete_pods()
+                self._timed("teardown: delete pods", self._delete_pods)
             except Exception as exc:  # noqa: BLE001 - containerd removes what is left
                 print(f"[real bench] deleting pods failed: {exc}", file=sys.__stderr__)
         if self.kubelet is not None:
-            self.kubelet.stop()
+            self._timed("teardown: kubelet", self.kubelet.stop)
         if self.containerd is not None:
-            self.containerd.stop()
-        problems = self.guard.restore()
+            self._timed("teardown: containerd", self.containerd.stop)
+        problems = self._timed("teardown: host restored", self.guard.restore)
         if problems:
             print(f"[real bench] host not fully restored: {problems}", file=sys.__stderr__)
         if self.control_plane is not None:
-            self.control_plane.stop()
+            self._timed("teardown: control plane", self.control_plane.stop)
         if os.environ.get("KINETIC_BENCH_KEEP") == "1":
             (self.work / KEEP_MARK).write_text("kept with KINETIC_BENCH_KEEP=1\n")
             print(f"[real bench] KINETIC_BENCH_KEEP=1: kept {self.work}", file=sys.__stderr__)
         elif not problems:  # never delete through a mount that is still there
-            shutil.rmtree(self.work, ignore_errors=True)
+            # ~1 GiB of unpacked image layers: rm is several times faster than shutil.rmtree
+            self._timed("teardown: remove work folder", subprocess.run,
+                        ["rm", "-rf", "--one-file-system", str(self.work)])
         return problems
 
     def logs(self) -> dict[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -66,5 +67,10 @@ def real_cluster(bench_binaries: Binaries) -> Iterator[RealCluster]:
     try:
         yield cluster
     finally:
+        start = time.monotonic()
         problems = cluster.stop()
+        steps = ", ".join(f"{k.removeprefix('teardown: ')} {v:.1f}s"
+                          for k, v in cluster.timings.items() if k.startswith("teardown"))
+        print(f"\n[real bench] torn down in {time.monotonic() - start:.1f}s ({steps})",
+              file=sys.__stderr__, flush=True)
         assert not problems, f"the real bench left the host changed: {problems}"
