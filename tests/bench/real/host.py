@@ -5,15 +5,16 @@ for shim sockets, ``/var/lib/kubelet/device-plugins``, ``/var/log/containers``, 
 ``/run/netns``), the kubelet sets kernel sysctls at start, and containers leave mounts behind if
 they are not torn down in order. :class:`HostGuard` records the state first and restores it:
 paths the bench did not find are removed, sysctls get their old values back, every mount below
-the bench's folders is lazily unmounted, the cgroups made for the pods are removed. A machine-wide
-lock keeps a second real bench (another pytest session) from sharing those fixed paths at the
-same time.
+the bench's folders is lazily unmounted, the cgroups made for the pods are removed, and the
+iptables rules must be as they were. A machine-wide lock keeps a second real bench (another
+pytest session) from sharing those fixed paths at the same time.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,16 @@ def read_sysctls(names: Iterable[str] = SYSCTLS) -> dict[str, str]:
         except OSError:
             pass
     return values
+
+
+def firewall_rules() -> list[str]:
+    """``iptables-save`` without its packet counters ([] when iptables is not installed):
+    the kubelet (``makeIPTablesUtilChains``) and CNI (``ipMasq``) could add chains and rules."""
+    if shutil.which("iptables-save") is None:
+        return []
+    out = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
+    return sorted(re.sub(r"\[\d+:\d+\]", "", line) for line in out.splitlines()
+                  if line and not line.startswith("#"))
 
 
 def cgroup_dirs() -> set[str]:
@@ -130,6 +141,7 @@ class HostGuard:
         self.absent: list[str] = []
         self.sysctls: dict[str, str] = {}
         self.cgroups: set[str] = set()
+        self.firewall: list[str] = []
         self._lock_handle = None
 
     def record(self, timeout: float = 1800.0) -> None:
@@ -140,6 +152,7 @@ class HostGuard:
         self.absent = [p for p in self.paths if not os.path.lexists(p)]
         self.sysctls = read_sysctls()
         self.cgroups = cgroup_dirs()
+        self.firewall = firewall_rules()
 
     def _lock(self, timeout: float) -> None:
         LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
@@ -189,6 +202,9 @@ class HostGuard:
                 if os.path.lexists(path):
                     problems.append(f"could not remove {path}")
         problems += [f"still mounted: {p}" for p in mounts_below([self.work, *self.paths])]
+        if firewall_rules() != self.firewall:
+            problems.append("iptables rules changed: "
+                            f"{sorted(set(firewall_rules()) ^ set(self.firewall))[:10]}")
         problems += [f"sysctl {k} is {now}, was {before}"
                      for k, (before, now) in self.changed_sysctls().items()]
         if self._lock_handle is not None:
