@@ -178,13 +178,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs",
         """Import a cached image (a :class:`~tests.bench.real.images.BuiltImage`) under all
         its names; return the seconds it took."""
         start = time.monotonic()
+        present = frozenset(self.ctr("content", "list", "--quiet").stdout.split())
         proc = subprocess.Popen(
             ["ctr", "--address", str(self.socket), "--namespace", NAMESPACE, "images", "import",
              "--snapshotter", "overlayfs", "-"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             assert proc.stdin is not None
-            write_import_archive(image.layout, image.names, proc.stdin)
+            write_import_archive(image.layout, image.names, proc.stdin, present)
             proc.stdin.close()
         except BrokenPipeError:
             pass

@@ -171,11 +171,14 @@ class Layout:
         return sum(p.stat().st_size for p in self.blob_paths())
 
 
-def write_import_archive(layout: Layout, names: Iterable[str], out: IO[bytes]) -> None:
+def write_import_archive(layout: Layout, names: Iterable[str], out: IO[bytes],
+                         present: frozenset[str] = frozenset()) -> None:
     """Stream ``layout`` as an OCI archive to ``out``, naming the image once per name.
 
     ``ctr images import`` creates one image record per ``index.json`` entry, named by its
-    ``io.containerd.image.name`` annotation; every entry points at the same manifest.
+    ``io.containerd.image.name`` annotation; every entry points at the same manifest. Blobs
+    whose ``sha256:<hex>`` is in ``present`` (already in containerd's content store, e.g. the
+    base layer shared with the demo image) are left out of the stream.
     """
     descriptor = layout.manifest_descriptor()
     entries = []
@@ -191,6 +194,8 @@ def write_import_archive(layout: Layout, names: Iterable[str], out: IO[bytes]) -
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
         for path in layout.blob_paths():
+            if f"sha256:{path.name}" in present:
+                continue
             info = tarfile.TarInfo(f"blobs/sha256/{path.name}")
             info.size = path.stat().st_size
             with open(path, "rb") as handle:
