@@ -75,6 +75,7 @@ def test_demo_equals_sequential_runner_one_container_per_node(real_demo, real_cl
     label = jobs_of(real_cluster, run_id)[0].metadata.labels["kedro-kinetic.io/run"]
     _, pods = run_objects(real_cluster, label)
     digest = real_cluster.images["demo"].digest
+    assert len(pods) == 13
     for pod in pods:  # each node ran in a container of the pinned image, on the real Node
         assert pod.spec.node_name == real_cluster.node_name
         (status,) = pod.status.container_statuses
