@@ -26,6 +26,7 @@ from tests.bench.real.control_plane_real import RealControlPlane
 from tests.bench.real.host import KEEP_MARK, HostGuard
 from tests.bench.real.images import BuiltImage, all_images
 from tests.bench.real.kubelet_real import RealKubelet
+from tests.bench.real.reaper import reap_stale
 
 NAMESPACE = "kinetic-real"
 NODE_NAME = "kinetic-real-node"
@@ -64,6 +65,8 @@ class RealCluster:
             self.timings[f"image {kind} ({'cached' if image.cached else 'built'})"] = image.seconds
         self.work = Path(tempfile.mkdtemp(prefix="kinetic-real-"))
         self.guard = HostGuard(self.work)
+        self.guard.lock()
+        reap_stale(self.work)  # what a session that died without its teardown left
         self.guard.record()
         self.namespace = NAMESPACE
         self.node_name = NODE_NAME
@@ -103,9 +106,8 @@ class RealCluster:
         try:
             self._timed("kubelet Ready", self.kubelet.wait_ready, self.core_v1())
         except StartupError as exc:
-            raise StartupError(f"{exc}\n--- containerd log ---\n"
-                               f"{self.containerd.process.log_tail() if self.containerd.process else ''}"
-                               ) from exc
+            tail = self.containerd.process.log_tail() if self.containerd.process else ""
+            raise StartupError(f"{exc}\n--- containerd log ---\n{tail}") from exc
         self.core_v1().create_namespace({"metadata": {"name": self.namespace}})
 
     # --- clients ---------------------------------------------------------------------------

@@ -47,7 +47,8 @@ def _free_subnet() -> str:
         except ValueError:
             continue
     for _ in range(200):
-        net = ipaddress.ip_network(f"10.{secrets.randbelow(200) + 50}.{secrets.randbelow(250)}.0/24")
+        second, third = secrets.randbelow(200) + 50, secrets.randbelow(250)
+        net = ipaddress.ip_network(f"10.{second}.{third}.0/24")
         if not any(net.overlaps(t) for t in taken if t.prefixlen > 0):
             return str(net)
     raise StartupError("no free 10.x.y.0/24 for the bench's pod network")
@@ -168,7 +169,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs",
         self.process.wait_until(lambda: self.ctr("version").returncode == 0, timeout,
                                 "serving its API")
 
-    def ctr(self, *args: str, input_stream=None, timeout: float = 600) -> subprocess.CompletedProcess:
+    def ctr(self, *args: str, input_stream=None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
         """Run ``ctr`` against this containerd in the CRI namespace."""
         return subprocess.run(["ctr", "--address", str(self.socket), "--namespace", NAMESPACE,
                                *args], stdin=input_stream, capture_output=True, text=True,

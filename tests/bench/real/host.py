@@ -144,17 +144,15 @@ class HostGuard:
         self.firewall: list[str] = []
         self._lock_handle = None
 
-    def record(self, timeout: float = 1800.0) -> None:
-        """Take the machine-wide lock (waiting for another real bench to end), clear what a
-        crashed earlier session left, then record the host's state."""
-        self._lock(timeout)
-        reap_stale(self.work)
+    def record(self) -> None:
+        """Record the host's state (call :meth:`lock` first)."""
         self.absent = [p for p in self.paths if not os.path.lexists(p)]
         self.sysctls = read_sysctls()
         self.cgroups = cgroup_dirs()
         self.firewall = firewall_rules()
 
-    def _lock(self, timeout: float) -> None:
+    def lock(self, timeout: float = 1800.0) -> None:
+        """Take the machine-wide lock, waiting (up to ``timeout``) for another real bench."""
         LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
         handle = open(LOCK_PATH, "w")  # noqa: SIM115 - held until release()
         deadline = time.monotonic() + timeout
@@ -170,7 +168,8 @@ class HostGuard:
                     announced = True
                 if time.monotonic() > deadline:
                     handle.close()
-                    raise TimeoutError(f"another real bench held {LOCK_PATH} for {timeout:.0f} s")
+                    raise TimeoutError(
+                        f"another real bench held {LOCK_PATH} for {timeout:.0f} s") from None
                 time.sleep(1)
         self._lock_handle = handle
 
@@ -212,86 +211,6 @@ class HostGuard:
             self._lock_handle.close()
             self._lock_handle = None
         return problems
-
-
-def _processes_under(folders: list[str]) -> list[int]:
-    """Pids whose command line names a path inside one of ``folders``."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if any(f"{folder}/" in arg for arg in argv for folder in folders):
-            pids.append(int(entry.name))
-    return pids
-
-
-def reap_stale(current: Path) -> list[str]:
-    """End what an earlier real bench left when its session died without a teardown.
-
-    Called under the machine-wide lock, so no other real bench is running: every other
-    ``kinetic-real-*`` work folder is stale. Its containerd, kubelet and shims (found by the
-    folder in their command line) are killed by pid, and everything mounted below it is
-    unmounted, then the folder is deleted unless it was kept on purpose (``KINETIC_BENCH_KEEP=1``
-    marks it with :data:`KEEP_MARK`).
-    Empty ``k8s.io`` cgroups are removed too. Returns the stale folders found.
-    """
-    import signal
-    import tempfile
-
-    stale = [str(p) for p in Path(tempfile.gettempdir()).glob("kinetic-real-*")
-             if p.is_dir() and p != current]
-    if stale:
-        # the daemons and shims, then the containers' own processes: a killed shim leaves
-        # them running, found through the cgroups named after the stale containerd's tasks
-        pids = _processes_under(stale)
-        for folder in stale:
-            tasks = Path(folder, "containerd", "state", "io.containerd.runtime.v2.task", "k8s.io")
-            ids = [t.name for t in tasks.iterdir()] if tasks.is_dir() else []
-            for parent in cgroup_dirs():
-                for task in ids:
-                    try:
-                        pids += [int(p) for p in Path(parent, task, "cgroup.procs")
-                                 .read_text().split()]
-                    except (OSError, ValueError):
-                        continue
-        for pid in set(pids):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.5)
-        unmount_below(stale)
-        for folder in stale:  # a crashed session's folder holds ~1 GiB of image layers
-            if not Path(folder, KEEP_MARK).exists() and not mounts_below([folder]):
-                shutil.rmtree(folder, ignore_errors=True)
-    for path in cgroup_dirs():
-        if path.endswith("/k8s.io"):
-            remove_cgroup(path)  # only succeeds when no process is left in it
-    remove_dead_sockets(Path("/run/containerd/s"))
-    return stale
-
-
-def remove_dead_sockets(folder: Path) -> None:
-    """Remove socket files nobody listens on from ``folder`` (containerd's shim sockets),
-    then the folder and its parent when they end up empty."""
-    try:
-        listening = {line.split()[-1] for line in Path("/proc/net/unix").read_text()
-                     .splitlines()[1:] if len(line.split()) >= 8}
-        entries = list(folder.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        if entry.is_socket() and str(entry) not in listening:
-            entry.unlink(missing_ok=True)
-    for path in (folder, folder.parent):
-        try:
-            path.rmdir()
-        except OSError:
-            return
 
 
 @contextmanager

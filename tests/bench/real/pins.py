@@ -20,7 +20,8 @@ def _requirements_of(dist: metadata.Distribution, extras: set[str]) -> list[Requ
     wanted = []
     for line in dist.requires or []:
         req = Requirement(line)
-        if req.marker is None or any(req.marker.evaluate({"extra": extra}) for extra in extras | {""}):
+        if req.marker is None or any(req.marker.evaluate({"extra": extra})
+                                     for extra in extras | {""}):
             wanted.append(req)
     return wanted
 
