@@ -29,10 +29,13 @@ import time
 from pathlib import Path
 
 from tests.bench.processes import ManagedProcess, StartupError, free_port
+from tests.bench.real.host import unmount_below
 from tests.bench.real.oci import write_import_archive
 
 NAMESPACE = "k8s.io"  # the CRI plugin's containerd namespace
 CNI_BIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins
+#: Upper bound of containerd's in-memory root (pages are used only as files are written).
+ROOT_TMPFS_SIZE = "8g"
 
 
 def _free_subnet() -> str:
@@ -160,7 +163,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs",
 """)
 
     def start(self, timeout: float = 120.0) -> None:
-        """Write the configuration, start containerd and wait until its API answers."""
+        """Write the configuration, start containerd and wait until its API answers.
+
+        Its root (content store and unpacked layers, ~2 GiB with the demo image) is a tmpfs:
+        each session imports the images afresh, and on a disk that is both slow to write and
+        slow to delete (tens of thousands of files); in memory it is neither, and teardown is
+        one unmount.
+        """
+        root = self.directory / "root"
+        root.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={ROOT_TMPFS_SIZE},mode=0700",
+                        "kinetic-real-containerd", str(root)], check=True)
         self._write_config()
         self.process = ManagedProcess(
             "containerd", ["containerd", "--config", str(self.config_path)],
@@ -238,4 +251,5 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs",
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        unmount_below([self.directory])  # the containers' mounts, then the tmpfs root
         subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
