@@ -44,8 +44,10 @@ DEMO_RECIPE = "1"
 DEMO_REPO = "kinetic.local/demo-project"
 DEMO_SOURCE = REPO_ROOT / "demo_project"
 KINETIC_SOURCES = ("kedro_kinetic", "pyproject.toml", "README.md")
-#: Where containers/image keeps its blob-info cache whatever the storage settings say.
-CONTAINERS_PATHS = ("/var/lib/containers", "/run/containers")
+#: What buildah and skopeo create whatever their settings say: containers/image's blob-info
+#: cache, and buildah's CNI configuration folder and lock (made at start even with
+#: ``--network=host``). Removed after the build when the build created them.
+CONTAINERS_PATHS = ("/var/lib/containers", "/run/containers", "/etc/cni", "/var/lib/cni")
 
 
 def _demo_files() -> list[Path]:

@@ -13,6 +13,7 @@ pytest session) from sharing those fixed paths at the same time.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -45,6 +46,9 @@ KEEP_MARK = ".kept"
 #: One real bench per machine at a time (kept in the user's cache, not in a system path).
 LOCK_PATH = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
     "kedro-kinetic" / "real-bench.lock"
+#: The host's state as a running real bench recorded it; deleted once it is restored, so a
+#: session that starts and finds it knows the last one died first, and restores that baseline.
+STATE_PATH = LOCK_PATH.with_name("real-bench-host.json")
 
 
 def _sysctl_path(name: str) -> Path:
@@ -133,11 +137,16 @@ class HostGuard:
     Args:
         work: The bench's own folder (everything mounted below it is unmounted at the end).
         paths: System paths to remove at the end when they did not exist at the start.
+        lock_path: The machine-wide lock file.
+        state_path: Where the recorded state waits for :meth:`restore`.
     """
 
-    def __init__(self, work: Path, paths: Iterable[str] = SYSTEM_PATHS) -> None:
+    def __init__(self, work: Path, paths: Iterable[str] = SYSTEM_PATHS,
+                 lock_path: Path = LOCK_PATH, state_path: Path = STATE_PATH) -> None:
         self.work = Path(work)
         self.paths = tuple(paths)
+        self.lock_path = Path(lock_path)
+        self.state_path = Path(state_path)
         self.absent: list[str] = []
         self.sysctls: dict[str, str] = {}
         self.cgroups: set[str] = set()
@@ -145,16 +154,31 @@ class HostGuard:
         self._lock_handle = None
 
     def record(self) -> None:
-        """Record the host's state (call :meth:`lock` first)."""
+        """Record the host's state (call :meth:`lock` first).
+
+        When a session died before its restore, what it recorded is still in
+        :attr:`state_path`: its missing paths and its sysctl values are the baseline this
+        session restores (the paths and sysctls it left changed are not the host's own).
+        """
         self.absent = [p for p in self.paths if not os.path.lexists(p)]
         self.sysctls = read_sysctls()
+        try:
+            earlier = json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            earlier = {}
+        if earlier:
+            self.absent = sorted(set(self.absent) | set(earlier.get("absent", [])) &
+                                 set(self.paths))
+            self.sysctls.update({k: v for k, v in earlier.get("sysctls", {}).items()
+                                 if k in self.sysctls})
+        self.state_path.write_text(json.dumps({"absent": self.absent, "sysctls": self.sysctls}))
         self.cgroups = cgroup_dirs()
         self.firewall = firewall_rules()
 
     def lock(self, timeout: float = 1800.0) -> None:
         """Take the machine-wide lock, waiting (up to ``timeout``) for another real bench."""
-        LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(LOCK_PATH, "w")  # noqa: SIM115 - held until release()
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.lock_path, "w")  # noqa: SIM115 - held until release()
         deadline = time.monotonic() + timeout
         announced = False
         while True:
@@ -163,13 +187,13 @@ class HostGuard:
                 break
             except BlockingIOError:
                 if not announced:
-                    print(f"[real bench] waiting for {LOCK_PATH} (another real bench runs)",
+                    print(f"[real bench] waiting for {self.lock_path} (another real bench runs)",
                           file=sys.__stderr__, flush=True)
                     announced = True
                 if time.monotonic() > deadline:
                     handle.close()
                     raise TimeoutError(
-                        f"another real bench held {LOCK_PATH} for {timeout:.0f} s") from None
+                        f"another real bench held {self.lock_path} for {timeout:.0f} s") from None
                 time.sleep(1)
         self._lock_handle = handle
 
@@ -206,6 +230,8 @@ class HostGuard:
                             f"{sorted(set(firewall_rules()) ^ set(self.firewall))[:10]}")
         problems += [f"sysctl {k} is {now}, was {before}"
                      for k, (before, now) in self.changed_sysctls().items()]
+        if not problems:  # else the next session tries again from the same baseline
+            self.state_path.unlink(missing_ok=True)
         if self._lock_handle is not None:
             fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
             self._lock_handle.close()
