@@ -73,14 +73,19 @@ def pod_names(cluster) -> set[str]:
         cluster.namespace, label_selector=MANAGED).items}
 
 
-def wait_for_pod(cluster, before: set[str], predicate, what: str, timeout: float = 300):
+def wait_for_pod(cluster, before: set[str], predicate, what: str, proc=None,
+                 timeout: float = 300):
     """The first new Pod (not in ``before``) for which ``predicate(pod)`` holds.
 
     Pods of earlier tests may still be terminating (the container's PID 1 gets the whole
-    grace period when it ignores SIGTERM), so they are excluded by name.
+    grace period when it ignores SIGTERM), so they are excluded by name. When ``proc`` (the
+    ``kedro run`` that should create the Pod) ends first, fail at once with its output.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"kedro run ended ({proc.returncode}) before a pod was "
+                                 f"{what}:\n{proc.stdout.read()[-5000:]}")
         for pod in cluster.core_v1().list_namespaced_pod(
                 cluster.namespace, label_selector=MANAGED).items:
             if pod.metadata.name not in before and predicate(pod):

@@ -281,7 +281,7 @@ def test_sigint_deletes_every_job_pod_and_container_of_the_run(real_demo, real_c
     proc = popen_run(project, real_cluster, ONE_NODE)
     try:
         pod = wait_for_pod(real_cluster, before, lambda p: any(
-            s.state.running for s in p.status.container_statuses or []), "running")
+            s.state.running for s in p.status.container_statuses or []), "running", proc)
         run_label = pod.metadata.labels["kedro-kinetic.io/run"]
         container_id = pod.status.container_statuses[0].container_id.split("://", 1)[1]
         sent = time.monotonic()
@@ -318,7 +318,8 @@ def test_resume_after_the_driver_is_killed_runs_nothing_twice(real_demo, real_cl
     proc = popen_run(project, real_cluster, "--pipeline=data_processing")
     try:
         wait_for_pod(real_cluster, before, lambda p: "store-features" in p.metadata.name and any(
-            s.state.running for s in p.status.container_statuses or []), "store_features running")
+            s.state.running for s in p.status.container_statuses or []),
+            "store_features running", proc)
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate(timeout=60)
     finally:
