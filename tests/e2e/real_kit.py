@@ -62,9 +62,14 @@ def kedro_run(project: Path, cluster, *args: str, timeout: int = 900
 
 
 def popen_run(project: Path, cluster, *args: str) -> subprocess.Popen:
-    """The same run, started in the background (output on ``stdout``)."""
-    return subprocess.Popen(run_argv(*args), cwd=project, env=real_env(cluster),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    """The same run, started in the background; its output goes to the file ``proc.log``
+    (a pipe nobody reads while the test waits could fill up and stall the driver)."""
+    log = project / "kedro-run.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(run_argv(*args), cwd=project, env=real_env(cluster),
+                                stdout=out, stderr=subprocess.STDOUT)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
 
 
 def pod_names(cluster) -> set[str]:
@@ -85,7 +90,7 @@ def wait_for_pod(cluster, before: set[str], predicate, what: str, proc=None,
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"kedro run ended ({proc.returncode}) before a pod was "
-                                 f"{what}:\n{proc.stdout.read()[-5000:]}")
+                                 f"{what}:\n{proc.log.read_text()[-5000:]}")
         for pod in cluster.core_v1().list_namespaced_pod(
                 cluster.namespace, label_selector=MANAGED).items:
             if pod.metadata.name not in before and predicate(pod):

@@ -286,7 +286,8 @@ def test_sigint_deletes_every_job_pod_and_container_of_the_run(real_demo, real_c
         container_id = pod.status.container_statuses[0].container_id.split("://", 1)[1]
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
+        out = proc.log.read_text()
         exited = time.monotonic() - sent
     finally:
         if proc.poll() is None:
@@ -321,7 +322,8 @@ def test_resume_after_the_driver_is_killed_runs_nothing_twice(real_demo, real_cl
             s.state.running for s in p.status.container_statuses or []),
             "store_features running", proc)
         proc.send_signal(signal.SIGKILL)
-        out, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        out = proc.log.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
