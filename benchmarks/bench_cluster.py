@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 IMAGE = "europe-docker.pkg.dev/kinetic-bench/kedro/bench@sha256:" + "a" * 64
 SELECTOR = "app.kubernetes.io/managed-by=kedro-kinetic"
@@ -73,7 +75,7 @@ class Observer:
                         break
                     version = event["object"].metadata.resource_version
                     self._seen(kind, event["object"])
-            except Exception:  # noqa: BLE001 - keep observing
+            except Exception:
                 version = None
                 self._stop.wait(0.2)
 
@@ -128,7 +130,7 @@ class Bench:
         return {
             "backend": "kubernetes", "image": IMAGE, "image_policy": "require_digest",
             "namespace": self.cluster.namespace, "store": f"gs://{self.gcs.bucket}/{prefix}",
-            "kubeconfig": self.cluster.kubeconfig, "max_parallel": 8,
+            "max_parallel": 8,
             "defaults": {"cpu": "100m", "memory": "512Mi", "deadline_seconds": 900},
             **extra,
         }
@@ -139,6 +141,10 @@ class Bench:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "parameters.yml").write_text(
             yaml.safe_dump({"kinetic": self.params(prefix, **extra)}, sort_keys=False))
+        from benchmarks.projects import BENCH_REPOSITORIES, add_code_settings
+
+        add_code_settings(project, kubeconfig=self.cluster.kubeconfig,
+                          image_repositories=BENCH_REPOSITORIES)
         return env
 
     @contextlib.contextmanager

@@ -26,6 +26,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "memory_sizes": [10, 100], "local_chain": 4, "bare_import_repeats": 5,
         "demo_repeats": 1, "demo_pipeline": "data_processing",
         "bench_max_parallel": 8, "local_max_parallel": 4,
+        "grouping_chains": {"width": 2, "length": 4}, "grouping_repeats": 1,
     },
     "full": {
         "latency_chains": {"width": 4, "length": 10}, "latency_fan": 48, "latency_repeats": 1,
@@ -35,6 +36,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "memory_sizes": [10, 100, 1000], "local_chain": 20, "bare_import_repeats": 20,
         "demo_repeats": 3, "demo_pipeline": None,
         "bench_max_parallel": 8, "local_max_parallel": 4,
+        "grouping_chains": {"width": 4, "length": 10}, "grouping_repeats": 2,
     },
 }
 

@@ -13,6 +13,7 @@ datasets, so they travel through the run's store as pinned pickles.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -99,6 +100,30 @@ def chains_for(n: int, max_width: int = 10) -> dict[str, Any]:
     return {"kind": "chains", "width": width, "length": n // width}
 
 
+#: Image repositories the generated projects declare in code (settings.py): the bench's.
+BENCH_REPOSITORIES = ["europe-docker.pkg.dev/kinetic-bench/kedro/",
+                      "europe-docker.pkg.dev/kinetic-demo/kedro/"]
+
+
+def settings_file(project: Path) -> Path:
+    """The project's ``settings.py`` (found through ``[tool.kedro] package_name``)."""
+    text = (project / "pyproject.toml").read_text()
+    package = re.search(r'package_name\s*=\s*"([^"]+)"', text).group(1)  # type: ignore[union-attr]
+    return project / "src" / package / "settings.py"
+
+
+def add_code_settings(project: Path, **settings: Any) -> None:
+    """Append ``KINETIC_<NAME> = value`` lines to the project's settings.py.
+
+    What chooses code (image repositories, the kubeconfig, the command) is
+    settable only in code, so the bench's projects say it there.
+    """
+    lines = "".join(f"KINETIC_{name.upper()} = {value!r}\n" for name, value in settings.items())
+    with settings_file(project).open("a") as handle:
+        handle.write("\n# kedro-kinetic settings for the bench (code, not configuration)\n"
+                     + lines)
+
+
 def kinetic_block(**settings: Any) -> str:
     """``parameters.yml`` text with a ``kinetic:`` block."""
     return yaml.safe_dump({"kinetic": settings}, sort_keys=False)
@@ -133,7 +158,8 @@ def trivial_project(root: Path, shape: dict[str, Any], kinetic: dict[str, Any],
         source_dir = "src"
         """))
     (src / "__init__.py").write_text('__version__ = "0.1"\n')
-    (src / "settings.py").write_text("")
+    (src / "settings.py").write_text(
+        f"KINETIC_IMAGE_REPOSITORIES = {BENCH_REPOSITORIES!r}\n")
     (src / "nodes.py").write_text(_NODES)
     (src / "pipeline_registry.py").write_text(_REGISTRY.format(package=PACKAGE))
     (src / "shape.json").write_text(json.dumps(shape))

@@ -4,9 +4,9 @@
                                        [--backends local,kubernetes] [--out DIR]
 
 Suites: latency (bench), overhead (local + bench), memory, local_cost, datapath
-(bench; local fallback), payload. ``--backends local`` never starts the bench. ``real`` (not in
-the default) also starts the real bench (tests/bench/real: real kubelet, containerd, runc) and
-runs the latency suite on it too, beside the test kubelet's figures.
+(bench; local fallback), payload, auth. ``--backends local`` never starts the bench. ``real``
+(not in the default) also starts the real bench (tests/bench/real: real kubelet, containerd,
+runc) and runs the latency suite on it too, beside the test kubelet's figures.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from typing import Any
 from benchmarks import machine, report
 from benchmarks.common import SIZES, Context
 
-SUITES = ("latency", "overhead", "memory", "local_cost", "datapath", "payload")
-NEEDS_BENCH = {"latency", "overhead", "datapath"}
+SUITES = ("latency", "overhead", "memory", "local_cost", "datapath", "payload", "auth",
+          "grouping")
+NEEDS_BENCH = {"latency", "overhead", "datapath", "grouping"}
 RESULTS = Path(__file__).with_name("results")
 
 
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 ctx.bench = stack.enter_context(started_bench())
                 meta["bench_start_s"] = round(time.perf_counter() - t0, 1)
-            except Exception as exc:  # noqa: BLE001 - report and go on without it
+            except Exception as exc:
                 ctx.bench_error = f"bench did not start: {exc}"
                 ctx.log(ctx.bench_error)
         elif "kubernetes" not in args.backends:
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 meta["real_bench_start_s"] = round(time.perf_counter() - t0, 1)
                 meta["real_bench_timings_s"] = {
                     k: round(v, 1) for k, v in ctx.real_bench.cluster.timings.items()}
-            except Exception as exc:  # noqa: BLE001 - report and go on without it
+            except Exception as exc:  # report and go on without it
                 ctx.real_bench_error = f"real bench did not start: {exc}"
                 ctx.log(ctx.real_bench_error)
         for name in SUITES:
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             try:
                 results[name] = module.run(ctx)
-            except Exception as exc:  # noqa: BLE001 - one suite failing keeps the others
+            except Exception as exc:
                 ctx.log(f"{name} failed: {exc}")
                 results[name] = {"error": f"{type(exc).__name__}: {exc}",
                                  "traceback": traceback.format_exc()}

@@ -9,8 +9,12 @@ nothing, so loading the plugin's hooks stays cheap.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from kedro_kinetic.project_settings import ProjectSettings
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass
@@ -19,7 +23,7 @@ class RunState:
 
     active: bool = False
     runner_allow: tuple[str, ...] = ()
-    settings_allow: tuple[str, ...] = ()
+    settings: ProjectSettings = field(default_factory=ProjectSettings)
     raw_catalog: dict[str, Any] | None = None
     project_path: Path | None = None
     conf_source: str | None = None

@@ -79,11 +79,17 @@ class CatalogResolver:
             default_runtime_patterns={"{default}": {"type": "kedro.io.MemoryDataset"}},
         )
 
+    def declares(self, name: str) -> bool:
+        """Whether the configuration has ``name``: an entry, or a pattern it matches."""
+        return name in self._raw or bool(self._kedro.match_dataset_pattern(name)
+                                         or self._kedro.match_user_catch_all_pattern(name))
+
     def config_for(self, name: str) -> dict[str, Any] | None:
         """The checked config of a dataset, or ``None`` if only memory would hold it."""
         if name in self._raw:
             config = self._raw[name]
-        elif self._kedro.match_dataset_pattern(name) or self._kedro.match_user_catch_all_pattern(name):
+        elif (self._kedro.match_dataset_pattern(name)
+              or self._kedro.match_user_catch_all_pattern(name)):
             config = _unmask(self._kedro.resolve_pattern(name))
         else:
             return None

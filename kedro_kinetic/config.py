@@ -8,209 +8,63 @@ key path; nothing is submitted when the block is invalid.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kedro_kinetic import quantities
+from kedro_kinetic.config_policy import (
+    CODE_ONLY,
+    REFUSED_ENV_NAMES,
+    REFUSED_ENV_PREFIXES,
+    env_name_refused,
+    image_allowed,
+    image_errors,
+    policy_errors,
+)
+from kedro_kinetic.config_schema import (
+    BACKENDS,
+    GPU,
+    GROUPINGS,
+    IMAGE_POLICIES,
+    LOCAL_IMAGE,
+    NODE_SCHEMA,
+    REQUIRED,
+    RUN_SCALARS,
+    RUN_SCHEMA,
+    TPU,
+    NodeSettings,
+    check,
+)
+from kedro_kinetic.errors import ConfigError
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-BACKENDS = ("local", "kubernetes")
-IMAGE_POLICIES = ("warn", "require_digest", "allow")
+if TYPE_CHECKING:
+    from kedro_kinetic.project_settings import ProjectSettings
+
 DEFAULT_COMMAND = ("python", "-m", "kedro_kinetic.entrypoint")
-LOCAL_IMAGE = "local/kedro-project:latest"
 
-
-class ConfigError(ValueError):
-    """The ``kinetic:`` configuration is invalid; the message lists every problem."""
-
-
-# --- small validators: each returns the cleaned value or raises ValueError -----
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _int(minimum: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"expected an integer >= {minimum}, got {value!r}")
-        return value
-    return check
-
-
-def _choice(options: Iterable[str]) -> Callable[[Any], str]:
-    options = tuple(options)
-
-    def check(value: Any) -> str:
-        if value not in options:
-            raise ValueError(f"expected one of {list(options)}, got {value!r}")
-        return value
-    return check
-
-
-def _quantity(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"expected a Kubernetes quantity, got {value!r}")
-    return quantities.normalise(value)
-
-
-def _dns_label(value: Any) -> str:
-    if not isinstance(value, str) or not DNS1123_LABEL.match(value):
-        raise ValueError(f"{value!r} is not a DNS-1123 label (lower case, digits, '-')")
-    return value
-
-
-def _str_map(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"expected a mapping of strings, got {value!r}")
-    out = {}
-    for key, item in value.items():
-        if not isinstance(key, str) or isinstance(item, (Mapping, list)) or item is None:
-            raise ValueError(f"entry {key!r}: expected a scalar value, got {item!r}")
-        out[key] = item if isinstance(item, str) else str(item).lower() if isinstance(item, bool) else str(item)
-    return out
-
-
-def _env_map(value: Any) -> dict[str, str]:
-    out = _str_map(value)
-    for key in out:
-        if not ENV_NAME.match(key):
-            raise ValueError(f"{key!r} is not a valid environment variable name")
-    return out
-
-
-def _command(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, (list, tuple)) or not value or not all(
-        isinstance(v, str) and v for v in value
-    ):
-        raise ValueError(f"expected a non-empty list of strings, got {value!r}")
-    return tuple(value)
-
-
-# --- schemas -------------------------------------------------------------------
-
-REQUIRED = "__required__"
-
-_GPU = {"type": _str, "count": _int(1), REQUIRED: ("type",)}
-_TPU = {"type": _str, "topology": _str, "count": _int(1), REQUIRED: ("type", "topology")}
-_SECRET_REF = {"secret": _dns_label, "key": _str, REQUIRED: ("secret", "key")}
-_TOLERATION = {
-    "key": _str, "operator": _choice(("Exists", "Equal")), "value": _str,
-    "effect": _choice(("NoSchedule", "PreferNoSchedule", "NoExecute")),
-    "toleration_seconds": _int(0),
-}
-
-
-@dataclass(frozen=True)
-class GPU:
-    type: str
-    count: int = 1
-
-
-@dataclass(frozen=True)
-class TPU:
-    type: str
-    topology: str
-    count: int = 1
-
-
-@dataclass(frozen=True)
-class NodeSettings:
-    """Everything that shapes one node's Job. Treat the mappings as read-only."""
-
-    image: str = LOCAL_IMAGE
-    cpu: str = "500m"
-    memory: str = "512Mi"
-    ephemeral_storage: str | None = None
-    cpu_limit: str | None = None
-    memory_limit: str | None = None
-    gpu: GPU | None = None
-    tpu: TPU | None = None
-    spot: bool = False
-    retries: int = 0
-    deadline_seconds: int = 3600
-    ttl_seconds_after_finished: int = 3600
-    env: dict[str, str] = field(default_factory=dict)
-    secret_env: dict[str, dict[str, str]] = field(default_factory=dict)
-    node_selector: dict[str, str] = field(default_factory=dict)
-    tolerations: tuple[dict[str, Any], ...] = ()
-    service_account: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-
-
-NODE_SCHEMA: dict[str, Any] = {
-    "image": _str, "cpu": _quantity, "memory": _quantity,
-    "ephemeral_storage": _quantity, "cpu_limit": _quantity, "memory_limit": _quantity,
-    "gpu": _GPU, "tpu": _TPU, "spot": _bool, "retries": _int(0),
-    "deadline_seconds": _int(1), "ttl_seconds_after_finished": _int(0),
-    "env": _env_map, "secret_env": ("map", _SECRET_REF), "node_selector": _str_map,
-    "tolerations": ("list", _TOLERATION), "service_account": _dns_label,
-    "labels": _str_map, "annotations": _str_map,
-}
-
-_RUN_SCALARS: dict[str, Any] = {
-    "backend": _choice(BACKENDS), "image": _str,
-    "image_policy": _choice(IMAGE_POLICIES), "namespace": _dns_label, "store": _str,
-    "max_parallel": _int(1), "fail_fast": _bool, "stream_logs": _bool,
-    "command": _command, "workdir": _str, "unschedulable_timeout_seconds": _int(1),
-    "credentials_secret": _dns_label, "kubeconfig": _str, "kube_context": _str,
-    "event_source": _choice(("watch", "poll")), "poll_interval_seconds": _int(1),
-    "progress": _choice(("auto", "live", "plain", "off")),
-}
-_SECTION_SCHEMA: dict[str, Any] = {
-    **_RUN_SCALARS, "defaults": NODE_SCHEMA,
-    "tags": ("map", NODE_SCHEMA), "nodes": ("map", NODE_SCHEMA),
-}
-RUN_SCHEMA: dict[str, Any] = {**_SECTION_SCHEMA, "pipelines": ("map", _SECTION_SCHEMA)}
-
-
-def _check(value: Any, schema: Any, path: str, errors: list[str]) -> Any:
-    """Validate ``value`` against ``schema``, appending ``path: problem`` lines."""
-    if value is None:
-        return None
-    if isinstance(schema, dict):
-        if not isinstance(value, Mapping):
-            errors.append(f"{path}: expected a mapping, got {value!r}")
-            return None
-        out = {}
-        for key in schema.get(REQUIRED, ()):
-            if value.get(key) is None:
-                errors.append(f"{path}.{key}: required")
-        for key, item in value.items():
-            if key not in schema or key == REQUIRED:
-                known = ", ".join(sorted(k for k in schema if k != REQUIRED))
-                errors.append(f"{path}.{key}: unknown key (known keys: {known})")
-                continue
-            out[key] = _check(item, schema[key], f"{path}.{key}", errors)
-        return out
-    if isinstance(schema, tuple):
-        kind, inner = schema
-        if kind == "map":
-            if not isinstance(value, Mapping):
-                errors.append(f"{path}: expected a mapping, got {value!r}")
-                return None
-            return {str(k): _check(v, inner, f"{path}.{k}", errors) for k, v in value.items()}
-        if not isinstance(value, (list, tuple)):
-            errors.append(f"{path}: expected a list, got {value!r}")
-            return None
-        return [_check(v, inner, f"{path}[{i}]", errors) for i, v in enumerate(value)]
-    try:
-        return schema(value)
-    except ValueError as exc:
-        errors.append(f"{path}: {exc}")
-        return None
+__all__ = [
+    "BACKENDS",
+    "CODE_ONLY",
+    "DEFAULT_COMMAND",
+    "GPU", "GROUPINGS",
+    "IMAGE_POLICIES",
+    "LOCAL_IMAGE",
+    "NODE_SCHEMA",
+    "REFUSED_ENV_NAMES",
+    "REFUSED_ENV_PREFIXES",
+    "REQUIRED",
+    "RUN_SCHEMA",
+    "TPU",
+    "ConfigError",
+    "NodeSettings",
+    "RunConfig",
+    "env_name_refused",
+    "image_allowed",
+    "load",
+    "named_images",
+    "named_secrets",
+    "named_service_accounts",
+]
 
 
 def _merge(base: Mapping[str, Any], *layers: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -248,6 +102,8 @@ class RunConfig:
     event_source: str = "watch"
     progress: str = "auto"
     poll_interval_seconds: int = 5
+    grouping: str = "none"
+    results_first: bool = True
     defaults: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -256,7 +112,7 @@ class RunConfig:
     def node_settings(self, name: str, tags: Iterable[str] = ()) -> NodeSettings:
         """Return the merged, typed settings of one node."""
         rp = self.overrides
-        layers = [self.defaults]
+        layers: list[Mapping[str, Any] | None] = [self.defaults]
         layers += [self.tags[t] for t in sorted(tags) if t in self.tags]
         layers.append(self.nodes.get(name))
         layers.append(rp.get("defaults"))
@@ -272,10 +128,23 @@ class RunConfig:
         return NodeSettings(**merged)
 
 
+def _without_code_only(raw: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a raw block without the code-only keys (reported by the policy check)."""
+    out = {k: v for k, v in raw.items() if k not in CODE_ONLY}
+    if isinstance(out.get("pipelines"), Mapping):
+        out["pipelines"] = {
+            name: ({k: v for k, v in section.items() if k not in CODE_ONLY}
+                   if isinstance(section, Mapping) else section)
+            for name, section in out["pipelines"].items()}
+    return out
+
+
 def load(
     block: Mapping[str, Any] | None,
     pipeline_names: Iterable[str] = ("__default__",),
     overrides: Mapping[str, Any] | None = None,
+    settings: ProjectSettings | None = None,
+    check_images: bool = True,
 ) -> RunConfig:
     """Validate the ``kinetic:`` block and the runner overrides; merge them.
 
@@ -283,13 +152,23 @@ def load(
         block: The ``kinetic`` parameters (``params:kinetic``), or ``None``.
         pipeline_names: The pipelines being run, choosing ``pipelines.<name>``.
         overrides: Runner keyword arguments (``--runner-params``), highest precedence.
+        settings: What the project's code decided (command, kubeconfig, image
+            repositories, allowed env names).
+        check_images: Refuse images outside the project's declared repositories
+            (``kedro kinetic doctor`` reports them one by one instead).
 
     Raises:
         ConfigError: Listing every invalid key with its path.
     """
-    errors: list[str] = []
-    base = _check(dict(block or {}), RUN_SCHEMA, "kinetic", errors) or {}
-    rp = _check(dict(overrides or {}), RUN_SCHEMA, "--runner-params", errors) or {}
+    from kedro_kinetic.project_settings import ProjectSettings
+
+    settings = settings or ProjectSettings()
+    block, overrides = dict(block or {}), dict(overrides or {})
+    images: list[tuple[str, str]] = []
+    errors = policy_errors(block, "kinetic", settings, images)
+    errors += policy_errors(overrides, "--runner-params", settings, images)
+    base = check(_without_code_only(block), RUN_SCHEMA, "kinetic", errors) or {}
+    rp = check(_without_code_only(overrides), RUN_SCHEMA, "--runner-params", errors) or {}
     if errors:
         raise ConfigError("invalid kinetic configuration:\n  " + "\n  ".join(errors))
     sections = base.pop("pipelines", None) or {}
@@ -298,12 +177,21 @@ def load(
         raise ConfigError("invalid kinetic configuration:\n  --runner-params.pipelines: "
                           "pipeline sections belong in parameters.yml; override with "
                           "defaults.*, tags.* or nodes.* instead")
-    scalars = {k: v for k, v in rp.items() if k in _RUN_SCALARS}
+    scalars = {k: v for k, v in rp.items() if k in RUN_SCALARS}
     merged = _merge(merged, scalars)
+    merged["command"] = settings.command or DEFAULT_COMMAND
+    merged["kubeconfig"] = settings.kubeconfig
     config = RunConfig(
         **{k: v for k, v in merged.items() if v is not None},
         overrides={k: rp[k] for k in ("defaults", "tags", "nodes") if k in rp},
     )
+    if config.image:  # the run-level image in effect (an overridden one is never used)
+        source = "--runner-params" if "image" in rp else "kinetic"
+        images.insert(0, (f"{source}.image", config.image))
+    if config.backend == "kubernetes" and images and check_images:
+        problems = image_errors(images, settings)
+        if problems:
+            raise ConfigError("invalid kinetic configuration:\n  " + "\n  ".join(problems))
     _check_backend(config)
     return config
 
@@ -322,3 +210,36 @@ def _check_backend(config: RunConfig) -> None:
         pass  # a local run may use GCS as its store; the pod processes reach it
     if problems:
         raise ConfigError("invalid kinetic configuration:\n  " + "\n  ".join(problems))
+
+
+def _node_layers(cfg: RunConfig) -> list[Mapping[str, Any]]:
+    """Every node-settings mapping of the merged config (runner params included)."""
+    over = cfg.overrides
+    layers: list[Mapping[str, Any]] = [cfg.defaults, *cfg.tags.values(), *cfg.nodes.values()]
+    layers += [over.get("defaults") or {}, *(over.get("tags") or {}).values(),
+               *(over.get("nodes") or {}).values()]
+    return [layer for layer in layers if layer]
+
+
+def named_images(cfg: RunConfig) -> list[str]:
+    """Every image reference a node of this config can get."""
+    images = {cfg.image or LOCAL_IMAGE}
+    images |= {layer["image"] for layer in _node_layers(cfg) if layer.get("image")}
+    return sorted(images)
+
+
+def named_service_accounts(cfg: RunConfig) -> list[str]:
+    """Every Kubernetes service account the config names."""
+    return sorted({layer["service_account"] for layer in _node_layers(cfg)
+                   if layer.get("service_account")})
+
+
+def named_secrets(cfg: RunConfig) -> dict[str, set[str]]:
+    """Secret name -> the keys the pods read from it."""
+    secrets: dict[str, set[str]] = {}
+    if cfg.credentials_secret:
+        secrets.setdefault(cfg.credentials_secret, set()).add("credentials.yml")
+    for layer in _node_layers(cfg):
+        for ref in (layer.get("secret_env") or {}).values():
+            secrets.setdefault(ref["secret"], set()).add(ref["key"])
+    return secrets

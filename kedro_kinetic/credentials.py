@@ -12,12 +12,14 @@ Payloads, specs and manifests carry only names. A pod finds the values in:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kedro_kinetic.allowlist import CatalogSpecError
+from kedro_kinetic.errors import CredentialsError
 from kedro_kinetic.task_spec import safe_load
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 FILE_VAR = "KINETIC_CREDENTIALS_FILE"
 CONF_SOURCE_VAR = "KINETIC_CONF_SOURCE"
@@ -29,7 +31,7 @@ def _available() -> dict[str, Any]:
     if path:
         data = safe_load(Path(path).read_bytes(), f"credentials file {path}")
         if not isinstance(data, dict):
-            raise CatalogSpecError(f"credentials file {path} must hold a mapping")
+            raise CredentialsError(f"credentials file {path} must hold a mapping")
         return data
     source = os.environ.get(CONF_SOURCE_VAR)
     if source:
@@ -52,7 +54,7 @@ def resolve(names: Iterable[str]) -> dict[str, Any]:
     """Return ``{name: value}`` for the credential names a node's datasets use.
 
     Raises:
-        CatalogSpecError: A name is not available in the pod's environment
+        CredentialsError: A name is not available in the pod's environment
             (the message names it, never a value).
     """
     wanted = sorted(set(names))
@@ -61,7 +63,7 @@ def resolve(names: Iterable[str]) -> dict[str, Any]:
     available = _available()
     missing = [name for name in wanted if name not in available]
     if missing:
-        raise CatalogSpecError(
+        raise CredentialsError(
             f"credentials {missing} are not available to the pod: mount them as a "
             f"YAML file named by ${FILE_VAR} (a Kubernetes Secret) or set "
             f"${CONF_SOURCE_VAR}"

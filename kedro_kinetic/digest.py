@@ -10,11 +10,11 @@ import hashlib
 import hmac
 import re
 
+from kedro_kinetic.errors import VerificationError
+
+__all__ = ["VerificationError", "is_digest", "sha256_hex", "verify"]
+
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class VerificationError(Exception):
-    """A payload, spec or dataset did not match the digest pinned for it."""
 
 
 def sha256_hex(data: bytes) -> str:

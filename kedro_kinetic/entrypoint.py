@@ -1,14 +1,21 @@
 """The pod entrypoint: fetch -> verify -> safe-load -> check -> load -> run -> save.
 
 Run as ``python -m kedro_kinetic.entrypoint`` (or the ``kinetic-pod`` script)
-with the arguments the Job manifest pins::
+with the arguments the Job manifest pins, for one node::
 
     --spec URI --spec-sha256 HEX --payload URI --payload-sha256 HEX --result URI
 
-Nothing is parsed or unpickled before its digest matched the pin; catalog
-class paths are checked against the allowlist before anything is imported.
-Whatever happens, a JSON result is written last, and the exit code says which
-stage failed (see :mod:`kedro_kinetic.result`).
+or for a group of nodes (one Job)::
+
+    --group URI --group-sha256 HEX --result URI
+
+A group spec pins, for each node in the order they run, its spec's and its
+payload's SHA-256 and its result URI. Nothing is parsed or unpickled before
+its digest matched the pin, and in a group **every** node is verified before
+any of them is unpickled or run; catalog class paths are checked against the
+allowlist before anything is imported. Every node writes its own result,
+sealed with the run's key, as soon as it ends; the exit code says which stage
+failed (see :mod:`kedro_kinetic.result`).
 
 This module imports nothing from the driver side (runner, planning, backends,
 CLI) so that it stays small, fast to import and easy to audit.
@@ -17,26 +24,20 @@ CLI) so that it stays small, fast to import and easy to audit.
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
-import time
-import traceback
+from functools import partial
 from typing import Any
 
 from kedro_kinetic import result as results
-from kedro_kinetic import store
-from kedro_kinetic.allowlist import CatalogSpecError, build_allowlist, check_entry
-from kedro_kinetic.digest import VerificationError, sha256_hex, verify
-from kedro_kinetic.task_spec import safe_load, validate_spec
+from kedro_kinetic import seal, store
+from kedro_kinetic.digest import VerificationError, is_digest, verify
+from kedro_kinetic.errors import SpecError
+from kedro_kinetic.pod_node import NodeRun
+from kedro_kinetic.task_spec import safe_load
 
-_PHASE_EXIT = {
-    "verify": results.EXIT_VERIFICATION_FAILED,
-    "payload": results.EXIT_PAYLOAD_UNUSABLE,
-    "spec": results.EXIT_BAD_SPEC,
-    "load": results.EXIT_DATA_ERROR,
-    "run": results.EXIT_NODE_RAISED,
-    "save": results.EXIT_DATA_ERROR,
-}
+GROUP_FORMAT = "kedro-kinetic/group@1"
+_ENTRY_KEYS = ("node", "spec_uri", "spec_sha256", "payload_uri", "payload_sha256",
+               "result_uri")
 
 
 class _Args(argparse.Namespace):
@@ -44,166 +45,111 @@ class _Args(argparse.Namespace):
     spec_sha256: str | None
     payload: str | None
     payload_sha256: str | None
+    group: str | None
+    group_sha256: str | None
     result: str | None
 
 
 def _parse(argv: list[str]) -> _Args:
-    parser = argparse.ArgumentParser(prog="kinetic-pod", description=__doc__)
-    for flag in ("--spec", "--spec-sha256", "--payload", "--payload-sha256", "--result"):
+    parser = argparse.ArgumentParser(prog="kinetic-pod", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for flag in ("--spec", "--spec-sha256", "--payload", "--payload-sha256", "--group",
+                 "--group-sha256", "--result"):
         parser.add_argument(flag)
     return parser.parse_args(argv, namespace=_Args())
 
 
-def _log(message: str) -> None:
-    print(f"[kinetic-pod] {message}", file=sys.stderr, flush=True)
+class _Stop(Exception):
+    """A node failed: the pod stops with its exit code (its result is written)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
-class _Pod:
-    """One node's execution, tracking its phase for the result."""
-
-    def __init__(self, args: _Args) -> None:
-        self.args = args
-        self.res = results.NodeResult(node="?", started_at=time.time())
-
-    def _timed(self, name: str, start: float) -> None:
-        self.res.timings[name] = round(time.perf_counter() - start, 6)
-
-    def run(self) -> int:
-        args = self.args
-        self.res.phase = "verify"
-        if not args.spec or not args.payload or not args.result:
-            raise VerificationError("--spec, --payload and --result are required")
-        t0 = time.perf_counter()
-        spec_bytes = verify(store.read_bytes(args.spec), args.spec_sha256, "task spec")
-        payload_bytes = verify(
-            store.read_bytes(args.payload), args.payload_sha256, "payload"
-        )
-        self._timed("fetch_verify", t0)
-
-        self.res.phase = "spec"
-        spec = validate_spec(safe_load(spec_bytes, "task spec"))
-        self.res.node = spec["node"]
-        from kedro_kinetic import payload as payloads
-
-        self.res.phase = "payload"  # verified; failing now means the image does not fit it
-        pay = payloads.load(payload_bytes, args.payload_sha256)
-        self.res.phase = "spec"
-        if pay.name != spec["node"]:
-            raise CatalogSpecError(
-                f"payload holds node '{pay.name}' but the spec is for '{spec['node']}'"
-            )
-        allowed = build_allowlist(pay.allow)
-        configs = {}
-        for side in ("inputs", "outputs"):
-            for name, entry in spec[side].items():
-                if entry["kind"] == "catalog":
-                    configs[name] = check_entry(name, entry["config"], allowed)
-        from kedro_kinetic import credentials
-
-        creds = credentials.resolve(spec.get("credentials", []))
-
-        self.res.phase = "load"
-        t0 = time.perf_counter()
-        catalog = _build_catalog(configs, creds, spec) if configs else None
-        inputs = {name: _load_input(name, entry, catalog)
-                  for name, entry in spec["inputs"].items()}
-        self._timed("load", t0)
-
-        self.res.phase = "run"
-        t0 = time.perf_counter()
-        _log(f"running node {pay.name}")
-        from kedro_kinetic.node_call import call, outputs_of
-
-        value = call(pay.name, pay.func, pay.inputs, inputs)
-        self._timed("run", t0)
-
-        self.res.phase = "save"
-        t0 = time.perf_counter()
-        outputs = outputs_of(pay.name, pay.outputs, value)
-        for name, data in outputs.items():
-            entry = spec["outputs"].get(name)
-            if entry is None:
-                raise CatalogSpecError(f"node produced '{name}', which the spec does not name")
-            self.res.outputs[name] = _save_output(name, entry, data, catalog)
-        for name in pay.confirms:
-            if catalog is not None and name in configs:
-                catalog.confirm(name)
-        self._timed("save", t0)
-        self.res.phase = "done"
-        self.res.status = "succeeded"
-        return results.EXIT_OK
-
-    def fail(self, exc: BaseException) -> int:
-        if isinstance(exc, VerificationError):
-            code = results.EXIT_VERIFICATION_FAILED
-        elif isinstance(exc, CatalogSpecError):
-            code = results.EXIT_BAD_SPEC
-        else:
-            code = _PHASE_EXIT.get(self.res.phase, results.EXIT_INTERNAL)
-        self.res.status = "failed"
-        self.res.error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
-        self.res.error_message = str(exc)
-        self.res.traceback = "".join(traceback.format_exception(exc))
-        _log(f"{results.EXIT_MEANINGS[code]} in phase '{self.res.phase}': {exc}")
-        return code
-
-    def finish(self, code: int) -> int:
-        self.res.exit_code = code
-        self.res.finished_at = time.time()
-        if self.args.result:
-            try:
-                store.write_bytes(self.args.result, self.res.to_json())
-            except Exception as exc:  # noqa: BLE001 - report, keep the exit code
-                _log(f"could not write the result to {self.args.result}: {exc}")
-        return code
+def _group_entries(args: _Args) -> list[dict[str, Any]]:
+    """The nodes a group spec pins, after the group spec itself matched its pin."""
+    data = verify(store.read_bytes(str(args.group)), args.group_sha256, "group spec")
+    group = safe_load(data, "group spec")
+    if not isinstance(group, dict) or group.get("format") != GROUP_FORMAT or not isinstance(
+            group.get("nodes"), list) or not group["nodes"]:
+        raise SpecError(f"group spec is not a {GROUP_FORMAT} document with nodes")
+    for entry in group["nodes"]:
+        if not isinstance(entry, dict) or not all(
+                isinstance(entry.get(k), str) for k in _ENTRY_KEYS) or not all(
+                is_digest(entry[k]) for k in ("spec_sha256", "payload_sha256")):
+            raise SpecError("group spec: every node needs node, spec_uri, spec_sha256, "
+                            "payload_uri, payload_sha256 and result_uri")
+    return group["nodes"]
 
 
-def _build_catalog(configs: dict[str, Any], creds: dict[str, Any], spec: dict) -> Any:
-    from kedro.io import DataCatalog
-
-    return DataCatalog.from_config(
-        catalog=configs,
-        credentials=creds,
-        load_versions=spec.get("load_versions") or {},
-        save_version=spec.get("save_version"),
-    )
-
-
-def _load_input(name: str, entry: dict[str, Any], catalog: Any) -> Any:
-    kind = entry["kind"]
-    if kind == "param":
-        return entry["value"]
-    if kind == "pickle":
-        data = verify(store.read_bytes(entry["uri"]), entry.get("sha256"),
-                      f"intermediate dataset '{name}'")
-        return pickle.loads(data)  # noqa: S301 - verified against its pin
-    return catalog.load(name)
+def _entries(args: _Args) -> list[dict[str, Any]]:
+    if args.group:
+        return _group_entries(args)
+    if not args.spec or not args.payload:
+        raise VerificationError("--spec and --payload (or --group) are required")
+    return [{"node": None, "spec_uri": args.spec, "spec_sha256": args.spec_sha256,
+             "payload_uri": args.payload, "payload_sha256": args.payload_sha256,
+             "result_uri": args.result}]
 
 
-def _save_output(name: str, entry: dict[str, Any], data: Any, catalog: Any) -> dict:
-    if entry["kind"] == "pickle":
-        try:
-            blob = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError):
-            import cloudpickle
+def _guard(run: NodeRun, key: bytes | None, step: Any) -> None:
+    try:
+        step()
+    except Exception as exc:
+        code = run.fail(exc)
+        run.report(key)
+        raise _Stop(code) from exc
 
-            blob = cloudpickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
-        store.write_bytes(entry["uri"], blob)
-        return {"kind": "pickle", "uri": entry["uri"], "sha256": sha256_hex(blob),
-                "bytes": len(blob)}
-    catalog.save(name, data)
-    return {"kind": "catalog"}
+
+def _memory_reads(runs: list[NodeRun]) -> list[frozenset[str]]:
+    """For each node, which of its outputs a later node of the pod reads from memory."""
+    later: set[str] = set()
+    keeps = []
+    for run in reversed(runs):
+        keeps.append(frozenset(later))
+        later |= {n for n, e in run.spec["inputs"].items() if e["kind"] == "memory"}
+    return list(reversed(keeps))
+
+
+def run_nodes(runs: list[NodeRun], key: bytes | None) -> int:
+    """Verify every node, read every node, then run them in order; return the exit code."""
+    try:
+        for run in runs:
+            _guard(run, key, run.fetch_verified)
+        for run in runs:
+            _guard(run, key, run.read)
+        memory: dict[str, Any] = {}
+        written: dict[str, str] = {}
+        for run, keep in zip(runs, _memory_reads(runs), strict=True):
+            _guard(run, key, partial(run.execute, memory, written, keep))
+            run.report(key)  # each node's sealed result as soon as it is done
+    except _Stop as stop:
+        return stop.code
+    return results.EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one node as its pod does; return the process exit code."""
+    """Run the node (or group of nodes) as its pod does; return the process exit code."""
     args = _parse(sys.argv[1:] if argv is None else argv)
-    pod = _Pod(args)
+    first = NodeRun({"result_uri": args.result or "", "node": None})
+    key: bytes | None = None
     try:
-        code = pod.run()
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a result
-        code = pod.fail(exc)
-    return pod.finish(code)
+        key = seal.take_key_from_env()  # first: node code never sees it
+        if not args.result:
+            raise VerificationError("--result is required")
+        if key is None:
+            raise VerificationError(
+                f"the pod has no run key (${seal.KEY_ENV}), so its results could not be "
+                "authenticated; nothing was run")
+        runs = [NodeRun(entry) for entry in _entries(args)]
+    except Exception as exc:  # nothing could start: one failed result, at --result
+        first.res.phase = "verify"
+        code = first.fail(exc)
+        if args.result:
+            first.report(key)
+        return code
+    return run_nodes(runs, key)
 
 
 if __name__ == "__main__":

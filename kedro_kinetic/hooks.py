@@ -21,24 +21,6 @@ from kedro.framework.hooks import hook_impl
 from kedro_kinetic.activation import STATE
 
 
-def settings_allowlist(package_name: str | None) -> tuple[str, ...]:
-    """Read ``KINETIC_DATASET_ALLOWLIST`` from the project's ``settings.py`` (code)."""
-    if not package_name:
-        return ()
-    import importlib
-
-    from kedro_kinetic.allowlist import class_path
-
-    try:
-        module = importlib.import_module(f"{package_name}.settings")
-    except ModuleNotFoundError:
-        return ()
-    names = []
-    for item in getattr(module, "KINETIC_DATASET_ALLOWLIST", ()) or ():
-        names.append(item if isinstance(item, str) else class_path(item))
-    return tuple(names)
-
-
 class KineticHooks:
     """Checks catalog config as data and hands run facts to ``GKERunner``."""
 
@@ -49,19 +31,23 @@ class KineticHooks:
         from kedro.config import MissingConfigException
         from kedro.framework.project import PACKAGE_NAME
 
+        from kedro_kinetic import project_settings
         from kedro_kinetic.allowlist import build_allowlist, check_catalog
 
         STATE.project_path = context.project_path
         STATE.env = context.env
         STATE.conf_source = str(getattr(context.config_loader, "conf_source", "") or "") or None
         STATE.package_name = PACKAGE_NAME
-        STATE.settings_allow = settings_allowlist(PACKAGE_NAME)
+        STATE.settings = project_settings.load(PACKAGE_NAME)
         try:
             raw = dict(context.config_loader["catalog"])
         except MissingConfigException:
             raw = {}
-        check_catalog(raw, build_allowlist(STATE.settings_allow + STATE.runner_allow))
+        check_catalog(raw, build_allowlist(STATE.settings.dataset_allowlist + STATE.runner_allow))
         STATE.raw_catalog = raw
+        from kedro_kinetic import viz
+
+        viz.quiet_sequential_only_notice()  # we record the run for kedro-viz ourselves
 
     @hook_impl
     def after_catalog_created(self, save_version: str | None,

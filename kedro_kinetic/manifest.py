@@ -6,13 +6,17 @@ so the embedded default and GKE share one path.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kedro_kinetic.config import NodeSettings, RunConfig
-from kedro_kinetic.naming import sanitise
+from kedro_kinetic import seal
+from kedro_kinetic.naming import key_secret, sanitise
 from kedro_kinetic.result import EXIT_BAD_SPEC, EXIT_PAYLOAD_UNUSABLE, EXIT_VERIFICATION_FAILED
+
+if TYPE_CHECKING:
+    from kedro_kinetic.config import NodeSettings, RunConfig
 
 MANAGED_BY = "kedro-kinetic"
 LABEL_RUN = "kedro-kinetic.io/run"
@@ -22,6 +26,7 @@ ANN_NODE_NAME = "kedro-kinetic.io/node-name"
 ANN_RUN_ID = "kedro-kinetic.io/run-id"
 ANN_PAYLOAD = "kedro-kinetic.io/payload-sha256"
 ANN_SPEC = "kedro-kinetic.io/spec-sha256"
+ANN_GROUP_NODES = "kedro-kinetic.io/group-nodes"
 CONTAINER = "node"
 CREDENTIALS_MOUNT = "/var/run/secrets/kedro-kinetic"
 _DIGEST_IMAGE = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -36,6 +41,9 @@ class Pins:
     spec_uri: str
     spec_sha256: str
     result_uri: str
+    #: For a group: its group spec (which pins every node's payload and spec).
+    group_uri: str | None = None
+    group_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,10 @@ def image_is_pinned(image: str) -> bool:
 
 
 def container_args(pins: Pins) -> list[str]:
-    """The entrypoint arguments that pin the payload and spec."""
+    """The entrypoint arguments that pin the payload and spec (or a group's spec)."""
+    if pins.group_uri:
+        return ["--group", pins.group_uri, "--group-sha256", str(pins.group_sha256),
+                "--result", pins.result_uri]
     return [
         "--spec", pins.spec_uri, "--spec-sha256", pins.spec_sha256,
         "--payload", pins.payload_uri, "--payload-sha256", pins.payload_sha256,
@@ -113,7 +124,13 @@ def _scheduling(s: NodeSettings) -> tuple[dict[str, str], list[dict[str, Any]]]:
     return selector, tolerations
 
 
-def _env(s: NodeSettings, run: RunConfig) -> list[dict[str, Any]]:
+def key_env(run_label: str) -> dict[str, Any]:
+    """The env entry that gives the pod the run's key, from the run's Secret."""
+    return {"name": seal.KEY_ENV, "valueFrom": {"secretKeyRef": {
+        "name": key_secret(run_label), "key": seal.SECRET_DATA_KEY}}}
+
+
+def _env(s: NodeSettings, run: RunConfig, run_label: str) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(s.env.items())]
     for name, ref in sorted(s.secret_env.items()):
         env.append({"name": name, "valueFrom": {"secretKeyRef": {
@@ -121,37 +138,18 @@ def _env(s: NodeSettings, run: RunConfig) -> list[dict[str, Any]]:
     if run.credentials_secret:
         env.append({"name": "KINETIC_CREDENTIALS_FILE",
                     "value": f"{CREDENTIALS_MOUNT}/credentials.yml"})
+    env.append(key_env(run_label))
     return env
 
 
-def render(ident: JobIdentity, pins: Pins, settings: NodeSettings, run: RunConfig) -> dict[str, Any]:
-    """Return the Job manifest for one node.
-
-    Args:
-        ident: The Job's names (node, run, pipeline).
-        pins: Payload/spec locations and their digests (both required).
-        settings: The node's merged settings.
-        run: The run's configuration (namespace, command, credentials Secret).
-    """
-    labels = {
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        LABEL_RUN: ident.run_label,
-        LABEL_NODE: ident.node_key,
-        LABEL_PIPELINE: sanitise(ident.pipeline),
-    }
-    annotations = {
-        ANN_NODE_NAME: ident.node_name,
-        ANN_RUN_ID: ident.run_id,
-        ANN_PAYLOAD: pins.payload_sha256,
-        ANN_SPEC: pins.spec_sha256,
-    }
-    selector, tolerations = _scheduling(settings)
+def _container(ident: JobIdentity, pins: Pins, settings: NodeSettings,
+               run: RunConfig) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": settings.image,
         "command": list(run.command),
         "args": container_args(pins),
-        "env": _env(settings, run),
+        "env": _env(settings, run, ident.run_label),
         "resources": _resources(settings),
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -162,6 +160,15 @@ def render(ident: JobIdentity, pins: Pins, settings: NodeSettings, run: RunConfi
     }
     if run.workdir:
         container["workingDir"] = run.workdir
+    if run.credentials_secret:
+        container["volumeMounts"] = [{"name": "kinetic-credentials",
+                                      "mountPath": CREDENTIALS_MOUNT, "readOnly": True}]
+    return container
+
+
+def _pod_spec(container: dict[str, Any], settings: NodeSettings,
+              run: RunConfig) -> dict[str, Any]:
+    selector, tolerations = _scheduling(settings)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "securityContext": {"runAsNonRoot": True,
@@ -175,27 +182,52 @@ def render(ident: JobIdentity, pins: Pins, settings: NodeSettings, run: RunConfi
     if settings.service_account:
         pod_spec["serviceAccountName"] = settings.service_account
     if run.credentials_secret:
-        container["volumeMounts"] = [{"name": "kinetic-credentials",
-                                      "mountPath": CREDENTIALS_MOUNT, "readOnly": True}]
         pod_spec["volumes"] = [{"name": "kinetic-credentials",
                                 "secret": {"secretName": run.credentials_secret}}]
+    return pod_spec
+
+
+def render(ident: JobIdentity, pins: Pins, settings: NodeSettings,
+           run: RunConfig, group_nodes: list[str] | None = None) -> dict[str, Any]:
+    """Return the Job manifest for one node (or one group of nodes).
+
+    Args:
+        ident: The Job's names (node or group, run, pipeline).
+        pins: Payload/spec locations and their digests (both required), or a group's
+            spec digest.
+        settings: The node's (or group's) merged settings.
+        run: The run's configuration (namespace, command, credentials Secret).
+        group_nodes: For a group, its nodes' names in the order they run.
+    """
+    labels = {
+        **settings.labels,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        LABEL_RUN: ident.run_label,
+        LABEL_NODE: ident.node_key,
+        LABEL_PIPELINE: sanitise(ident.pipeline),
+    }
+    annotations = {
+        **settings.annotations,
+        ANN_NODE_NAME: ident.node_name,
+        ANN_RUN_ID: ident.run_id,
+        ANN_PAYLOAD: pins.group_sha256 or pins.payload_sha256,
+        ANN_SPEC: pins.group_sha256 or pins.spec_sha256,
+    }
+    if group_nodes:
+        annotations[ANN_GROUP_NODES] = json.dumps(group_nodes)
+    pod_spec = _pod_spec(_container(ident, pins, settings, run), settings, run)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {
-            "name": ident.job_name,
-            "namespace": run.namespace,
-            "labels": {**settings.labels, **labels},
-            "annotations": {**settings.annotations, **annotations},
-        },
+        "metadata": {"name": ident.job_name, "namespace": run.namespace,
+                     "labels": labels, "annotations": annotations},
         "spec": {
             "backoffLimit": settings.retries,
             "podFailurePolicy": pod_failure_policy(),
             "activeDeadlineSeconds": settings.deadline_seconds,
             "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
             "template": {
-                "metadata": {"labels": {**settings.labels, **labels},
-                             "annotations": {**settings.annotations, **annotations}},
+                "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
                 "spec": pod_spec,
             },
         },

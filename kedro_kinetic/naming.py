@@ -47,3 +47,8 @@ def job_name(node_name: str, run_id: str) -> str:
 def dataset_key(dataset_name: str) -> str:
     """A file-name-safe key for a dataset stored in the run's store."""
     return f"{sanitise(dataset_name, 60)}-{_short_hash(dataset_name, 8)}"
+
+
+def key_secret(run_label_value: str) -> str:
+    """The name of the Kubernetes Secret that holds a run's key."""
+    return f"kinetic-run-{run_label_value}"

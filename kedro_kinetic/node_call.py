@@ -7,8 +7,10 @@ pinned intermediates starts without importing Kedro at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 Decl = str | list[str] | dict[str, str] | None
 

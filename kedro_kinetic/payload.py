@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import pickle
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic.digest import verify
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from kedro.pipeline.node import Node
 
 PAYLOAD_FORMAT = "kedro-kinetic/payload@2"
@@ -35,9 +35,6 @@ class Payload:
     allow: tuple[str, ...]
 
 
-class UnsupportedNode(ValueError):
-    """A node GKERunner cannot run remotely."""
-
 
 def dump(node: Node, allow: Iterable[str], by_value: Iterable[str] = ()) -> bytes:
     """Serialise ``node``'s function and declarations with cloudpickle.
@@ -49,18 +46,11 @@ def dump(node: Node, allow: Iterable[str], by_value: Iterable[str] = ()) -> byte
         node: The Kedro node (its function is what runs in the pod).
         allow: Extra allowlisted class paths, chosen in code by the author.
         by_value: Top-level package names to pickle by value (the project).
-    Raises:
-        UnsupportedNode: A generator node (its chunks cannot be streamed across pods).
+    A generator node's function is pickled like any other: the pod saves its
+    chunks as they come (:mod:`kedro_kinetic.chunks`).
     """
-    import inspect
-
     import cloudpickle
 
-    if inspect.isgeneratorfunction(node.func):
-        raise UnsupportedNode(
-            f"node '{node.name}' is a generator function; GKERunner cannot stream its "
-            "chunks between pods yet (run it with another runner)"
-        )
     registered = []
     for name in sorted(set(by_value)):
         module = sys.modules.get(name)
@@ -81,10 +71,46 @@ def dump(node: Node, allow: Iterable[str], by_value: Iterable[str] = ()) -> byte
             "confirms": list(node.confirms),
             "allow": sorted(set(allow)),
         }
-        return cloudpickle.dumps(document, protocol=pickle.DEFAULT_PROTOCOL)
+        return _dumps(document)
     finally:
         for module in registered:
             cloudpickle.unregister_pickle_by_value(module)
+
+
+def _source_path(filename: str) -> str:
+    """Where a by-value code object's source lives, relative to the project (the working
+    directory of the driver and of every pod), so remote tracebacks name it and show its
+    lines; the payload stays independent of where the project is checked out."""
+    import os
+
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if relative.startswith("..") else relative
+
+
+def _dumps(document: dict[str, Any]) -> bytes:
+    """cloudpickle, keeping the source path of by-value code (cloudpickle writes
+    ``<dynamic-code>``, which leaves remote tracebacks without file or source lines)."""
+    import io
+    import types
+
+    import cloudpickle
+    from cloudpickle import cloudpickle as implementation
+
+    def code_reduce(code: types.CodeType) -> Any:
+        rebuild, args = implementation._code_reduce(code)
+        path = _source_path(code.co_filename)
+        return rebuild, tuple(path if arg == "<dynamic-code>" else arg for arg in args)
+
+    class _Pickler(cloudpickle.Pickler):  # the C pickler reads dispatch_table at __init__
+        dispatch_table = {**cloudpickle.Pickler.dispatch_table,  # noqa: RUF012
+                          types.CodeType: code_reduce}
+
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.DEFAULT_PROTOCOL).dump(document)
+    return buffer.getvalue()
 
 
 def load(data: bytes, pinned_sha256: str | None) -> Payload:

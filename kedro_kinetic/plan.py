@@ -9,13 +9,12 @@ pinned into it, then the spec is stored and its digest pinned in the Job.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from kedro_kinetic import manifest, naming, payload, store
-from kedro_kinetic.allowlist import CatalogSpecError
+from kedro_kinetic import manifest, naming, payload, pinned_files, store
 from kedro_kinetic.catalog_spec import (
     CatalogResolver,
     credential_names,
@@ -23,30 +22,18 @@ from kedro_kinetic.catalog_spec import (
     plain_value,
 )
 from kedro_kinetic.digest import sha256_hex
+from kedro_kinetic.errors import CatalogSpecError, SpecError
+from kedro_kinetic.project_settings import ProjectSettings
 from kedro_kinetic.task_spec import SPEC_FORMAT
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from kedro.pipeline import Pipeline
     from kedro.pipeline.node import Node
 
     from kedro_kinetic.config import NodeSettings, RunConfig
-
-
-@dataclass
-class RunLayout:
-    """Where a run keeps its objects in the store."""
-
-    root: str  # <store>/runs/<run label>
-    write: bool = True  # False: compute digests only (render, dry run)
-
-    def object_uri(self, digest: str) -> str:
-        return store.join(self.root, "objects", digest)
-
-    def data_uri(self, dataset: str) -> str:
-        return store.join(self.root, "data", f"{naming.dataset_key(dataset)}.pkl")
-
-    def result_uri(self, node_key: str) -> str:
-        return store.join(self.root, "results", f"{node_key}.json")
+    from kedro_kinetic.layout import RunLayout
 
 
 @dataclass
@@ -65,6 +52,29 @@ class NodePlan:
     result_uri: str
     pins: manifest.Pins | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: The group whose Job runs this node (``None``: its own Job).
+    group: str | None = None
+
+
+def needs_digest(entry: Mapping[str, Any]) -> bool:
+    """Whether a dataset spec is pinned by the digest its producer reports.
+
+    Pickled intermediates always are; catalog entries whose loading runs code
+    (pickles) are, unless the project pinned or trusted them in code.
+    """
+    if entry["kind"] == "pickle":
+        return True
+    return (entry["kind"] == "catalog" and not entry.get("trusted")
+            and not entry.get("from_group") and pinned_files.loads_code(entry.get("config")))
+
+
+def reported_digest(entry: Mapping[str, Any]) -> bool:
+    """Whether a producing pod must report the digest of this output."""
+    if entry["kind"] == "pickle":
+        return True
+    config = entry.get("config")
+    return (entry["kind"] == "catalog" and isinstance(config, Mapping)
+            and pinned_files.loads_code(config) and pinned_files.pinnable(config))
 
 
 def put_content(layout: RunLayout, data: bytes,
@@ -100,6 +110,7 @@ class Planner:
         allow: Iterable[str],
         by_value: Iterable[str],
         versions: Mapping[str, Any] | None = None,
+        settings: ProjectSettings | None = None,
     ) -> None:
         self.run_id = run_id
         self.pipeline_name = pipeline_name
@@ -110,6 +121,10 @@ class Planner:
         self.allow = tuple(sorted(set(allow)))
         self.by_value = tuple(by_value)
         self.versions = dict(versions or {})
+        self.settings = settings or ProjectSettings()
+        self.produced: frozenset[str] = frozenset()
+        #: The groups of the last planned pipeline (``grouping``/``group`` settings).
+        self.groups: list[Any] = []
 
     def dataset_spec(self, name: str, side: str) -> dict[str, Any]:
         """The spec of one dataset as the pod will see it."""
@@ -130,6 +145,9 @@ class Planner:
         uri, digest = put_content(self.layout, blob)
         inputs = {n: self.dataset_spec(n, "inputs") for n in node.inputs}
         outputs = {n: self.dataset_spec(n, "outputs") for n in node.outputs}
+        for name, entry in inputs.items():
+            if entry["kind"] == "catalog" and pinned_files.loads_code(entry["config"]):
+                entry.update(self._code_loading_input(node, name, entry["config"]))
         creds = set()
         for entry in [*inputs.values(), *outputs.values()]:
             if entry["kind"] == "catalog":
@@ -157,31 +175,75 @@ class Planner:
         )
 
     def plan(self, pipeline: Pipeline) -> dict[Node, NodePlan]:
-        """Plan every node of ``pipeline``."""
-        return {node: self.plan_node(node) for node in pipeline.nodes}
+        """Plan every node of ``pipeline``.
+
+        Raises:
+            CatalogSpecError: A code-executing input (a pickle) that no node of the
+                run produces is neither pinned nor trusted in settings.py.
+        """
+        from kedro_kinetic.group_plan import plan_group
+        from kedro_kinetic.grouping import form_groups
+
+        self.produced = frozenset(o for node in pipeline.nodes for o in node.outputs)
+        groups = form_groups(pipeline, lambda n: self.config.node_settings(n.name, n.tags),
+                             self.config.grouping)  # refused before anything is stored
+        plans = {node: self.plan_node(node) for node in pipeline.nodes}
+        consumers: dict[str, set[Node]] = {}
+        for node in pipeline.nodes:
+            for name in node.inputs:
+                consumers.setdefault(name, set()).add(node)
+        free = set(pipeline.outputs())
+        self.groups = [plan_group(g, plans, self, free, consumers) for g in groups]
+        return plans
+
+    def _code_loading_input(self, node: Node, name: str, config: Mapping[str, Any]) -> dict:
+        """How a code-executing input is verified: a digest now, later, or an opt-in."""
+        settings = self.settings
+        if name in settings.trusted_data:
+            return {"trusted": True}
+        if not pinned_files.pinnable(config):
+            raise CatalogSpecError(
+                f"node '{node.name}': input '{name}' loads a code-executing format whose "
+                "bytes kedro-kinetic cannot pin (several files, or not an fsspec file); "
+                "trust it in code if only your pipeline writes it: settings.py "
+                f"KINETIC_TRUSTED_DATA = ['{name}']")
+        if name in self.produced:
+            return {}  # pinned when its producer has reported the digest
+        if name in settings.pinned_data:
+            return {"sha256": settings.pinned_data[name]}
+        raise CatalogSpecError(
+            f"node '{node.name}': input '{name}' is a pickle (its loading runs code) that no "
+            "node of this run produces, so nothing vouches for its bytes. Pin its digest in "
+            f"settings.py (KINETIC_PINNED_DATA = {{'{name}': '<sha256>'}}), trust it "
+            f"explicitly (KINETIC_TRUSTED_DATA = ['{name}']), or run the node that writes it "
+            "in the same run (or resume that run: --runner-params resume=<run id>)")
 
     def finalise(self, plan: NodePlan, digests: Mapping[str, str],
-                 deferred: list[Callable[[], None]] | None = None) -> NodePlan:
+                 deferred: list[Callable[[], None]] | None = None,
+                 render: bool = True) -> NodePlan:
         """Pin intermediate digests into the spec, store it, render the Job.
 
         Args:
             plan: The node's plan.
             digests: SHA-256 of each pickled intermediate produced so far.
             deferred: Where to leave the spec's write instead of doing it now.
+            render: Render the node's own Job (a group's node is rendered with
+                its group instead).
 
         Raises:
-            CatalogSpecError: A pickled input has no digest (its producer did
+            SpecError: A pickled input has no digest (its producer did
                 not report one), so the node must not run.
         """
         inputs = {}
         for name, entry in plan.inputs.items():
-            if entry["kind"] == "pickle" and "sha256" not in entry:
+            if needs_digest(entry) and "sha256" not in entry:
                 if name not in digests:
-                    raise CatalogSpecError(
+                    raise SpecError(
                         f"node '{plan.node.name}': input '{name}' has no pinned digest"
                     )
-                entry = {**entry, "sha256": digests[name]}
-            inputs[name] = entry
+                inputs[name] = {**entry, "sha256": digests[name]}
+            else:
+                inputs[name] = entry
         spec = {
             "format": SPEC_FORMAT,
             "run_id": self.run_id,
@@ -204,14 +266,13 @@ class Planner:
             spec_sha256=spec_sha,
             result_uri=plan.result_uri,
         )
-        plan.manifest = manifest.render(plan.ident, plan.pins, plan.settings, self.config)
+        if render:
+            plan.manifest = manifest.render(plan.ident, plan.pins, plan.settings, self.config)
         return plan
 
     def record(self, plan: NodePlan) -> None:
         """Keep the manifest as submitted in the run's store (for status and audits)."""
         if not self.layout.write:
             return
-        store.write_bytes(
-            store.join(self.layout.root, "manifests", f"{plan.ident.node_key}.json"),
-            json.dumps(plan.manifest, sort_keys=True, indent=1).encode(),
-        )
+        store.write_bytes(self.layout.manifest_uri(plan.ident.node_key),
+                          json.dumps(plan.manifest, sort_keys=True, indent=1).encode())

@@ -1,12 +1,16 @@
 """What every node of a run is doing, shown while ``kedro run`` goes.
 
 On a terminal a rich live table (state, elapsed time, reason, counts, run id)
-stays at the bottom while pod logs scroll above it. Elsewhere (CI logs, files)
-each transition is one plain line, so logs stay readable.
+stays at the bottom while node output and log lines scroll above it, into the
+scrollback (:mod:`kedro_kinetic.live_view`); the last redraw lists every node.
+Elsewhere (CI logs, files) each transition is one plain line, so logs stay
+readable; a node's success is not repeated there, because the runner logs it
+in Kedro's own words (``Completed node: ...``).
 """
 
 from __future__ import annotations
 
+import enum
 import sys
 import threading
 import time
@@ -14,7 +18,23 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import IO, Any
 
-STATES = ("waiting", "submitted", "pending", "running", "succeeded", "failed", "cancelled")
+from kedro_kinetic.live_view import LiveView
+from kedro_kinetic.text import markup_safe, printable
+
+
+class NodeState(str, enum.Enum):
+    """Where a node of a run stands (a closed set)."""
+
+    WAITING = "waiting"
+    SUBMITTED = "submitted"
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+STATES = tuple(state.value for state in NodeState)
 _STYLE = {"waiting": "dim", "submitted": "cyan", "pending": "yellow", "running": "blue",
           "succeeded": "green", "failed": "bold red", "cancelled": "magenta"}
 
@@ -38,17 +58,16 @@ class Progress:
         self._live_wanted = self._stream.isatty() if live is None else live
         self._rows = {name: _Row(since=time.time()) for name in sorted(nodes)}
         self._lock = threading.Lock()
-        self._live: Any = None
+        self._live: LiveView | None = None
+
+    @property
+    def live(self) -> bool:
+        """Whether the live table is on screen now."""
+        return self._live is not None
 
     def __enter__(self) -> Progress:
         if self._live_wanted:
-            from rich.console import Console
-            from rich.live import Live
-
-            console = Console(file=self._stream)
-            self._live = Live(self._table(), console=console, refresh_per_second=4,
-                              redirect_stdout=True, redirect_stderr=False, transient=False,
-                              get_renderable=self._table)
+            self._live = LiveView(self._stream, self._view)
             self._live.start()
         else:
             self._line(f"run {self.run_id}: {len(self._rows)} nodes")
@@ -62,7 +81,8 @@ class Progress:
             self._line(self.summary())
 
     def update(self, node: str, state: str, detail: str = "") -> None:
-        """Record a transition of ``node`` to ``state`` (one of :data:`STATES`)."""
+        """Record a transition of ``node`` to ``state`` (a :class:`NodeState`)."""
+        state = NodeState(state).value
         now = time.time()
         with self._lock:
             row = self._rows.setdefault(node, _Row(since=now))
@@ -73,7 +93,7 @@ class Progress:
                 row.started = now
             if state in ("succeeded", "failed", "cancelled"):
                 row.ended = now
-        if self._live is None:
+        if self._live is None and state != "succeeded":  # logged as "Completed node"
             suffix = f" ({detail})" if detail else ""
             self._line(f"{node}: {state}{suffix} [{self.summary()}]")
 
@@ -91,22 +111,32 @@ class Progress:
 
     def _line(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
-        self._stream.write(f"[kinetic {stamp}] {text}\n")
+        self._stream.write(f"[kinetic {stamp}] {printable(text, newlines=False)}\n")
         self._stream.flush()
+
+    def _view(self) -> Any:
+        """The title on one line of its own (never wrapped to the table's width), the table."""
+        from rich.console import Group
+        from rich.text import Text
+
+        title = Text(f"kedro-kinetic run {printable(self.run_id, False)} - {self.summary()}",
+                     style="bold", no_wrap=True, overflow="ellipsis")
+        return Group(title, self._table())
 
     def _table(self) -> Any:
         from rich.table import Table
 
         now = time.time()
-        table = Table(title=f"kedro-kinetic run {self.run_id} - {self.summary()}",
-                      expand=False, show_lines=False)
-        for column in ("node", "state", "elapsed", "detail"):
-            table.add_column(column)
+        table = Table(expand=False, show_lines=False)
+        table.add_column("node", overflow="fold")  # a narrow terminal folds, never hides, it
+        table.add_column("state", no_wrap=True)
+        table.add_column("elapsed", no_wrap=True)
+        table.add_column("detail", overflow="ellipsis")
         with self._lock:
             rows = list(self._rows.items())
         for name, row in rows:
             start = row.started or (row.since if row.state != "waiting" else None)
             elapsed = "" if start is None else f"{(row.ended or now) - start:6.1f}s"
-            table.add_row(name, f"[{_STYLE[row.state]}]{row.state}[/]", elapsed,
-                          row.detail[:80])
+            table.add_row(markup_safe(name), f"[{_STYLE[row.state]}]{row.state}[/]", elapsed,
+                          markup_safe(row.detail[:80]))
         return table

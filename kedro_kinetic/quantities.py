@@ -9,7 +9,7 @@ _QUANTITY = re.compile(
     r"^(?P<num>[+]?(?:\d+(?:\.\d*)?|\.\d+))"
     r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$"
 )
-_FACTORS = {
+_FACTORS: dict[str, Decimal | int] = {
     "": 1, "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
     "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
@@ -35,7 +35,7 @@ def parse(value: str | int | float) -> Decimal:
     suffix = match["suffix"] or ""
     if suffix[:1] in ("e", "E") and len(suffix) > 1:
         return number * (Decimal(10) ** int(suffix[1:]))
-    return number * _FACTORS[suffix]
+    return number * Decimal(_FACTORS[suffix])
 
 
 def normalise(value: str | int | float) -> str:

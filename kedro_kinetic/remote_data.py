@@ -47,3 +47,14 @@ class PinnedPickleDataset(AbstractDataset[None, Any]):
 
     def _describe(self) -> dict[str, Any]:
         return {"uri": self._uri, "sha256": self._sha256}
+
+
+def placeholders(entries: dict[str, dict[str, Any]], digests: dict[str, str]) -> dict[str, Any]:
+    """What hooks see for a node's datasets: parameter values, or remote placeholders."""
+    out: dict[str, Any] = {}
+    for name, entry in entries.items():
+        if entry["kind"] == "param":
+            out[name] = entry["value"]
+        else:
+            out[name] = RemoteData(name, entry.get("uri"), digests.get(name))
+    return out

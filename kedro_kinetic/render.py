@@ -8,11 +8,45 @@ placeholder pin and the Job is annotated accordingly.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PENDING = "0" * 64
 ANN_RENDERED = "kedro-kinetic.io/rendered"
+ANN_PREVIEW = "kedro-kinetic.io/preview"
+PREVIEW = ("rendered by `kedro kinetic render`: the payload, task spec and run key Secret "
+           "it references exist only once `kedro run` creates them")
+HEADER = """\
+# kedro-kinetic render: a PREVIEW of the Jobs `kedro run --runner=kedro_kinetic.GKERunner`
+# would submit. Nothing was uploaded or submitted: the payloads and task specs these Jobs
+# pin, and the run key Secret they read (kinetic-run-<label>), are created by a run, so
+# applying this file does not run the pipeline. Review it, diff it, or validate it with
+# `kedro kinetic render --dry-run-server` (or kubectl apply --dry-run=server).
+"""
+
+
+def preview_yaml(manifests: list[dict[str, Any]]) -> str:
+    """The manifests as a YAML stream, under a comment that says what they are."""
+    import yaml
+
+    return HEADER + yaml.safe_dump_all(manifests, sort_keys=False)
+
+
+def stdout_note() -> str:
+    """What to tell on stderr when Kedro's own first log line went to a piped stdout."""
+    import os
+    import sys
+    from pathlib import Path
+
+    if sys.stdout.isatty() or os.environ.get("KEDRO_LOGGING_CONFIG"):
+        return ""
+    if any(Path("conf", f"logging.{ext}").is_file() for ext in ("yml", "yaml")):
+        return ""
+    return ("# note: Kedro printed its 'Using ... logging configuration' line to stdout "
+            "before this command ran; to pipe only YAML, run `kinetic-render` with the same "
+            "options, or write a file with -o")
 
 
 def render_project(
@@ -22,7 +56,7 @@ def render_project(
     nodes: tuple[str, ...] = (),
     runner_params: dict[str, Any] | None = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
-    """Return the run config and the Job manifests ``kedro run --runner=kedro_kinetic.GKERunner`` would submit.
+    """The run config and the Job manifests that ``kedro run`` with GKERunner would submit.
 
     Raises:
         ConfigError / CatalogSpecError: As a run would, before anything else.
@@ -33,12 +67,14 @@ def render_project(
     from kedro.framework.startup import bootstrap_project
     from kedro.pipeline import Pipeline
 
-    from kedro_kinetic.runner import GKERunner, _add_hookspecs
+    from kedro_kinetic.run_setup import add_hookspecs
+    from kedro_kinetic.runner import GKERunner
 
     bootstrap_project(project_path)
     runner = GKERunner(**(runner_params or {}))
     names = list(pipelines) or ["__default__"]
-    with KedroSession.create(project_path=project_path, env=env) as session:
+    session: Any = KedroSession.create(project_path=project_path, env=env)
+    with session:
         context = session.load_context()
         pipeline = Pipeline([])
         for name in names:
@@ -51,15 +87,34 @@ def render_project(
         runner._state.run_params = {"pipeline_names": names}
         cfg, planner, plans = runner.prepare(pipeline, catalog, "render", dry_run=True)
         hooks = session._hook_manager  # the project's own hooks patch manifests as in a run
-        _add_hookspecs(hooks)
-        manifests = []
-        for node in sorted(plans, key=lambda n: n.name):
-            plan = plans[node]
-            pending = {n: PENDING for n, e in plan.inputs.items() if e["kind"] == "pickle"}
-            planner.finalise(plan, pending)
-            plan.manifest = GKERunner._patch_manifest(hooks, plan, "render")
-            if pending:
-                plan.manifest["metadata"]["annotations"][ANN_RENDERED] = (
-                    "intermediate digests are pinned at submission time")
-            manifests.append(plan.manifest)
-    return cfg, manifests
+        add_hookspecs(hooks)
+        return cfg, _render_jobs(plans, planner, hooks)
+
+
+def _render_jobs(plans: dict[Any, Any], planner: Any, hooks: Any) -> list[dict[str, Any]]:
+    """One manifest per Job: a node on its own, or a group (rendered once)."""
+    from kedro_kinetic.group_plan import finalise_group
+    from kedro_kinetic.node_task import patch_manifest
+    from kedro_kinetic.plan import needs_digest
+
+    groups = {g.name: g for g in planner.groups}
+    rendered: set[str] = set()
+    manifests = []
+    for node in sorted(plans, key=lambda n: n.name):
+        plan = plans[node]
+        if plan.group in rendered:
+            continue  # rendered with an earlier node of its group
+        members = groups[plan.group].plans if plan.group else [plan]
+        pending = {n: PENDING for p in members for n, e in p.inputs.items() if needs_digest(e)}
+        if plan.group:
+            rendered.add(plan.group)
+            job: Any = finalise_group(groups[plan.group], planner, pending)
+        else:
+            job = planner.finalise(plan, pending)
+        job.manifest = patch_manifest(hooks, job, "render")
+        job.manifest["metadata"]["annotations"][ANN_PREVIEW] = PREVIEW
+        if pending:
+            job.manifest["metadata"]["annotations"][ANN_RENDERED] = (
+                "intermediate digests are pinned at submission time")
+        manifests.append(job.manifest)
+    return manifests

@@ -1,40 +1,52 @@
 """``GKERunner``: every Kedro node in its own Job (or local process).
 
-The runner walks the DAG in the driver. For each ready node it pins the task
-spec (with the digests of the intermediates it reads), fires Kedro's node
-hooks with the original ``Node`` objects, and hands the rendered Job manifest
-to the backend. It waits on the backend's event queue (no polling), reads each
-pod's JSON result, and never touches intermediate data itself.
+A thin adapter over Kedro's ``AbstractRunner``, in the shape of Kedro's own
+runners: it reads the config, plans every node (:mod:`kedro_kinetic.plan`),
+opens the backend with the run's key, and hands the nodes to the scheduling
+loop (:mod:`kedro_kinetic.scheduler`). What happens to one node (hooks,
+pinning, submission, outcome) lives in :mod:`kedro_kinetic.node_task`; resume
+in :mod:`kedro_kinetic.resume`; the driver's own data in
+:mod:`kedro_kinetic.driver_io`. The driver never touches intermediate data.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
-import signal
-import sys
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kedro.runner import AbstractRunner
 
-from kedro_kinetic import activation, naming, store
+from kedro_kinetic import activation, store, user_errors
 from kedro_kinetic import config as kinetic_config
-from kedro_kinetic.allowlist import CatalogSpecError, build_allowlist, class_path
-from kedro_kinetic.backends.base import JobEvent
+from kedro_kinetic.allowlist import build_allowlist, class_path
+from kedro_kinetic.catalog_objects import refuse_code_only
 from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter
-from kedro_kinetic.plan import NodePlan, Planner, RunLayout, put_content
-from kedro_kinetic.progress import Progress
-from kedro_kinetic.remote_data import PinnedPickleDataset, RemoteData
-from kedro_kinetic.result import EXIT_MEANINGS, NodeResult
+from kedro_kinetic.driver_io import free_outputs, upload_driver_inputs
+from kedro_kinetic.errors import RunNotFound
+from kedro_kinetic.hints import interrupted, print_last_words, suggest_resume
+from kedro_kinetic.layout import RunLayout
+from kedro_kinetic.node_task import NodeTasks, RunContext
+from kedro_kinetic.outcome import RemoteNodeError
+from kedro_kinetic.plan import Planner
+from kedro_kinetic.progress import NodeState
+from kedro_kinetic.result_watch import ResultWatcher
+from kedro_kinetic.run_setup import (
+    add_hookspecs,
+    by_value_packages,
+    check_images,
+    make_progress,
+    sigterm_as_interrupt,
+    unknown_run,
+)
+from kedro_kinetic.scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Iterable
 
     from kedro.io import CatalogProtocol
     from kedro.pipeline import Pipeline
@@ -42,140 +54,12 @@ if TYPE_CHECKING:
     from pluggy import PluginManager
 
     from kedro_kinetic.backends.base import Backend
+    from kedro_kinetic.plan import NodePlan
+    from kedro_kinetic.result import NodeResult
+
+__all__ = ["GKERunner", "RemoteNodeError"]
 
 logger = logging.getLogger(__name__)
-
-#: Threads that store specs and create Jobs for ready nodes at the same time.
-_SUBMITTERS = 8
-#: Event kind a submitter thread posts when it could not submit its Job.
-_UNSUBMITTED = "unsubmitted"
-if logging.getLogger("kedro_kinetic").level == logging.NOTSET:
-    logging.getLogger("kedro_kinetic").setLevel(logging.INFO)
-
-
-class RemoteNodeError(RuntimeError):
-    """A node failed in its pod; carries the remote error and traceback text."""
-
-    def __init__(self, node_name: str, result: NodeResult, reason: str | None,
-                 next_step: str = "") -> None:
-        self.node_name = node_name
-        self.result = result
-        self.remote_type = result.error_type
-        self.exit_code = result.exit_code
-        meaning = EXIT_MEANINGS.get(result.exit_code, f"exit code {result.exit_code}")
-        cause = result.error_message or reason or "no result was written"
-        head = f"node '{node_name}' failed remotely ({meaning}"
-        quiet = ("Error", "Completed", "BackoffLimitExceeded", "PodFailurePolicy")
-        head += f", {reason})" if reason and reason not in quiet else ")"
-        message = f"{head}: {result.error_type or 'error'}: {cause}"
-        if result.traceback:
-            message += "\n--- remote traceback ---\n" + result.traceback.rstrip()
-        if next_step:
-            message += "\n" + next_step
-        super().__init__(message)
-
-
-def _by_value_packages(nodes: Iterable[Node], package: str | None, root: Path) -> set[str]:
-    names = {package} if package else set()
-    for node in nodes:
-        module = sys.modules.get(getattr(node.func, "__module__", "") or "")
-        path = getattr(module, "__file__", None)
-        if path and Path(path).resolve().is_relative_to(root.resolve()):
-            names.add(module.__name__.split(".")[0])
-    return names
-
-
-@dataclass
-class _ActiveRun:
-    """What ``run`` prepared for ``_run``."""
-
-    config: kinetic_config.RunConfig
-    plans: dict[Node, NodePlan]
-    planner: Planner
-    digests: dict[str, str]
-    backend: Backend
-    progress: Progress | None = None
-
-
-def _resume_hint(pipeline: Pipeline, done: set[Node], catalog: CatalogProtocol) -> str:
-    from kedro.runner.runner import _find_nodes_to_resume_from
-
-    if not done:
-        return "No node finished; repeat the command to start a new run."
-    remaining = set(pipeline.nodes) - done
-    start = _find_nodes_to_resume_from(pipeline=pipeline, unfinished_nodes=remaining,
-                                       catalog=catalog)
-    return f'Resume with: kedro run --from-nodes "{",".join(sorted(start))}"'
-
-
-def _preflight(backend: Backend, cfg: kinetic_config.RunConfig) -> None:
-    """Checks a backend offers before its first Job: the Secrets the pods need."""
-    check = getattr(backend, "check_secrets", None)
-    if check is not None:
-        from kedro_kinetic.doctor import named_secrets
-
-        check(named_secrets(cfg))
-
-
-def _progress(cfg: kinetic_config.RunConfig, run_id: str, nodes: list[str]) -> Progress | None:
-    if cfg.progress == "off":
-        return None
-    live = {"live": True, "plain": False}.get(cfg.progress)
-    return Progress(run_id, nodes, live=live)
-
-
-def _add_hookspecs(hook_manager: Any) -> None:
-    from kedro_kinetic.hookspecs import ManifestSpecs
-
-    if hasattr(hook_manager, "add_hookspecs") and not hasattr(hook_manager.hook,
-                                                              "kinetic_job_manifest"):
-        hook_manager.add_hookspecs(ManifestSpecs)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt so the run's Jobs are cleaned up."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-_KILLED = ("the pod was killed (SIGKILL, exit code 137) before it wrote a result: evicted, "
-           "preempted, or its node was lost - not an error raised by the node's code")
-_EXPLAIN = {
-    "OOMKilled": "the container exceeded its memory limit (OOMKilled); give the node more "
-                 "memory (kinetic nodes.<name>.memory or a tag)",
-    "DeadlineExceeded": "the node ran longer than its deadline_seconds (activeDeadlineSeconds)",
-    "BackoffLimitExceeded": "the pod failed and its retries are exhausted",
-    "Cancelled": "the node was cancelled",
-    "Deleted": "the node's Job was deleted by someone else",
-}
-
-
-def _check_images(cfg: kinetic_config.RunConfig, nodes: Iterable[Node]) -> None:
-    """Apply ``image_policy`` to the images of a Kubernetes run (before anything is stored)."""
-    from kedro_kinetic.manifest import image_is_pinned
-
-    if cfg.backend != "kubernetes" or cfg.image_policy == "allow":
-        return
-    images = {cfg.node_settings(n.name, n.tags).image for n in nodes}
-    loose = sorted(image for image in images if not image_is_pinned(image))
-    if not loose:
-        return
-    text = (f"image(s) not pinned by digest: {', '.join(loose)}; a tag can move between "
-            "nodes of one run (use image@sha256:...)")
-    if cfg.image_policy == "require_digest":
-        raise kinetic_config.ConfigError(f"kinetic.image_policy is require_digest: {text}")
-    logger.warning(text)
 
 
 class GKERunner(AbstractRunner):
@@ -187,7 +71,8 @@ class GKERunner(AbstractRunner):
     """
 
     def __init__(self, is_async: bool = False, allow: Iterable[Any] = (),
-                 resume: str | None = None, **overrides: Any):
+                 resume: str | None = None, command: tuple[str, ...] | None = None,
+                 **overrides: Any):
         """Create the runner.
 
         Args:
@@ -199,18 +84,32 @@ class GKERunner(AbstractRunner):
             resume: The run id of an earlier run to pick up: nodes it finished are
                 not re-run, its Jobs still running are watched again (adopted when
                 their pinned digests match), the rest are submitted.
+            command: The node container's command, as a tuple of strings given in
+                code (it chooses what runs, so ``--runner-params``, which can only
+                give strings and lists, cannot set it).
             **overrides: ``kinetic`` settings with the highest precedence.
         """
         super().__init__(is_async=is_async)
+        package_logger = logging.getLogger("kedro_kinetic")
+        if package_logger.level == logging.NOTSET:  # as Kedro does for "kedro": INFO unless
+            package_logger.setLevel(logging.INFO)  # the project's logging config says otherwise
         self._resume = str(resume) if resume else None
-        self._allow = tuple(class_path(obj) for obj in allow)
+        self._allow = tuple(class_path(obj) for obj in ([allow] if isinstance(allow, str)
+                                                         else allow))
         self._overrides = dict(overrides)
+        self._command = None
+        if isinstance(command, tuple) and command and all(isinstance(c, str) for c in command):
+            self._command = command
+        elif command is not None:
+            self._overrides["command"] = command  # refused by config.load, naming the key
         self._state = activation.activate(self._allow)
+        user_errors.install()  # `kedro run`: a kedro-kinetic error prints as one message
         self.last_plans: dict[Node, NodePlan] = {}
         self.last_results: dict[str, NodeResult] = {}
         #: node name -> {"submitted": t, "finished_seen": t} (driver clock, time.time())
         self.last_timeline: dict[str, dict[str, float]] = {}
-        self._active: _ActiveRun | None = None
+        self._ctx: RunContext | None = None
+        self._finished_before: set[str] = set()
 
     def __repr__(self) -> str:
         return f"GKERunner(overrides={self._overrides!r})"
@@ -218,11 +117,14 @@ class GKERunner(AbstractRunner):
     def _get_executor(self, max_workers: int) -> None:
         return None
 
-    # -- planning ---------------------------------------------------------------
+    # -- planning -------------------------------------------------------------------
     def _config(self, catalog: CatalogProtocol) -> kinetic_config.RunConfig:
         names = self._state.run_params.get("pipeline_names") or ["__default__"]
         block = catalog.load("params:kinetic") if "params:kinetic" in catalog else {}
-        return kinetic_config.load(block, names, self._overrides)
+        settings = self._state.settings
+        if self._command:
+            settings = dataclasses.replace(settings, command=self._command)
+        return kinetic_config.load(block, names, self._overrides, settings)
 
     def prepare(self, pipeline: Pipeline, catalog: CatalogProtocol, run_id: str,
                 dry_run: bool = False) -> tuple[kinetic_config.RunConfig, Planner,
@@ -242,26 +144,29 @@ class GKERunner(AbstractRunner):
         state = self._state
         names = state.run_params.get("pipeline_names") or ["__default__"]
         cfg = self._config(catalog)
-        allowed = build_allowlist(state.settings_allow + self._allow)
-        raw = state.raw_catalog if state.raw_catalog is not None else catalog.to_config()[0]
-        resolver = CatalogResolver(raw, allowed)
+        allowed = build_allowlist(state.settings.dataset_allowlist + self._allow)
+        raw = (state.raw_catalog if state.raw_catalog is not None
+               else catalog.to_config()[0])  # type: ignore[attr-defined] # DataCatalog's
         params = {n: catalog.load(n) for n in pipeline.datasets() if is_parameter(n)}
         project = state.project_path or Path.cwd()
-        layout = RunLayout(store.join(store.to_uri(cfg.store, project), "runs",
-                                      naming.run_label(run_id)), write=not dry_run)
+        resolver = CatalogResolver(raw, allowed)
+        refuse_code_only(pipeline.datasets(), catalog, resolver.declares)
         planner = Planner(
-            run_id=run_id, pipeline_name="+".join(names), config=cfg, layout=layout,
-            resolver=resolver, parameters=params, allow=allowed - build_allowlist(),
-            by_value=_by_value_packages(pipeline.nodes, state.package_name, project),
+            run_id=run_id, pipeline_name="+".join(names), config=cfg,
+            layout=RunLayout.for_run(store.to_uri(cfg.store, project), run_id,
+                                     write=not dry_run),
+            resolver=resolver, parameters=params,
+            allow=allowed - build_allowlist(),
+            by_value=by_value_packages(pipeline.nodes, state.package_name, project),
             versions={"save_version": run_id if self._resume else state.save_version or run_id,
                       "load_versions": state.load_versions},
+            settings=state.settings,
         )
-        _check_images(cfg, pipeline.nodes)
-        plans = planner.plan(pipeline)
-        return cfg, planner, plans
+        check_images(cfg, pipeline.nodes)
+        return cfg, planner, planner.plan(pipeline)
 
-    # -- run ----------------------------------------------------------------
-    def run(  # noqa: PLR0913
+    # -- run ------------------------------------------------------------------------
+    def run(
         self,
         pipeline: Pipeline,
         catalog: CatalogProtocol,
@@ -274,91 +179,87 @@ class GKERunner(AbstractRunner):
         Raises:
             ConfigError: The ``kinetic`` block or the runner params are invalid.
             CatalogSpecError: A catalog entry names a class not on the allowlist.
+            RunNotFound: ``resume`` names a run this backend does not know.
             RemoteNodeError: A node failed in its pod.
         """
         from kedro.framework.hooks.manager import _NullPluginManager
 
-        state = self._state
-        state.plans, state.results = {}, {}  # nothing stale if this run fails early
+        self._state.plans, self._state.results = {}, {}  # nothing stale if this fails early
         run_id = self._resume or run_id or datetime.now(timezone.utc).strftime(
             "%Y-%m-%dT%H.%M.%S.%fZ")
+        cfg = self._config(catalog)  # invalid config stops the run before anything else
         if only_missing_outputs:
-            cfg = self._config(catalog)  # invalid config stops the run before any check
             pipeline = self._filter_pipeline_for_missing_outputs(pipeline, catalog)
-        cfg, planner, plans = self.prepare(pipeline, catalog, run_id)
-        layout = planner.layout
-        project = state.project_path or Path.cwd()
-        digests = self._upload_driver_inputs(pipeline, catalog, plans, layout)
-        self.last_plans = plans
-        self.last_results = {}
-        self.last_timeline = {}
-        state.plans, state.results = plans, self.last_results
-        logger.info("kedro-kinetic run %s: %d nodes, backend '%s', store %s",
-                    run_id, len(plans), cfg.backend, layout.root)
-        hook_manager = hook_manager or _NullPluginManager()
-        _add_hookspecs(hook_manager)
-        backend = self._backend(cfg, project, run_id, layout.root)
+            if not pipeline.nodes:  # Kedro logged "Skipping all N nodes": nothing to open
+                self._logger.info("Pipeline execution completed successfully in 0.0 sec.")
+                return {}
+        hooks: Any = hook_manager or _NullPluginManager()
+        add_hookspecs(hooks)
+        ctx = self._open(cfg, pipeline, catalog, hooks, run_id)
+        start = time.perf_counter()
         try:
-            _preflight(backend, cfg)
+            with sigterm_as_interrupt(), ctx.progress or contextlib.nullcontext():
+                self._run(pipeline, catalog, hooks, run_id)
+        except KeyboardInterrupt as exc:  # after the live table: the last words on screen
+            print_last_words(interrupted(run_id, self._finished_count(), len(ctx.plans),
+                                         str(exc)))
+            raise
+        finally:
+            if ctx.watcher is not None:
+                ctx.watcher.stop()
+            ctx.backend.close()
+            self._ctx = None
+        logger.info("Pipeline execution completed successfully in %.1f sec.",
+                    time.perf_counter() - start)
+        return free_outputs(pipeline, catalog, ctx.plans, ctx.digests)
+
+    def _open(self, cfg: kinetic_config.RunConfig, pipeline: Pipeline,
+              catalog: CatalogProtocol, hooks: PluginManager, run_id: str) -> RunContext:
+        """Open the backend with the run's key, plan, upload the driver's inputs."""
+        check_images(cfg, pipeline.nodes)  # before anything is created or stored
+        project = self._state.project_path or Path.cwd()
+        backend = self._backend(cfg, project, run_id)
+        try:
+            try:
+                key = backend.run_key(run_id, resume=bool(self._resume))
+            except RunNotFound:
+                raise RunNotFound(unknown_run(cfg, project, run_id)) from None
+            cfg, planner, plans = self.prepare(pipeline, catalog, run_id)
+            digests = upload_driver_inputs(pipeline, catalog, plans, planner.layout)
+            backend.preflight(cfg)
         except BaseException:
             backend.close()
             raise
-        self._active = _ActiveRun(cfg, plans, planner, digests, backend)
-        start = time.perf_counter()
-        progress = _progress(cfg, run_id, [n.name for n in plans])
-        self._active.progress = progress
-        try:
-            with _sigterm_as_interrupt(), progress or contextlib.nullcontext():
-                self._run(pipeline, catalog, hook_manager, run_id)
-        finally:
-            self._active.backend.close()
-            self._active = None
-        logger.info("Pipeline execution completed successfully in %.1f sec.",
-                    time.perf_counter() - start)
-        return self._free_outputs(pipeline, catalog, plans, digests)
+        logger.info("kedro-kinetic run %s: %d nodes, backend '%s', store %s",
+                    run_id, len(plans), cfg.backend, planner.layout.root)
+        self.last_plans, self.last_results, self.last_timeline = plans, {}, {}
+        self._state.plans, self._state.results = plans, self.last_results
+        self._ctx = RunContext(
+            config=cfg, plans=plans, planner=planner, backend=backend, key=key,
+            catalog=catalog, hooks=hooks, run_id=run_id, is_async=self._is_async,
+            digests=digests, progress=make_progress(cfg, run_id, [n.name for n in plans]),
+            results=self.last_results, timeline=self.last_timeline,
+            groups={g.name: g for g in planner.groups},
+            watcher=(ResultWatcher(planner.layout.results_prefix, key, backend.events.put)
+                     if cfg.results_first else None))
+        return self._ctx
 
-    def _backend(self, cfg: kinetic_config.RunConfig, project: Path, run_id: str,
-                 root: str) -> Backend:
+    def _finished_count(self) -> int:
+        """Nodes of this run that finished: before a resume, or now (sealed and succeeded)."""
+        now = {name for name, r in self.last_results.items() if r.status == "succeeded"}
+        return len(now | self._finished_before)
+
+    def _backend(self, cfg: kinetic_config.RunConfig, project: Path, run_id: str) -> Backend:
         from kedro_kinetic import backends
+        from kedro_kinetic.live_view import CURRENT_STDOUT
 
-        return backends.create(cfg, project_path=project, run_label=naming.run_label(run_id),
+        root = RunLayout.for_run(store.to_uri(cfg.store, project), run_id).root
+        return backends.create(cfg, project_path=project, run_label=RunLayout(root).label,
                                run_root=root, conf_source=self._state.conf_source,
-                               env=self._state.env)
+                               env=self._state.env, log_sink=CURRENT_STDOUT,
+                               pipeline="+".join(self._state.run_params.get("pipeline_names")
+                                                 or ["__default__"]))
 
-    def _upload_driver_inputs(self, pipeline: Pipeline, catalog: CatalogProtocol,
-                              plans: dict[Node, NodePlan], layout: RunLayout) -> dict[str, str]:
-        """Pipeline inputs held only in the driver's memory go to the store, pinned."""
-        import cloudpickle
-
-        digests: dict[str, str] = {}
-        free_inputs = pipeline.inputs()  # computed once: it walks the whole pipeline
-        wanted = {
-            name for plan in plans.values() for name, entry in plan.inputs.items()
-            if entry["kind"] == "pickle" and name in free_inputs
-        }
-        for name in sorted(wanted):
-            if name not in catalog:
-                raise ValueError(
-                    f"Pipeline input(s) {{'{name}'}} not found in the "
-                    f"{catalog.__class__.__name__}"
-                )
-            blob = cloudpickle.dumps(catalog.load(name))
-            store.write_bytes(layout.data_uri(name), blob)
-            digests[name] = put_content(layout, blob)[1]
-        return digests
-
-    def _free_outputs(self, pipeline: Pipeline, catalog: CatalogProtocol,
-                      plans: dict[Node, NodePlan], digests: dict[str, str]) -> dict[str, Any]:
-        entries = {n: e for p in plans.values() for n, e in p.outputs.items()}
-        out = {}
-        for name in pipeline.outputs():
-            entry = entries.get(name)
-            if entry is not None and entry["kind"] == "pickle":
-                catalog[name] = PinnedPickleDataset(entry["uri"], digests[name])
-            out[name] = catalog[name]
-        return out
-
-    # -- scheduling ------------------------------------------------------------
     def _run(
         self,
         pipeline: Pipeline,
@@ -372,249 +273,26 @@ class GKERunner(AbstractRunner):
         no new node starts (running ones are cancelled when ``fail_fast``), and
         the failure is raised with the remote traceback and Kedro's resume hint.
         """
-        if self._active is None:
+        ctx = self._ctx
+        if ctx is None:
             raise RuntimeError("GKERunner._run is driven by GKERunner.run()")
-        cfg, plans, planner = self._active.config, self._active.plans, self._active.planner
-        digests, backend = self._active.digests, self._active.backend
-        hooks = hook_manager
-        run_id = run_id or ""
-        deps = pipeline.node_dependencies
-        done: set[Node] = self._finished_before(plans, digests, backend) if self._resume else set()
-        for node in done:
-            self._show(node.name, "succeeded", f"finished in run {self._resume}")
-        todo = set(plans) - done
-        running: dict[str, Node] = {}
-        submitting: dict[str, Future[None]] = {}
-        failure: RemoteNodeError | None = None
-        pool = ThreadPoolExecutor(max_workers=max(1, min(_SUBMITTERS, cfg.max_parallel)),
-                                  thread_name_prefix="kinetic-submit")
-        try:
-            while True:
-                if failure is None:
-                    ready = sorted((n for n in todo if deps[n] <= done), key=lambda n: n.name)
-                    for node in ready[: max(0, cfg.max_parallel - len(running))]:
-                        todo.discard(node)
-                        job = plans[node].ident.job_name
-                        running[job] = node
-                        submitting[job] = pool.submit(self._submit(
-                            node, plans[node], planner, digests, catalog, hooks, run_id,
-                            backend))
-                if not running:
-                    break
-                event = backend.events.get()
-                if event.kind == _UNSUBMITTED:
-                    if failure is None:
-                        submitting[event.job_name].result()  # raises the submitter's error
-                    logger.error("Could not submit job %s: %s", event.job_name, event.message)
-                    running.pop(event.job_name, None)
-                    continue
-                node = running.get(event.job_name)
-                if node is None:
-                    continue
-                if event.kind != "finished":
-                    self._show(node.name, "running" if event.kind == "started" else "pending",
-                               event.message or event.reason or "")
-                    continue
-                del running[event.job_name]
-                error = self._finished(node, plans[node], event, digests, catalog,
-                                       hooks, run_id)
-                self._show(node.name, "succeeded" if error is None else (
-                    "cancelled" if event.reason == "Cancelled" else "failed"),
-                    "" if error is None else (event.reason or "failed"))
-                if error is None:
-                    done.add(node)
-                    logger.info("Completed node: %s", node.name)
-                    logger.info("Completed %d out of %d tasks", len(done), len(plans))
-                elif failure is None:
-                    failure = error
-                    if cfg.fail_fast and running:
-                        logger.warning("Stopping %d running node(s) after the failure of '%s'",
-                                       len(running), node.name)
-                        wait(submitting.values())  # so that none is created after the cancel
-                        backend.cancel_all()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            cancelled = backend.cancel_all()
-            if cancelled:
-                logger.warning("Cancelled %d node(s): %s", len(cancelled), ", ".join(cancelled))
-            raise
-        finally:
-            pool.shutdown(wait=True)
-        if failure is not None:
-            self._suggest_resume_scenario(pipeline, done, catalog)
-            if hasattr(failure, "add_note"):
-                failure.add_note(_resume_hint(pipeline, done, catalog))
-            raise failure
-        if todo:
-            raise RuntimeError(f"nodes could not be scheduled: {sorted(n.name for n in todo)}")
+        tasks = NodeTasks(ctx)
+        done: set[Node] = set()
+        if self._resume:
+            from kedro_kinetic.resume import finished_before
 
-    def _show(self, node: str, state: str, detail: str = "") -> None:
-        if self._active is not None and self._active.progress is not None:
-            self._active.progress.update(node, state, detail)
-
-    def _finished_before(self, plans: dict[Node, NodePlan], digests: dict[str, str],
-                         backend: Backend) -> set[Node]:
-        """Nodes an earlier run of this id finished (from the store's results alone)."""
-        done = set()
-        for node, plan in plans.items():
-            try:
-                result = NodeResult.from_json(store.read_bytes(plan.result_uri))
-            except store.ObjectNotFound:
-                backend.forget(plan.ident.job_name)  # a killed attempt; a running one stays
-                continue
-            except ValueError:
-                result = None
-            if result is not None and result.status == "succeeded" and all(
-                e["kind"] != "pickle" or result.outputs.get(n, {}).get("sha256")
-                for n, e in plan.outputs.items()
-            ):
-                for name, entry in plan.outputs.items():
-                    if entry["kind"] == "pickle":
-                        digests[name] = result.outputs[name]["sha256"]
-                self.last_results[node.name] = result
-                done.add(node)
-                continue
-            logger.info("Resume: node %s failed before; running it again", node.name)
-            store.delete(plan.result_uri)
-            backend.forget(plan.ident.job_name)
-        if done:
-            logger.info("Resume of run %s: %d of %d nodes already finished: %s",
-                        self._resume, len(done), len(plans),
-                        ", ".join(sorted(n.name for n in done)))
-        return done
-
-    def _placeholders(self, entries: dict[str, dict[str, Any]],
-                      digests: dict[str, str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, entry in entries.items():
-            if entry["kind"] == "param":
-                out[name] = entry["value"]
-            else:
-                out[name] = RemoteData(name, entry.get("uri"), digests.get(name))
-        return out
-
-    def _submit(  # noqa: PLR0913
-        self, node: Node, plan: NodePlan, planner: Planner, digests: dict[str, str],
-        catalog: CatalogProtocol, hooks: PluginManager, run_id: str, backend: Backend,
-    ) -> Callable[[], None]:
-        """Fire the node's hooks and pin its spec here; return the I/O still to do.
-
-        Hooks and pinning stay on the scheduler's thread; the returned callable
-        stores the spec and manifest and creates the Job, so that several ready
-        nodes are submitted at once rather than one round trip after another.
-        """
-        inputs = self._placeholders(plan.inputs, digests)
-        responses = hooks.hook.before_node_run(
-            node=node, catalog=catalog, inputs=inputs, is_async=self._is_async, run_id=run_id
-        ) or []
-        for response in responses:
-            if not response:
-                continue
-            if not isinstance(response, dict):
-                raise TypeError(
-                    f"'before_node_run' must return either None or a dictionary mapping "
-                    f"dataset names to updated values, got '{type(response).__name__}' instead."
-                )
-            self._replace_inputs(plan, planner, response)
-        writes: list[Callable[[], None]] = []
-        planner.finalise(plan, digests, writes)
-        plan.manifest = self._patch_manifest(hooks, plan, run_id)
-        self._show(node.name, "submitted", plan.ident.job_name)
-
-        def dispatch() -> None:  # I/O only: runs on a submitter thread
-            try:
-                for write in writes:
-                    write()
-                backend.submit(plan.manifest, node.name)
-                self.last_timeline[node.name] = {"submitted": time.time()}
-                planner.record(plan)  # for status and audits; the pod does not read it
-            except BaseException as exc:
-                backend.events.put(JobEvent(plan.ident.job_name, _UNSUBMITTED,
-                                            message=str(exc)))
-                raise
-            logger.info("Submitted node: %s (job %s)", node.name, plan.ident.job_name)
-
-        return dispatch
-
-    @staticmethod
-    def _patch_manifest(hooks: PluginManager, plan: NodePlan, run_id: str) -> dict[str, Any]:
-        """Let project hooks patch the Job, then validate the result again."""
-        import copy
-
-        from kedro_kinetic.manifest import check_patched
-
-        caller = getattr(hooks.hook, "kinetic_job_manifest", None)
-        if caller is None or not caller.get_hookimpls():
-            return plan.manifest  # no project hook: nothing to copy or check again
-        patched = copy.deepcopy(plan.manifest)
-        for returned in caller(manifest=patched, node=plan.node, settings=plan.settings,
-                               run_id=run_id):
-            if returned is not None:
-                patched = returned
-        return check_patched(plan.manifest, patched, plan.node.name)
-
-    @staticmethod
-    def _replace_inputs(plan: NodePlan, planner: Planner, values: dict[str, Any]) -> None:
-        """Inputs replaced by a ``before_node_run`` hook travel pinned, like intermediates."""
-        import cloudpickle
-
-        for name, value in values.items():
-            if name in plan.inputs:
-                uri, digest = put_content(planner.layout, cloudpickle.dumps(value))
-                plan.inputs[name] = {"kind": "pickle", "uri": uri, "sha256": digest}
-
-    def _finished(  # noqa: PLR0913
-        self, node: Node, plan: NodePlan, event: JobEvent, digests: dict[str, str],
-        catalog: CatalogProtocol, hooks: PluginManager, run_id: str,
-    ) -> RemoteNodeError | None:
-        self.last_timeline.setdefault(node.name, {})["finished_seen"] = time.time()
-        result = self._read_result(plan, event)
-        self.last_results[node.name] = result
-        inputs = self._placeholders(plan.inputs, digests)
-        ok = event.exit_code == 0 and result.status == "succeeded"
-        if ok:
-            for name, entry in plan.outputs.items():
-                if entry["kind"] != "pickle":
-                    continue
-                reported = result.outputs.get(name, {}).get("sha256")
-                if not reported:
-                    ok = False
-                    result.error_message = f"the pod reported no digest for output '{name}'"
-                    break
-                digests[name] = reported
-        if ok:
-            outputs = self._placeholders(plan.outputs, digests)
-            hooks.hook.after_node_run(node=node, catalog=catalog, inputs=inputs,
-                                      outputs=outputs, is_async=self._is_async, run_id=run_id)
-            return None
-        error = RemoteNodeError(node.name, result, event.reason,
-                                f"Logs: kedro kinetic logs {run_id} {node.name}")
-        hooks.hook.on_node_error(error=error, node=node, catalog=catalog, inputs=inputs,
-                                 is_async=self._is_async, run_id=run_id)
-        return error
-
-    @staticmethod
-    def _read_result(plan: NodePlan, event: JobEvent) -> NodeResult:
-        try:
-            result = NodeResult.from_json(store.read_bytes(plan.result_uri))
-        except (store.StoreError, ValueError) as exc:
-            detail = _EXPLAIN.get(event.reason or "", "")
-            if event.exit_code in (137, -9) and event.reason not in ("OOMKilled", "Cancelled",
-                                                                    "DeadlineExceeded"):
-                detail = _KILLED
-            message = "; ".join(m for m in (detail, event.message) if m) or (
-                f"the pod ended (exit code {event.exit_code}) without writing a result: {exc}")
-            result = NodeResult(node=plan.node.name,
-                                exit_code=-1 if event.exit_code is None else event.exit_code,
-                                error_type=event.reason or "NoResult", error_message=message)
-        if result.node == "?":  # the pod failed before it could read (verify) its spec
-            result.node = plan.node.name
-        if result.node != plan.node.name:
-            raise CatalogSpecError(
-                f"result for '{plan.node.name}' names another node ('{result.node}')"
-            )
-        if event.exit_code not in (None, result.exit_code) and result.status == "succeeded":
-            result.status = "failed"
-            result.exit_code = event.exit_code
-            result.error_message = f"the pod's exit code was {event.exit_code}"
-        return result
+            done = finished_before(ctx, self._resume)
+            self._finished_before = {n.name for n in done}
+            for node in done:
+                tasks.show(node, NodeState.SUCCEEDED, f"finished in run {self._resume}")
+        jobs = {n: ctx.plans[n].ident.job_name for n in pipeline.nodes}  # DAG order
+        scheduler = Scheduler(ctx.backend, jobs, pipeline.node_dependencies,
+                              ctx.config.max_parallel, ctx.config.fail_fast)
+        outcome = scheduler.run(tasks, done)
+        if outcome.failure is not None:
+            outcome.failure.add_note(suggest_resume(self, pipeline, outcome.done, catalog,
+                                                    run_id or ctx.run_id))
+            raise outcome.failure
+        if outcome.not_run:
+            raise RuntimeError("nodes could not be scheduled: "
+                               f"{sorted(n.name for n in outcome.not_run)}")

@@ -8,19 +8,32 @@ used, and honours ``STORAGE_EMULATOR_HOST`` (fake-gcs-server in tests).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from kedro_kinetic.errors import CredentialsError, ObjectNotFound, StoreError
 
-class StoreError(Exception):
-    """An object could not be read or written."""
-
-
-class ObjectNotFound(StoreError):
-    """The object does not exist."""
+__all__ = [
+    "ObjectNotFound",
+    "StoreError",
+    "delete",
+    "delete_tree",
+    "exists",
+    "join",
+    "list_objects",
+    "list_versions",
+    "local_path",
+    "read_bytes",
+    "to_uri",
+    "write_bytes",
+    "write_new",
+]
 
 
 def join(base: str, *parts: str) -> str:
@@ -31,12 +44,14 @@ def join(base: str, *parts: str) -> str:
 def to_uri(location: str, project_path: Path | None = None) -> str:
     """Turn a configured store location into a URI.
 
-    ``gs://`` and ``file://`` pass through; a plain path is made absolute
-    (relative to ``project_path`` when given).
+    ``gs://`` passes through; a ``file://`` URI or a plain path is made absolute
+    (relative to ``project_path`` when given) with every symlink resolved, so
+    that the local store can refuse any symlink below it later.
     """
-    if location.startswith(("gs://", "file://")):
+    if location.startswith("gs://"):
         return location.rstrip("/")
-    path = Path(location).expanduser()
+    path = _local_path(location) if location.startswith("file://") else Path(location)
+    path = path.expanduser()
     if not path.is_absolute():
         path = (project_path or Path.cwd()) / path
     return path.resolve().as_uri()
@@ -51,42 +66,181 @@ def local_path(uri: str) -> Path | None:
     return _local_path(uri) if uri.startswith("file://") else None
 
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
 class _LocalStore:
-    def read(self, uri: str) -> bytes:
+    """A folder of objects that never follows a symlink or ``..``.
+
+    The store is writable by others than the run (that is the threat model), so
+    every path is walked one component at a time from ``/`` with ``O_NOFOLLOW``:
+    a planted symlink (to a file or folder outside the store) or FIFO is refused
+    instead of being read, truncated or appended to. Store roots are resolved
+    when configured (:func:`to_uri`), so a legitimately symlinked data folder
+    still works.
+    """
+
+    @staticmethod
+    def _split(uri: str) -> tuple[list[str], str]:
+        path = _local_path(uri)
+        parts = list(path.parts[1:]) if path.is_absolute() else []
+        if not parts or any(part in ("..", ".") for part in parts):
+            raise StoreError(f"refusing store path {uri!r}: it must be absolute, without '..'")
+        return parts[:-1], parts[-1]
+
+    @staticmethod
+    def _open_dir(uri: str, parts: list[str], create: bool) -> int:
+        fd = os.open("/", _DIR_FLAGS)
         try:
-            return _local_path(uri).read_bytes()
+            for part in parts:
+                try:
+                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise ObjectNotFound(f"no object at {uri}") from None
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o777, dir_fd=fd)
+                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = child
+        except (ObjectNotFound, StoreError):
+            os.close(fd)
+            raise
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise StoreError(f"refusing {uri}: a component of its path is a symlink or "
+                                 "not a folder (the local store never follows links)") from None
+            raise StoreError(f"cannot open the folder of {uri}: {exc}") from exc
+        return fd
+
+    def read(self, uri: str) -> bytes:
+        parents, name = self._split(uri)
+        folder = self._open_dir(uri, parents, create=False)
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
         except FileNotFoundError as exc:
             raise ObjectNotFound(f"no object at {uri}") from exc
         except OSError as exc:
-            raise StoreError(f"cannot read {uri}: {exc}") from exc
+            raise StoreError(f"cannot read {uri}: {exc.strerror} (a symlink is refused)") from exc
+        finally:
+            os.close(folder)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise StoreError(f"refusing {uri}: not a regular file")
+            os.set_blocking(handle.fileno(), True)
+            return handle.read()
 
     def write(self, uri: str, data: bytes) -> None:
-        path = _local_path(uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        parents, name = self._split(uri)
+        folder = self._open_dir(uri, parents, create=True)
+        tmp = f".{name}.{secrets.token_hex(6)}"
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+                         dir_fd=folder)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=folder)
+                raise
+        except OSError as exc:
+            raise StoreError(f"cannot write {uri}: {exc}") from exc
+        finally:
+            os.close(folder)
 
     def write_new(self, uri: str, data: bytes) -> None:
         if not self.exists(uri):
             self.write(uri, data)
 
     def exists(self, uri: str) -> bool:
-        return _local_path(uri).is_file()
+        parents, name = self._split(uri)
+        try:
+            folder = self._open_dir(uri, parents, create=False)
+        except StoreError:
+            return False
+        try:
+            return stat.S_ISREG(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+        except OSError:
+            return False
+        finally:
+            os.close(folder)
 
     def list(self, prefix: str) -> list[str]:
-        root = _local_path(prefix)
-        if not root.is_dir():
-            return []
-        return sorted(p.as_uri() for p in root.rglob("*") if p.is_file())
+        return sorted(self.versions(prefix))
+
+    def versions(self, prefix: str) -> dict[str, str]:
+        parents, name = self._split(prefix.rstrip("/"))
+        try:
+            folder = self._open_dir(prefix, [*parents, name], create=False)
+        except StoreError:
+            return {}
+        root = _local_path(prefix.rstrip("/"))
+        found = {}
+        try:
+            for top, _dirs, files, top_fd in os.fwalk(".", dir_fd=folder):
+                for file in files:
+                    if file.startswith("."):
+                        continue  # a write in progress
+                    info = os.stat(file, dir_fd=top_fd, follow_symlinks=False)
+                    if stat.S_ISREG(info.st_mode):
+                        # a write replaces the file (a new inode), so this changes with it
+                        found[(root / top / file).as_uri()] = (
+                            f"{info.st_ino}:{info.st_mtime_ns}:{info.st_size}")
+        finally:
+            os.close(folder)
+        return found
 
     def delete(self, uri: str) -> None:
-        _local_path(uri).unlink(missing_ok=True)
+        parents, name = self._split(uri)
+        try:
+            folder = self._open_dir(uri, parents, create=False)
+        except ObjectNotFound:
+            return
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=folder)
+        finally:
+            os.close(folder)
+
+    def delete_tree(self, uri: str) -> None:
+        import shutil
+
+        parents, name = self._split(uri.rstrip("/"))
+        try:
+            folder = self._open_dir(uri, parents, create=False)
+        except ObjectNotFound:
+            return
+        try:
+            info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(name, dir_fd=folder)  # fd-based: never leaves the folder
+            else:
+                os.unlink(name, dir_fd=folder)  # a planted link or file: remove it only
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(folder)
+
+
+def _default_client(uri: str) -> Any:
+    """A GCS client with the machine's default credentials.
+
+    Raises:
+        CredentialsError: There are none (names the fix instead of google-auth's frames).
+    """
+    from google.auth import exceptions as auth_exceptions
+    from google.cloud import storage
+
+    try:
+        return storage.Client()
+    except auth_exceptions.DefaultCredentialsError as exc:
+        raise CredentialsError(
+            f"no Google credentials to reach {uri}: run `gcloud auth application-default "
+            "login` (or set GOOGLE_APPLICATION_CREDENTIALS); `kedro kinetic doctor` checks "
+            "this machine's set-up") from exc
 
 
 class _GCSStore:
@@ -106,7 +260,7 @@ class _GCSStore:
                     credentials=AnonymousCredentials(),
                 )
             else:
-                self._client = storage.Client()
+                self._client = _default_client(uri)
         return self._client.bucket(parsed.netloc), parsed.path.lstrip("/")
 
     def read(self, uri: str) -> bytes:
@@ -122,7 +276,6 @@ class _GCSStore:
 
     def write(self, uri: str, data: bytes, **precondition: int) -> None:
         from google.api_core import exceptions
-
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         bucket, name = self._bucket_and_name(uri)
@@ -149,11 +302,17 @@ class _GCSStore:
         return bool(bucket.blob(name).exists())
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(self.versions(prefix))
+
+    def versions(self, prefix: str) -> dict[str, str]:
         bucket, name = self._bucket_and_name(prefix)
-        return sorted(
-            f"gs://{bucket.name}/{blob.name}"
-            for blob in bucket.client.list_blobs(bucket, prefix=name.rstrip("/") + "/")
-        )
+        blobs = bucket.client.list_blobs(bucket, prefix=name.rstrip("/") + "/",
+                                         fields="items(name,generation),nextPageToken")
+        return {f"gs://{bucket.name}/{blob.name}": str(blob.generation) for blob in blobs}
+
+    def delete_tree(self, uri: str) -> None:
+        for name in self.list(uri):
+            self.delete(name)
 
     def delete(self, uri: str) -> None:
         from google.api_core import exceptions
@@ -211,6 +370,20 @@ def list_objects(prefix: str) -> list[str]:
     return _store_for(prefix).list(prefix)
 
 
+def list_versions(prefix: str) -> dict[str, str]:
+    """``{uri: version}`` of every object below ``prefix`` in one listing.
+
+    The version (a GCS generation, or a local file's inode, time and size)
+    changes whenever the object is written again.
+    """
+    return _store_for(prefix).versions(prefix)
+
+
 def delete(uri: str) -> None:
     """Delete the object if it exists."""
     _store_for(uri).delete(uri)
+
+
+def delete_tree(uri: str) -> None:
+    """Delete every object below ``uri`` (a local folder: the folder itself too)."""
+    _store_for(uri).delete_tree(uri)

@@ -17,6 +17,14 @@ Dataset kinds:
     only lived in memory in a normal Kedro run. As an input, its digest (as
     reported by the producing pod) is pinned here; as an output the pod
     computes and reports it.
+``memory``
+    ``{"kind": "memory"}``: an intermediate between two nodes of one group,
+    kept in the pod's memory (the earlier node of the same pod produced it).
+
+A catalog input may carry ``"sha256"`` (a pickle pinned by its producer's
+digest or the project), ``"trusted": true`` (opted in by the project's code)
+or ``"from_group": true`` (a pickle an earlier node of the same pod wrote,
+pinned by the digest the pod recorded when it wrote it).
 """
 
 from __future__ import annotations
@@ -26,10 +34,11 @@ from typing import Any
 
 import yaml
 
-from kedro_kinetic.allowlist import CatalogSpecError
+from kedro_kinetic.digest import is_digest
+from kedro_kinetic.errors import SpecError
 
 SPEC_FORMAT = "kedro-kinetic/task@1"
-DATASET_KINDS = ("catalog", "param", "pickle")
+DATASET_KINDS = ("catalog", "param", "pickle", "memory")
 
 try:  # the C loader is faster; both are safe loaders
     _SafeLoader: type = yaml.CSafeLoader
@@ -41,45 +50,50 @@ def safe_load(text: bytes | str, what: str) -> Any:
     """Parse YAML/JSON with the safe loader; tags such as ``!!python/object`` fail.
 
     Raises:
-        CatalogSpecError: The text is not plain YAML data.
+        SpecError: The text is not plain YAML data.
     """
     try:
         return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - safe loader
     except yaml.YAMLError as exc:
-        raise CatalogSpecError(f"{what} is not plain YAML data: {exc}") from exc
+        raise SpecError(f"{what} is not plain YAML data: {exc}") from exc
 
 
 def validate_spec(spec: Any) -> dict[str, Any]:
     """Check the shape of a task spec read by the pod.
 
     Raises:
-        CatalogSpecError: Naming the offending key.
+        SpecError: Naming the offending key.
     """
     if not isinstance(spec, Mapping) or spec.get("format") != SPEC_FORMAT:
-        raise CatalogSpecError(f"task spec is not a {SPEC_FORMAT} mapping")
+        raise SpecError(f"task spec is not a {SPEC_FORMAT} mapping")
     for key in ("node", "run_id"):
         if not isinstance(spec.get(key), str):
-            raise CatalogSpecError(f"task spec key '{key}' must be a string")
+            raise SpecError(f"task spec key '{key}' must be a string")
     for side in ("inputs", "outputs"):
         datasets = spec.get(side)
         if not isinstance(datasets, Mapping):
-            raise CatalogSpecError(f"task spec key '{side}' must be a mapping")
+            raise SpecError(f"task spec key '{side}' must be a mapping")
         for name, entry in datasets.items():
             _validate_dataset(side, str(name), entry)
     creds = spec.get("credentials", [])
     if not isinstance(creds, list) or not all(isinstance(c, str) for c in creds):
-        raise CatalogSpecError("task spec key 'credentials' must be a list of names")
+        raise SpecError("task spec key 'credentials' must be a list of names")
     return dict(spec)
 
 
 def _validate_dataset(side: str, name: str, entry: Any) -> None:
     where = f"task spec {side}.{name}"
     if not isinstance(entry, Mapping) or entry.get("kind") not in DATASET_KINDS:
-        raise CatalogSpecError(f"{where}: 'kind' must be one of {DATASET_KINDS}")
+        raise SpecError(f"{where}: 'kind' must be one of {DATASET_KINDS}")
     kind = entry["kind"]
     if kind == "catalog" and not isinstance(entry.get("config"), Mapping):
-        raise CatalogSpecError(f"{where}: 'config' must be a mapping")
+        raise SpecError(f"{where}: 'config' must be a mapping")
+    if "sha256" in entry and not is_digest(entry["sha256"]):
+        raise SpecError(f"{where}: 'sha256' must be a lower-case hex SHA-256")
+    for flag in ("trusted", "from_group"):
+        if flag in entry and not isinstance(entry[flag], bool):
+            raise SpecError(f"{where}: '{flag}' must be true or false")
     if kind == "param" and side != "inputs":
-        raise CatalogSpecError(f"{where}: parameters cannot be outputs")
+        raise SpecError(f"{where}: parameters cannot be outputs")
     if kind == "pickle" and not isinstance(entry.get("uri"), str):
-        raise CatalogSpecError(f"{where}: 'uri' must be a string")
+        raise SpecError(f"{where}: 'uri' must be a string")

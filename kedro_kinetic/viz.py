@@ -29,9 +29,8 @@ import json
 import logging
 import os
 import tempfile
-import traceback as tb
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,11 +38,22 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
-    from kedro.pipeline.node import Node
 
     from kedro_kinetic.activation import RunState
     from kedro_kinetic.plan import NodePlan
     from kedro_kinetic.result import NodeResult
+
+from kedro_kinetic.viz_events import (
+    NodeRun,
+    _now,
+    build_events,
+    iso,
+    node_error_text,
+    node_runs,
+)
+
+__all__ = ["SUPPORTED_KEDRO_VIZ", "KineticPreview", "NodeRun", "VizContract", "build_events",
+           "is_supported", "load_contract", "preview_text", "record_run", "with_kinetic_preview"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +65,6 @@ _SUPPORTED_MAX = (13, 0)
 
 RECORD_FILE = "kedro_kinetic_run.json"
 RECORD_FORMAT = "kedro-kinetic/viz-run@1"
-#: kedro-viz's placeholder status for a dataset that was read or written.
-DATASET_AVAILABLE = "Available"
 
 _clock: dict[str, float] = {}
 #: The plans dict of the last run recorded in this process: a run that fails
@@ -88,7 +96,7 @@ class VizContract:
 
 
 def _version_tuple(text: str) -> tuple[int, int]:
-    parts = (text.split(".") + ["0", "0"])[:2]
+    parts = ([*text.split("."), "0", "0"])[:2]
     return int("".join(c for c in parts[0] if c.isdigit()) or 0), int(
         "".join(c for c in parts[1] if c.isdigit()) or 0
     )
@@ -105,7 +113,7 @@ def load_contract() -> VizContract | None:
         from importlib.metadata import version
 
         installed = version("kedro-viz")
-    except Exception:  # noqa: BLE001 - not installed: nothing to integrate with
+    except Exception:
         return None
     if not is_supported(installed):
         logger.warning(
@@ -138,6 +146,27 @@ def note_node_submitted() -> None:
     _clock.setdefault("first_submit", datetime.now(timezone.utc).timestamp())
 
 
+class _SequentialOnlyNotice(logging.Filter):
+    """Drops kedro-viz's notice that it tracks SequentialRunner runs only: for GKERunner
+    runs kedro-kinetic writes the Workflow view's events itself (:func:`record_run`), so
+    the notice would contradict the line that says so."""
+
+    PREFIX = "Workflow tracking is disabled for non-sequential runners"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.PREFIX)
+
+
+def quiet_sequential_only_notice() -> None:
+    """Silence kedro-viz's "non-sequential runners" notice for this GKERunner run (only
+    when kedro-viz is supported, i.e. when this module records the run instead)."""
+    if load_contract() is None:
+        return
+    viz_logger = logging.getLogger("kedro_viz.integrations.kedro.run_hooks")
+    if not any(isinstance(f, _SequentialOnlyNotice) for f in viz_logger.filters):
+        viz_logger.addFilter(_SequentialOnlyNotice())
+
+
 def record_run(state: RunState, run_params: Mapping[str, Any], pipeline: Pipeline | None,
                catalog: Any, error: BaseException | None = None) -> Path | None:
     """Write kedro-viz's events file and the Job record for a finished GKERunner run.
@@ -153,10 +182,12 @@ def record_run(state: RunState, run_params: Mapping[str, Any], pipeline: Pipelin
     stale = state.plans is _recorded.get("plans")
     _recorded["plans"] = state.plans
     plans, results = ({}, {}) if stale else (state.plans, state.results)
+    if not plans and error is None:  # nothing ran (--only-missing-outputs, all present)
+        return None
     try:
         return _record_run(state.project_path, dict(run_params), plans, results, pipeline,
                            catalog, error, started)
-    except Exception as exc:  # noqa: BLE001 - the run must not fail because of viz
+    except Exception as exc:
         logger.warning("kedro-kinetic: could not record the run for kedro-viz: %s", exc)
         return None
 
@@ -184,180 +215,10 @@ def _record_run(project_path: Path | None, run_params: dict[str, Any],
     path = contract.events_path(project)
     write_json(path, events)
     write_json(contract.record_path(project), build_record(runs, run_id, run_params))
-    logger.info("kedro-kinetic: %d remote node(s) recorded for kedro-viz's Workflow view in %s",
-                sum(1 for r in runs if r.result is not None), path)
+    logger.info("kedro-kinetic: %d remote node(s) recorded for kedro-viz's Workflow view in %s "
+                "(kedro-viz records SequentialRunner runs itself, GKERunner runs are written "
+                "here)", sum(1 for r in runs if r.result is not None), path)
     return path
-
-
-# -- what the run produced --------------------------------------------------------
-
-@dataclass(frozen=True)
-class NodeRun:
-    """One planned node of the run, with its pod's result once it finished."""
-
-    node: Node
-    plan: NodePlan
-    result: NodeResult | None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.result is not None and self.result.status == "succeeded"
-
-
-def node_runs(plans: Mapping[Any, NodePlan], results: Mapping[str, NodeResult]) -> list[NodeRun]:
-    """The planned nodes; finished ones first, in the order their pods ended."""
-    runs = [NodeRun(node, plan, results.get(node.name)) for node, plan in plans.items()]
-
-    def order(run: NodeRun) -> tuple[int, float, str]:
-        if run.result is None:
-            return (1, 0.0, run.node.name)
-        return (0, run.result.finished_at or 0.0, run.node.name)
-
-    return sorted(runs, key=order)
-
-
-def iso(timestamp: float | None) -> str | None:
-    """An epoch timestamp as kedro-viz writes times (ISO 8601, UTC)."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
-class DatasetSizes:
-    """Sizes in bytes: reported by the pods for pickled data, else read from the catalog."""
-
-    def __init__(self, runs: Iterable[NodeRun], contract: VizContract, catalog: Any) -> None:
-        self._reported: dict[str, int] = {}
-        for run in runs:
-            for name, info in (run.result.outputs if run.result else {}).items():
-                size = info.get("bytes") if isinstance(info, Mapping) else None
-                if isinstance(size, int) and not isinstance(size, bool):
-                    self._reported[name] = size
-        self._contract = contract
-        self._catalog = catalog
-        self._cache: dict[str, int] = {}
-
-    def __getitem__(self, name: str) -> int:
-        if name in self._reported:
-            return self._reported[name]
-        if name not in self._cache:
-            self._cache[name] = self._from_catalog(name)
-        return self._cache[name]
-
-    def _from_catalog(self, name: str) -> int:
-        if self._catalog is None or name.startswith("params:") or name == "parameters":
-            return 0
-        try:
-            return int(self._contract.compute_size(name, self._catalog) or 0)
-        except Exception:  # noqa: BLE001 - a size is a nicety
-            return 0
-
-
-def _dataset_event(event: str, name: str, size: int, contract: VizContract) -> dict[str, Any]:
-    return {"event": event, "dataset": name, "node_id": contract.hash_dataset(name),
-            "status": DATASET_AVAILABLE, "size": size}
-
-
-def _inputs_were_loaded(result: NodeResult) -> bool:
-    return result.status == "succeeded" or result.phase in ("run", "save", "done")
-
-
-def node_error_text(result: NodeResult) -> str:
-    """The remote error as Python prints it last: ``Type: message`` (``builtins.`` dropped)."""
-    message = result.error_message or "the node failed without an error message"
-    kind = (result.error_type or "").removeprefix("builtins.")
-    return f"{kind}: {message}" if kind else message
-
-
-def node_events(run: NodeRun, sizes: DatasetSizes, contract: VizContract) -> list[dict[str, Any]]:
-    """kedro-viz events for one finished node, as its own hook would write them.
-
-    A failed node gets an ``after_node_run`` with status ``failed`` (so its
-    pod-measured duration is kept) followed by ``on_node_error`` with the
-    remote error and traceback.
-    """
-    result = run.result
-    if result is None:
-        return []
-    node_id = contract.hash_node(run.node)
-    events: list[dict[str, Any]] = []
-    if _inputs_were_loaded(result):
-        events += [_dataset_event("after_dataset_loaded", name, sizes[name], contract)
-                   for name in run.node.inputs]
-    events.append({
-        "event": "after_node_run",
-        "node": run.node.name,
-        "node_id": node_id,
-        "duration": result.duration or 0.0,
-        "status": "success" if run.succeeded else "failed",
-    })
-    if run.succeeded:
-        events += [_dataset_event("after_dataset_saved", name, sizes[name], contract)
-                   for name in run.node.outputs]
-    else:
-        events.append({
-            "event": "on_node_error",
-            "node": run.node.name,
-            "node_id": node_id,
-            "error": node_error_text(result),
-            "timestamp": iso(result.finished_at) or _now(),
-            "traceback": result.traceback or "",
-        })
-    return events
-
-
-def pipeline_error_event(error: BaseException, runs: list[NodeRun], ordered: list[Node],
-                         contract: VizContract) -> dict[str, Any]:
-    """kedro-viz's ``on_pipeline_error`` event, pointing at the failed (or first unstarted) node."""
-    event: dict[str, Any] = {
-        "event": "on_pipeline_error",
-        "error": str(error),
-        "timestamp": _now(),
-        "traceback": "".join(tb.format_exception(type(error), error, error.__traceback__)),
-    }
-    failed = next((r for r in runs if r.result is not None and not r.succeeded), None)
-    if failed is not None:
-        event.update(node=failed.node.name, node_id=contract.hash_node(failed.node))
-        return event
-    done = {r.node.name for r in runs if r.result is not None}
-    unstarted = next((n for n in ordered if n.name not in done), None)
-    if unstarted is not None:
-        event.update(node=unstarted.name, node_id=contract.hash_node(unstarted),
-                     status="not_started")
-    return event
-
-
-def build_events(runs: list[NodeRun], ordered: list[Node], contract: VizContract, catalog: Any,
-                 error: BaseException | None = None,
-                 started: float | None = None) -> list[dict[str, Any]]:
-    """All events of one run, in kedro-viz's ``kedro_pipeline_events.json`` format.
-
-    Args:
-        runs: The run's nodes (see :func:`node_runs`).
-        ordered: The pipeline's nodes in Kedro's order (for the error hint).
-        contract: kedro-viz's helpers.
-        catalog: The run's catalog, for file sizes of catalog datasets.
-        error: The pipeline's error, if it failed.
-        started: When the first node was submitted (epoch seconds).
-    """
-    if started is None:
-        starts = [r.result.started_at for r in runs if r.result and r.result.started_at]
-        started = min(starts) if starts else None
-    events: list[dict[str, Any]] = [
-        {"event": "before_pipeline_run", "timestamp": iso(started) or _now()}
-    ]
-    sizes = DatasetSizes(runs, contract, catalog)
-    for run in runs:
-        events += node_events(run, sizes, contract)
-    if error is None:
-        events.append({"event": "after_pipeline_run", "timestamp": _now()})
-    else:
-        events.append(pipeline_error_event(error, runs, ordered, contract))
-    return events
 
 
 # -- the Job record and the node panel ------------------------------------------------
@@ -494,9 +355,10 @@ def _with_preview(pipeline: Pipeline) -> Pipeline:
         # Kedro flags preview_fn as experimental once per process; the
         # contract test watches the feature instead.
         warnings.filterwarnings("ignore", message=".*preview_fn.*experimental")
-        for node in pipeline.nodes:
-            if getattr(node, "_preview_fn", None) is None:
-                node = node._copy(preview_fn=KineticPreview(node.name))
+        for original in pipeline.nodes:
+            node = original
+            if getattr(original, "_preview_fn", None) is None:
+                node = original._copy(preview_fn=KineticPreview(original.name))
             nodes.append(node)
     return Pipeline(nodes)
 

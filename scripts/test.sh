@@ -12,10 +12,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 start=$SECONDS
 KINETIC_EXTRAS=test,viz,docs bash scripts/setup-python.sh
-export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
-unset KINETIC_BENCH_SKIP KINETIC_SKIP_BROWSER
-fast="not bench and not e2e and not real_kubelet"
-.venv/bin/python -m pytest tests -m "$fast" "$@"
+bash scripts/check.sh  # the fast tier first: lint, types, import contracts, unit tests
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   echo "[test] installing chromium and chromium-driver (Debian packages)" >&2
   sudo_cmd=""
@@ -23,22 +20,21 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-# --- real bench (tests/bench/real): container runtime and image tools, then its images ----
-real_pkgs=(containerd runc containernetworking-plugins mmdebstrap buildah skopeo)
-missing=()
-for pkg in "${real_pkgs[@]}"; do
+missing=()  # Debian packages: terminal tests (tmux), real bench (the rest)
+for pkg in tmux containerd runc containernetworking-plugins mmdebstrap buildah skopeo; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
-  echo "[test] installing ${missing[*]} (Debian packages, real bench)" >&2
+  echo "[test] installing ${missing[*]} (Debian packages)" >&2
   sudo_cmd=""
   [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 fi
-# --- end real bench packages ---------------------------------------------------------------
 bash scripts/build-bench-binaries.sh
 .venv/bin/python -m tests.bench.real.images  # real bench images; a no-op when cached
 echo "[test] set-up took $((SECONDS - start)) s" >&2
-exec .venv/bin/python -m pytest tests -m "not ($fast)" "$@"
+export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
+unset KINETIC_BENCH_SKIP KINETIC_SKIP_BROWSER
+exec .venv/bin/python -m pytest tests --ignore=tests/unit "$@"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,9 @@ import pytest
 from benchmarks.projects import copy_demo  # one copy for tests and benchmarks
 
 REPO = Path(__file__).resolve().parents[1]
+#: The private state folder (run keys, local node logs and pids) of every kedro the tests
+#: start: one per test session, owner-only, never the user's own.
+STATE_DIR = Path(tempfile.mkdtemp(prefix="kinetic-state-"))
 
 try:  # the Kubernetes/GCS bench (tests/bench) provides k8s_cluster, gcs_emulator
     from tests.bench.fixtures import *  # noqa: F403
@@ -20,12 +25,25 @@ except ImportError as exc:  # pragma: no cover - only while the bench is absent
         raise
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the tests' child processes Python's own Ctrl-C handling, however pytest started.
+
+    A shell without job control starts a background command (``pytest ... &``, ``nohup``,
+    CI scripts) with SIGINT ignored, and every child inherits an ignored signal: each
+    ``kedro run`` the tests start would then ignore the SIGINT that the Ctrl-C tests send
+    it and run on until their ceiling. With a handler here (not ``SIG_IGN``), children start
+    with the default disposition and Python turns SIGINT into ``KeyboardInterrupt``.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
     """Environment for kedro subprocesses: no telemetry, no inherited PYTHONPATH."""
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     env.update(KEDRO_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1", PYTHONUNBUFFERED="1",
-               COLUMNS="200")
+               COLUMNS="200", KINETIC_STATE_DIR=str(STATE_DIR))
     env.update(extra)
     return env
 
@@ -39,3 +57,22 @@ def kedro_cmd() -> list[str]:
 def demo(tmp_path: Path) -> Path:
     """A fresh copy of demo_project."""
     return copy_demo(tmp_path)
+
+
+def read_result(path: Path):
+    """The sealed result at ``path`` (a local run's ``results/<node>.json``), authenticated
+    with the run's key from the tests' private state folder."""
+    from kedro_kinetic.layout import LocalRunFolder
+    from kedro_kinetic.result import read_sealed
+
+    run_root = path.resolve().parent.parent.as_uri()
+    key = LocalRunFolder(run_root, base=STATE_DIR).key()
+    return read_sealed(path.read_bytes(), key, path.resolve().as_uri())
+
+
+def local_run_folder(project: Path, run_id: str, store: str = "data/kinetic") -> Path:
+    """The private folder (key, logs/, pids/) of a local run of ``project``."""
+    from kedro_kinetic.layout import LocalRunFolder, RunLayout
+
+    root = RunLayout.for_run((project / store).resolve().as_uri(), run_id).root
+    return LocalRunFolder(root, base=STATE_DIR).path

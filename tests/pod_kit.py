@@ -11,7 +11,7 @@ from typing import Any
 
 from kedro.pipeline import node as kedro_node
 
-from kedro_kinetic import payload, store
+from kedro_kinetic import payload, seal, store
 from kedro_kinetic.digest import sha256_hex
 from kedro_kinetic.task_spec import SPEC_FORMAT
 
@@ -69,6 +69,7 @@ class Task:
             "credentials": [],
         }
         self.result_uri = (root / "result.json").as_uri()
+        self.key = seal.new_key()
 
     def write_spec(self, text: bytes | None = None) -> str:
         data = text if text is not None else json.dumps(self.spec).encode()
@@ -89,11 +90,21 @@ class Task:
                 out += [flag, value]
         return out
 
-    def run(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(self, args: list[str], env: dict[str, str] | None = None,
+            with_key: bool = True) -> subprocess.CompletedProcess:
+        """Run the entrypoint as a pod would, with the run key in its environment."""
+        import os
+
+        env = dict(os.environ if env is None else env)
+        env.pop(seal.KEY_ENV, None)
+        if with_key:
+            env[seal.KEY_ENV] = self.key.hex()
         return subprocess.run(
             [sys.executable, "-m", "kedro_kinetic.entrypoint", *args],
-            capture_output=True, text=True, cwd=self.root, env=env, timeout=120,
+            capture_output=True, text=True, cwd=self.root, env=env, timeout=600,
         )
 
     def result(self) -> dict[str, Any]:
-        return json.loads((self.root / "result.json").read_text())
+        """The pod's result, authenticated with the run key (raises if it is not sealed)."""
+        data = (self.root / "result.json").read_bytes()
+        return json.loads(seal.unseal(self.key, self.result_uri, data, "result"))

@@ -8,23 +8,22 @@ and writes a JSON report with the expected keys (local backend only, no bench).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import REPO, subprocess_env
+from tests.conftest import REPO
+from tests.kedro_run import python
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 
 
 def test_benchmark_command_runs_at_the_smallest_size(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--sizes", "small", "--backends", "local",
-         "--out", str(tmp_path)],
-        cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600, check=False,
-    )
+    proc = python(REPO, "-m", "benchmarks.run", "--sizes", "small", "--backends", "local",
+                  "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((tmp_path / "latest.json").read_text())
     assert (tmp_path / "latest.md").read_text().startswith("# kedro-kinetic benchmark results")
@@ -36,7 +35,9 @@ def test_benchmark_command_runs_at_the_smallest_size(tmp_path: Path) -> None:
         assert key in machine
     results = report["results"]
     assert set(results) == {"latency", "overhead", "memory", "local_cost", "datapath",
-                            "payload"}
+                            "payload", "auth", "grouping"}
+    auth = results["auth"]["driver_read"]
+    assert auth["check_and_parse_us"] > 0 and auth["parse_only_us"] > 0
     assert "skipped" in results["latency"]  # needs the bench
 
     local = results["overhead"]["backends"]["local"]

@@ -46,7 +46,7 @@ def test_security_page_includes_security_md(site: Path):
     first = next(line for line in (REPO / "SECURITY.md").read_text().splitlines()
                  if line.startswith("**"))
     assert first.strip("*").split(";")[0] in html  # "Code is the project author's ..."
-    assert "What remains the project author" in html
+    assert "What stays the project author" in html
 
 
 def test_configuration_tables_are_generated_from_the_schema():

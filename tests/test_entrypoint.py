@@ -6,17 +6,19 @@ file if it were executed or unpickled, and asserts the marker is absent.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import textwrap
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from kedro_kinetic import result as results
 from kedro_kinetic.digest import sha256_hex
 from tests.pod_kit import Task, evil_pickle
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture
@@ -135,7 +137,36 @@ def test_disallowed_catalog_classes_are_refused_before_import(tmp_path, marker, 
     env = dict(os.environ, PYTHONPATH=str(site))
     proc = task.run(task.args(), env=env)
     assert proc.returncode == results.EXIT_BAD_SPEC, proc.stderr
-    assert "catalog entry 'raw'" in proc.stderr and "not on the kedro-kinetic allowlist" in proc.stderr
+    assert "catalog entry 'raw'" in proc.stderr
+    assert "not on the kedro-kinetic allowlist" in proc.stderr
+    assert not side.exists() and not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"type": "pickle.PickleDataset", "filepath": "x.pkl", "backend": "evil_mod"},
+         "backend"),
+        ({"type": "partitions.PartitionedDataset", "path": "parts",
+          "dataset": {"type": "pickle.PickleDataset", "backend": "evil_mod"}}, "dataset.backend"),
+        ({"type": "partitions.IncrementalDataset", "path": "parts",
+          "dataset": "pandas.CSVDataset", "checkpoint": {"comparison_func": "evil_mod.validate"}},
+         "checkpoint.comparison_func"),
+        ({"type": "matplotlib.MatplotlibDataset", "filepath": "p.png",
+          "save_args": {"backend": "module://evil_mod"}}, "save_args.backend"),
+    ],
+    ids=["pickle-backend", "nested-backend", "comparison-func", "matplotlib-backend"],
+)
+def test_code_choosing_arguments_are_refused_in_the_pod_before_import(tmp_path, marker,
+                                                                      evil_module, config, key):
+    """The pod re-checks argument values itself: a spec written by hand gets no further."""
+    site, side = evil_module
+    task = Task(tmp_path, marker, extra_inputs={"raw": {"kind": "catalog", "config": config}})
+    env = dict(os.environ, PYTHONPATH=str(site))
+    proc = task.run(task.args(), env=env)
+    assert proc.returncode == results.EXIT_BAD_SPEC, proc.stderr
+    assert f"catalog entry 'raw', key '{key}'" in proc.stderr
+    assert "nothing was imported" in proc.stderr
     assert not side.exists() and not marker.exists()
 
 
@@ -166,4 +197,4 @@ def test_missing_input_is_a_data_error_not_a_node_error(tmp_path, marker):
     assert proc.returncode == results.EXIT_DATA_ERROR
     res = task.result()
     assert res["phase"] == "load" and "no object at" in res["error_message"]
-    assert "Traceback" in res["traceback"]
+    assert "ObjectNotFound: no object at" in res["traceback"]  # our frames add nothing

@@ -15,9 +15,12 @@ pod end -> pod seen terminated at the API -> Job seen Complete -> the driver
 saw it (``finished_seen``) -> the downstream Job was created. The API server's
 ``creationTimestamp`` has 1 s resolution; it is reported as a cross-check only.
 
-Baseline in the same run: ``event_source: poll`` with ``poll_interval_seconds: 5``.
+Three sources, measured in the same run: results first (the default: a listing
+of the run's ``results/`` every 0.2 s settles a node as soon as its sealed result
+is in), the watch alone (``results_first: false``: the pod's and Job's status,
+as the kubelet reports them), and ``event_source: poll`` every 5 s (baseline).
 
-With ``--backends ...,real`` the same shapes (``watch`` only) also run on the real bench
+With ``--backends ...,real`` the ``watch`` shapes also run on the real bench
 (tests/bench/real): a real kubelet runs each pod in a runc container, so the first hop is the
 kubelet's own report of the container's exit (its PLEG relist), not the test kubelet's.
 Those pods are not niced (``kinetic.command`` stays the image's default) and share the two
@@ -33,6 +36,9 @@ from benchmarks import projects
 from benchmarks.stats import ratio, summary
 
 POLL_INTERVAL = 5
+#: How the driver learns that a node ended: its sealed result in the store (results first,
+#: the default), the pod/Job watch alone (the kubelet's status), or a listing every 5 s.
+SOURCES = ("results-first", "watch", "poll")
 
 
 def edges(report: dict[str, Any], observed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -89,11 +95,15 @@ def _run_one(ctx: Any, shape: dict[str, Any], source: str, repeat: int,
     name = f"{'real-' if real else ''}lat-{shape['kind']}{nodes}-{source}-{repeat}"
     root = ctx.workdir / name
     project = projects.trivial_project(root, shape, {"backend": "local"})
-    extra: dict[str, Any] = {"max_parallel": max(8, width), "event_source": source}
+    extra: dict[str, Any] = {"max_parallel": max(8, width),
+                             "event_source": "poll" if source == "poll" else "watch",
+                             "results_first": source == "results-first"}
     if ctx.sizes.get("pod_nice") is not None and not real:
         # Pods share this machine's cores with the driver; on GKE they run elsewhere.
-        extra["command"] = ["nice", "-n", str(ctx.sizes["pod_nice"]),
-                            "python", "-m", "kedro_kinetic.entrypoint"]
+        # The command is code (settings.py), never configuration.
+        projects.add_code_settings(project, command=[
+            "nice", "-n", str(ctx.sizes["pod_nice"]), "python", "-m",
+            "kedro_kinetic.entrypoint"])
     if source == "poll":
         extra["poll_interval_seconds"] = POLL_INTERVAL
     env = bench.write_env(project, name, **extra)
@@ -153,14 +163,14 @@ def run(ctx: Any) -> dict[str, Any]:
     }
     out: dict[str, Any] = {"poll_interval_seconds": POLL_INTERVAL, "shapes": shapes,
                            "pod_nice": sizes.get("pod_nice"), "runs": {}}
-    for source in ("watch", "poll"):
+    for source in SOURCES:
         for label, shape in shapes.items():
             rows: list[dict[str, Any]] = []
             walls = []
             bursts = []
             for rep in range(sizes["latency_repeats"]):
                 ctx.log(f"latency: {label} ({projects.node_count(shape)} nodes), "
-                        f"event_source={source}, repeat {rep + 1}")
+                        f"{source}, repeat {rep + 1}")
                 one = _run_one(ctx, shape, source, rep)
                 rows += one["edges"]
                 walls.append(one["session_run_s"])
@@ -173,27 +183,24 @@ def run(ctx: Any) -> dict[str, Any]:
                 "edges": [{k: (round(v, 4) if isinstance(v, float) else v)
                            for k, v in r.items()} for r in rows],
             }
-    out["summary"] = {}
-    for label in shapes:
-        watch = out["runs"][f"{label}/watch"]["hops"]["latency"]
-        poll = out["runs"][f"{label}/poll"]["hops"]["latency"]
-        out["summary"][label] = {
-            "watch": watch, "poll": poll,
-            "ratio_watch_over_poll": {q: ratio(watch[q], poll[q]) for q in
-                                      ("p50", "p95", "p99", "max")},
-        }
-    all_watch = [e["latency"] for label in shapes
-                 for e in out["runs"][f"{label}/watch"]["edges"]]
-    all_poll = [e["latency"] for label in shapes
-                for e in out["runs"][f"{label}/poll"]["edges"]]
-    out["summary"]["all"] = {
-        "watch": summary(all_watch), "poll": summary(all_poll),
-    }
-    out["summary"]["all"]["ratio_watch_over_poll"] = {
-        q: ratio(out["summary"]["all"]["watch"][q], out["summary"]["all"]["poll"][q])
-        for q in ("p50", "p95", "p99", "max")}
+    out["summary"] = {label: _compare({source: out["runs"][f"{label}/{source}"]["hops"]
+                                       ["latency"] for source in SOURCES})
+                      for label in shapes}
+    out["summary"]["all"] = _compare({
+        source: summary([e["latency"] for label in shapes
+                         for e in out["runs"][f"{label}/{source}"]["edges"]])
+        for source in SOURCES})
     if ctx.real_bench is not None:
         out["real"] = _real(ctx, shapes, out["runs"])
     elif ctx.real_bench_error:
         out["real"] = {"skipped": ctx.real_bench_error}
     return out
+
+
+def _compare(by_source: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The three sources side by side, with the ratios that matter."""
+    quantiles = ("p50", "p95", "p99", "max")
+    first, watch, poll = (by_source[s] for s in SOURCES)
+    return {**by_source,
+            "ratio_results_first_over_watch": {q: ratio(first[q], watch[q]) for q in quantiles},
+            "ratio_watch_over_poll": {q: ratio(watch[q], poll[q]) for q in quantiles}}

@@ -19,7 +19,7 @@ from benchmarks.stats import ratio
 K8S_BLOCK = {
     "backend": "kubernetes", "image": IMAGE, "image_policy": "require_digest",
     "namespace": "kinetic-bench", "store": "gs://kinetic-bench/memory",
-    "kubeconfig": "/nonexistent/kubeconfig", "max_parallel": 8,
+    "max_parallel": 8,
     "defaults": {"cpu": "100m", "memory": "512Mi"},
 }
 

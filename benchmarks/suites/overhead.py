@@ -85,7 +85,8 @@ def run(ctx: Any) -> dict[str, Any]:
         for n in ctx.sizes["overhead_sizes"]:
             reps = []
             # repeats where they are cheap (small N is where noise matters most)
-            repeats = ctx.sizes["overhead_repeats"] if n <= ctx.sizes["overhead_repeat_up_to"] else 1
+            small = n <= ctx.sizes["overhead_repeat_up_to"]
+            repeats = ctx.sizes["overhead_repeats"] if small else 1
             for rep in range(repeats):
                 ctx.log(f"overhead: {backend} backend, {n} nodes, repeat {rep + 1}")
                 reps.append(_measure(ctx, backend, n, rep))

@@ -7,32 +7,60 @@ on a queue that the runner waits on (no polling loops in the runner).
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
-from kedro_kinetic.backends.base import Backend, JobEvent
+from kedro_kinetic.backends.base import Backend, JobEvent, RunInspector
+from kedro_kinetic.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kedro_kinetic.config import RunConfig
 
-__all__ = ["Backend", "JobEvent", "create"]
+__all__ = ["Backend", "JobEvent", "RunInspector", "create", "inspector"]
 
 
 def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str = "",
-           conf_source: str | None = None, env: str | None = None) -> Backend:
-    """Instantiate the backend the run's configuration names."""
+           conf_source: str | None = None, env: str | None = None,
+           log_sink: IO[str] | None = None, pipeline: str = "") -> Backend:
+    """Instantiate the backend the run's configuration names.
+
+    ``log_sink`` is where node output is echoed (default: ``sys.stdout`` as it is
+    when the backend is created); ``pipeline`` names the run's pipeline(s) in the
+    local run's private record (Kubernetes Jobs carry it as a label).
+    """
     if cfg.backend == "local":
         from kedro_kinetic.backends.local import LocalBackend
-
-        from kedro_kinetic.store import local_path
+        from kedro_kinetic.layout import LocalRunFolder
 
         return LocalBackend(project_path=project_path, conf_source=conf_source, env=env,
-                            stream_logs=cfg.stream_logs, run_dir=local_path(run_root))
+                            stream_logs=cfg.stream_logs,
+                            run_folder=LocalRunFolder(run_root, pipeline=pipeline)
+                            if run_root else None,
+                            run_label=run_label, log_sink=log_sink)
+    if cfg.backend != "kubernetes":
+        raise ConfigError(f"kinetic.backend: unknown backend {cfg.backend!r}")
     from kedro_kinetic.backends.kubernetes import KubernetesBackend
 
     return KubernetesBackend(
         namespace=cfg.namespace, run_label=run_label, kubeconfig=cfg.kubeconfig,
         context=cfg.kube_context, unschedulable_timeout=cfg.unschedulable_timeout_seconds,
-        stream_logs=cfg.stream_logs,
+        stream_logs=cfg.stream_logs, log_sink=log_sink,
         poll_interval=cfg.poll_interval_seconds if cfg.event_source == "poll" else None,
     )
+
+
+def inspector(cfg: RunConfig, project_path: Path) -> RunInspector:
+    """The run inspector (status, logs, cancel, clean) of the configured backend."""
+    from kedro_kinetic import store
+
+    store_uri = store.to_uri(cfg.store, project_path)
+    if cfg.backend == "local":
+        from kedro_kinetic.backends.local_runs import LocalRuns
+
+        return LocalRuns(store.join(store_uri, "runs"))
+    if cfg.backend == "kubernetes":
+        from kedro_kinetic.backends.kubernetes_runs import KubernetesRuns
+
+        return KubernetesRuns(store_uri, cfg.namespace, cfg.kubeconfig, cfg.kube_context)
+    raise ConfigError(f"kinetic.backend: unknown backend {cfg.backend!r}")

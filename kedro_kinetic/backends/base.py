@@ -1,47 +1,160 @@
-"""The contract between the runner and an execution backend."""
+"""The contract between the scheduler and an execution backend.
+
+A backend is a small step handler in the style of dagster-k8s: it starts Jobs
+(``submit``), reports what happens to them as typed :class:`JobEvent` objects
+on its ``events`` queue, and stops them (``cancel``, ``cancel_all``). The loop
+that decides what to submit lives once, in :mod:`kedro_kinetic.scheduler`.
+Optional steps have a documented default on the base class (``preflight`` and
+``forget`` do nothing) rather than being probed with ``getattr``.
+
+Run inspection for the CLI (list runs, node states, logs, cancel, clean from
+trusted sources) is the :class:`RunInspector` protocol, one per backend.
+"""
 
 from __future__ import annotations
 
-import queue
+import enum
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import queue
+    from collections.abc import Iterator
+
+    from kedro_kinetic.config import RunConfig
+
+
+class EventKind(str, enum.Enum):
+    """What happened to a Job (a closed set: the scheduler handles each)."""
+
+    STARTED = "started"  #: its container runs
+    PENDING = "pending"  #: it waits, for a reason (e.g. Unschedulable)
+    FINISHED = "finished"  #: terminal: ``exit_code`` and ``reason`` say how
+    UNSUBMITTED = "unsubmitted"  #: its submission failed (posted by the scheduler)
+    NODE_RESULT = "node_result"  #: one of its nodes' sealed results is in the store
 
 
 @dataclass(frozen=True)
 class JobEvent:
-    """Something that happened to a submitted Job.
-
-    ``kind`` is ``started`` (the container runs), ``pending`` (waiting, with a
-    reason), or ``finished`` (terminal: ``exit_code`` and ``reason`` say how).
-    """
+    """Something that happened to a submitted Job."""
 
     job_name: str
-    kind: str
+    kind: EventKind
     exit_code: int | None = None
     reason: str | None = None
     message: str | None = None
     time: float | None = None
+    #: ``NODE_RESULT`` only: which node, and its authenticated result.
+    node: str | None = None
+    result: Any = None
 
 
-class Backend(Protocol):
-    """Runs rendered Job manifests and reports their progress."""
+class Backend(ABC):
+    """Runs rendered Job manifests and reports their progress on ``events``."""
 
     events: queue.Queue[JobEvent]
 
-    def submit(self, manifest: dict[str, Any], display_name: str) -> None:
-        """Start the Job described by ``manifest``."""
+    @abstractmethod
+    def run_key(self, run_id: str, resume: bool) -> bytes:
+        """The key that seals the run's results: created for a new run, read back on resume.
 
+        It is kept where a store writer cannot reach it (a Secret, a private file).
+
+        Raises:
+            RunNotFound: ``resume`` and the run has no key here.
+        """
+
+    def preflight(self, cfg: RunConfig) -> None:
+        """Check, before the first Job, what the Jobs will need (default: nothing).
+
+        Raises:
+            BackendError: Something the pods need is missing; nothing was submitted.
+        """
+
+    @abstractmethod
+    def submit(self, manifest: dict[str, Any], display_name: str) -> None:
+        """Start the Job described by ``manifest`` (adopting an identical one left running)."""
+
+    @abstractmethod
     def cancel(self, job_name: str) -> None:
         """Stop one Job and its pods."""
 
-    def forget(self, job_name: str) -> None:
-        """Remove an earlier attempt's Job if it failed, so it can be submitted again.
+    @abstractmethod
+    def cancel_all(self) -> list[str]:
+        """Stop every Job of the run; return the names of those still running."""
 
-        A Job that is still running is left alone (it is adopted on submission).
+    def forget(self, job_name: str) -> None:
+        """Make room to submit ``job_name`` again after a failed earlier attempt.
+
+        Default: nothing to remove (a local process leaves no object behind). A
+        Job that is still running is left alone (it is adopted on submission).
         """
 
-    def cancel_all(self) -> list[str]:
-        """Stop every Job of the run; return their names."""
+    def report_unsubmitted(self, job_name: str, message: str) -> None:
+        """Post the failure to submit ``job_name`` on the event queue (for the scheduler)."""
+        self.events.put(JobEvent(job_name, EventKind.UNSUBMITTED, message=message))
 
+    @abstractmethod
     def close(self) -> None:
-        """Release resources (threads, watches, clients)."""
+        """Release resources (threads, watches, clients); running Jobs are not stopped."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run as a trusted source knows it (the Kubernetes API, the private run folder)."""
+
+    run_id: str
+    label: str
+    root: str  # the run's folder in the store
+    started: float | None = None  # epoch seconds, from the trusted source
+    pipeline: str = ""  # the pipeline(s) run, from the trusted source ("" if unknown)
+
+
+@dataclass
+class NodeStatus:
+    """One node of a run, as far as the backend and the run's sealed results know."""
+
+    node: str
+    job: str
+    key: str
+    state: str
+    duration: float | None = None
+    detail: str = ""
+    attempts: int = 0
+
+
+class RunInspector(Protocol):
+    """What ``kedro kinetic status|logs|cancel|clean`` need, from trusted sources only.
+
+    Runs, Jobs, processes and ages come from what only the driver could have
+    made (Kubernetes objects it labelled, the private run folder); node states
+    come from there and from results sealed with the run's key. Nothing is
+    picked from store objects alone.
+    """
+
+    #: Objects under the run's ``results/`` that the last :meth:`statuses` refused
+    #: (URI -> why): forged, replayed or malformed.
+    rejected: dict[str, str]
+
+    def runs(self) -> list[RunInfo]:
+        """The project's runs, oldest first."""
+
+    def key(self, run: RunInfo) -> bytes:
+        """The run's key (to authenticate its results)."""
+
+    def statuses(self, run: RunInfo) -> list[NodeStatus]:
+        """Every node the run submitted, with its state."""
+
+    def logs(self, run: RunInfo, rows: list[NodeStatus],
+             follow: bool) -> Iterator[tuple[str, str]]:
+        """Yield ``(node, line)`` for the given nodes' containers or processes."""
+
+    def active(self, run: RunInfo) -> bool:
+        """Whether any node of the run is still running."""
+
+    def cancel(self, run: RunInfo) -> list[str]:
+        """Stop every unfinished node of the run; return the Jobs stopped."""
+
+    def clean(self, run: RunInfo) -> int:
+        """Delete the run's Jobs, stored objects and key; return objects deleted."""

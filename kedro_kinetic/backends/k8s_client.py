@@ -9,25 +9,42 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from kedro_kinetic.errors import BackendError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 T = TypeVar("T")
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 
 
 def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
-    """An ``ApiClient`` from a kubeconfig (or in-cluster config inside a pod)."""
+    """An ``ApiClient`` from a kubeconfig (or in-cluster config inside a pod).
+
+    Raises:
+        BackendError: No usable kubeconfig (names it, and ``kedro kinetic doctor``).
+    """
     import os
 
     from kubernetes import client, config
 
     configuration = client.Configuration()
-    if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=configuration)
-    else:
-        config.load_kube_config(config_file=kubeconfig, context=context,
-                                client_configuration=configuration)
+    try:
+        if (kubeconfig is None and context is None
+                and os.environ.get("KUBERNETES_SERVICE_HOST")):
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            config.load_kube_config(config_file=kubeconfig, context=context,
+                                    client_configuration=configuration)
+    except (config.ConfigException, OSError) as exc:
+        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        raise BackendError(
+            f"no usable kubeconfig ({where}{f', context {context}' if context else ''}): "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}; "
+            "for GKE: gcloud container clusters get-credentials CLUSTER --location=LOCATION; "
+            "`kedro kinetic doctor` checks this machine's set-up") from exc
     return client.ApiClient(configuration)
 
 
@@ -51,7 +68,7 @@ def with_retries(call: Callable[[], T], what: str, attempts: int = 8,
     for attempt in range(attempts):
         try:
             return call()
-        except Exception as exc:  # noqa: BLE001 - filtered just below
+        except Exception as exc:
             if not is_transient(exc) or attempt == attempts - 1:
                 raise
             delay = random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311

@@ -11,65 +11,52 @@ than the configured time; ``OOMKilled`` and ``DeadlineExceeded`` are named.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from typing import IO, Any
+from functools import partial
+from http import HTTPStatus
+from typing import IO, TYPE_CHECKING, Any
 
-from kedro_kinetic.backends.base import JobEvent
-from kedro_kinetic.backends.k8s_client import api_client, is_transient, with_retries
+from kedro_kinetic import seal
+from kedro_kinetic.backends import k8s_events as events
+from kedro_kinetic.backends.base import Backend, JobEvent
+from kedro_kinetic.backends.k8s_client import api_client, with_retries
+from kedro_kinetic.backends.k8s_events import STUCK_WAITING, Action, Track
+from kedro_kinetic.backends.k8s_watch import RunWatch
+from kedro_kinetic.errors import BackendError, RunNotFound
 from kedro_kinetic.manifest import (
-    ANN_PAYLOAD, ANN_SPEC, CONTAINER, LABEL_RUN, fail_job_exit_codes,
+    ANN_PAYLOAD,
+    ANN_RUN_ID,
+    ANN_SPEC,
+    CONTAINER,
+    LABEL_RUN,
+    MANAGED_BY,
+    fail_job_exit_codes,
 )
+from kedro_kinetic.naming import key_secret
+from kedro_kinetic.text import printable
+
+if TYPE_CHECKING:
+    from kedro_kinetic.config import RunConfig
+
+__all__ = ["STUCK_WAITING", "KubernetesBackend"]
 
 logger = logging.getLogger(__name__)
 
-#: Waiting reasons that will not resolve by themselves.
-STUCK_WAITING = {
-    "ErrImagePull": "the image could not be pulled; check kinetic.image and registry access",
-    "ImagePullBackOff": "the image could not be pulled; check kinetic.image and registry access",
-    "InvalidImageName": "the image reference is malformed; check kinetic.image",
-    "CreateContainerConfigError": "the container could not be configured (often a missing "
-                                  "Secret or key named in secret_env/credentials_secret)",
-    "CreateContainerError": "the container could not be created",
-}
-JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
-
-
-class BackendError(RuntimeError):
-    """The cluster refused an operation for a reason retrying cannot fix."""
-
 
 def _api_message(exc: Any) -> str:
-    import json
-
     try:
         return str(json.loads(exc.body).get("message") or exc.body)
     except (TypeError, ValueError, AttributeError):
         return str(exc.body or exc)
 
 
-@dataclass
-class _Track:
-    """What the watches have seen of one Job."""
-
-    name: str
-    display: str
-    finished: bool = False
-    started: bool = False
-    unschedulable_since: float | None = None
-    unschedulable_message: str = ""
-    exit_code: int | None = None
-    term_reason: str | None = None
-    logging_pods: frozenset[str] = frozenset()
-    fail_codes: frozenset[int] = frozenset()
-
-
-class KubernetesBackend:
+class KubernetesBackend(Backend):
     """Submits Job manifests to a cluster and watches them."""
 
     def __init__(
@@ -92,18 +79,18 @@ class KubernetesBackend:
 
         self.events: queue.Queue[JobEvent] = queue.Queue()
         self.namespace = namespace
+        self.run_label = run_label
         self.selector = f"{LABEL_RUN}={run_label}"
         self._api = api_client(kubeconfig, context)
-        self._batch = client.BatchV1Api(self._api)
-        self._core = client.CoreV1Api(self._api)
+        self._batch: Any = client.BatchV1Api(self._api)
+        self._core: Any = client.CoreV1Api(self._api)
         self._timeout = unschedulable_timeout
         self._stream = stream_logs
         self._sink = log_sink or sys.stdout
         self._lock = threading.RLock()
-        self._tracks: dict[str, _Track] = {}
-        self._stop = threading.Event()
-        self._watchers: list[threading.Thread] = []
-        self._poll_interval = poll_interval
+        self._tracks: dict[str, Track] = {}
+        self._watch = RunWatch(self._batch, self._core, namespace, self.selector,
+                               self._on_object, poll_interval)
 
     # -- submission --------------------------------------------------------------
     def submit(self, manifest: dict[str, Any], display_name: str) -> None:
@@ -116,13 +103,13 @@ class KubernetesBackend:
 
         name = manifest["metadata"]["name"]
         with self._lock:
-            self._tracks[name] = _Track(name, display_name,
-                                        fail_codes=frozenset(fail_job_exit_codes(manifest)))
-        self._start_watches()
+            self._tracks[name] = Track(name, display_name,
+                                       fail_codes=frozenset(fail_job_exit_codes(manifest)))
+        self._watch.start()
         try:
             with_retries(lambda: self._create(manifest), f"create Job {name}")
         except ApiException as exc:
-            if exc.status != 409:
+            if exc.status != HTTPStatus.CONFLICT:
                 with self._lock:
                     self._tracks.pop(name, None)
                 raise BackendError(
@@ -130,6 +117,64 @@ class KubernetesBackend:
                     f"({exc.status} {exc.reason}): {_api_message(exc)}"
                 ) from exc
             self._adopt(name, manifest)
+
+    def run_key(self, run_id: str, resume: bool) -> bytes:
+        """The key that seals this run's results, held in a Secret of the run.
+
+        A new run creates the Secret (random key); a resumed run reads it back,
+        so a resume works from any machine with the same cluster access. A
+        store writer cannot read or write Secrets.
+
+        Raises:
+            BackendError: The driver may not create or read Secrets.
+            RunNotFound: ``resume`` and the run's Secret does not exist.
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        name = key_secret(self.run_label)
+        if not resume:
+            key = seal.new_key()
+            body = {
+                "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": name, "namespace": self.namespace,
+                             "labels": {"app.kubernetes.io/managed-by": MANAGED_BY,
+                                        LABEL_RUN: self.run_label},
+                             "annotations": {ANN_RUN_ID: run_id}},
+                "data": {seal.SECRET_DATA_KEY: base64.b64encode(key.hex().encode()).decode()},
+            }
+            try:
+                with_retries(lambda: self._json(self._core.create_namespaced_secret,
+                                                self.namespace, body), f"create Secret {name}")
+                return key
+            except ApiException as exc:
+                if exc.status != HTTPStatus.CONFLICT:
+                    raise self._secret_refused(exc, name, "create") from None
+        try:
+            secret = with_retries(lambda: self._json(self._core.read_namespaced_secret, name,
+                                                     self.namespace), f"read Secret {name}")
+        except ApiException as exc:
+            if exc.status == HTTPStatus.NOT_FOUND:
+                raise RunNotFound(
+                    f"no run '{run_id}' in namespace {self.namespace}: its key Secret {name} "
+                    "does not exist (the run was never started here, or was cleaned)") from None
+            raise self._secret_refused(exc, name, "read") from None
+        try:
+            text = base64.b64decode((secret.get("data") or {})[seal.SECRET_DATA_KEY]).decode()
+        except (KeyError, ValueError, TypeError):
+            text = ""
+        return seal.key_from_hex(text, f"Secret {self.namespace}/{name}")
+
+    def _secret_refused(self, exc: Any, name: str, verb: str) -> BackendError:
+        return BackendError(
+            f"cannot {verb} Secret {self.namespace}/{name} ({exc.status} {exc.reason}): "
+            "kedro-kinetic keeps each run's key in a Secret of the run; the driver needs "
+            "create, get and delete on secrets in this namespace")
+
+    def preflight(self, cfg: RunConfig) -> None:
+        """Refuse to start when a Secret the pods mount or read is missing (see check_secrets)."""
+        from kedro_kinetic.config import named_secrets
+
+        self.check_secrets(named_secrets(cfg))
 
     def check_secrets(self, secrets: dict[str, set[str]]) -> None:
         """Refuse to start when a Secret the pods mount or read is missing.
@@ -146,14 +191,14 @@ class KubernetesBackend:
 
         for name, keys in sorted(secrets.items()):
             try:
-                present = with_retries(lambda name=name: self._secret_keys(name),
+                present = with_retries(partial(self._secret_keys, name),
                                        f"read Secret {name}")
             except ApiException as exc:
-                if exc.status == 403:
+                if exc.status == HTTPStatus.FORBIDDEN:
                     logger.warning("Cannot check Secret %s/%s (403 Forbidden); pods that "
                                    "need it wait until it exists", self.namespace, name)
                     continue
-                if exc.status == 404:
+                if exc.status == HTTPStatus.NOT_FOUND:
                     raise BackendError(
                         f"Secret {self.namespace}/{name}, named by kinetic "
                         f"(credentials_secret or secret_env), does not exist: its pods would "
@@ -203,204 +248,52 @@ class KubernetesBackend:
         if (have.get(ANN_PAYLOAD), have.get(ANN_SPEC)) != (want[ANN_PAYLOAD], want[ANN_SPEC]):
             with self._lock:
                 self._tracks.pop(name, None)
-            raise RuntimeError(
+            raise BackendError(
                 f"Job {self.namespace}/{name} already exists with other pinned digests; "
                 "refusing to adopt it (delete it or start a new run)"
             )
         logger.info("Adopted existing Job %s (same pinned digests)", name)
         self._on_job(existing)
 
-    # -- watching ----------------------------------------------------------------
-    def _start_watches(self) -> None:
+    # -- events ------------------------------------------------------------------
+    def _on_object(self, kind: str, obj: dict[str, Any], deleted: bool = False) -> None:
+        """A Job or Pod seen by the watch: translate it (pure), then act."""
+        name = obj["metadata"]["name"] if kind == "job" else events.job_of(obj)
         with self._lock:
-            if self._watchers:
+            track = self._tracks.get(name or "")
+            if track is None:
                 return
-            for kind in ("job", "pod"):
-                thread = threading.Thread(target=self._watch, args=(kind,), daemon=True,
-                                          name=f"kinetic-watch-{kind}")
-                self._watchers.append(thread)
-                thread.start()
+            now = time.time()
+            actions = (events.on_job(track, obj, now, deleted) if kind == "job"
+                       else events.on_pod(track, obj, now))
+        self._apply(track, actions)
 
-    def _watch(self, kind: str) -> None:
-        from kubernetes.client.exceptions import ApiException
+    def _on_job(self, job: dict[str, Any]) -> None:
+        self._on_object("job", job)
 
-        list_fn = (self._batch.list_namespaced_job if kind == "job"
-                   else self._core.list_namespaced_pod)
-        handle = self._on_job if kind == "job" else self._on_pod
-        if self._poll_interval:
-            self._poll(list_fn, handle)
-            return
-        version: str | None = None
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                if version is None:
-                    listing = self._list(list_fn)
-                    for item in listing.get("items") or []:
-                        handle(item)
-                    version = listing["metadata"]["resourceVersion"]
-                version = self._follow(list_fn, handle, version)
-                failures = 0
-            except ApiException as exc:
-                if exc.status == 410:
-                    version = None
-                    continue
-                failures = self._backoff(kind, exc, failures)
-            except Exception as exc:  # noqa: BLE001 - connection resets, restarts
-                failures = self._backoff(kind, exc, failures)
+    def _apply(self, track: Track, actions: list[Action]) -> None:
+        for action in actions:
+            if action.kind == "emit" and action.event is not None:
+                self.events.put(action.event)
+            elif action.kind == "logs":
+                self._follow_logs(track, action.pod)
+            elif action.kind == "delete":
+                self._delete(track.name)
+            elif action.kind == "timer":
+                timer = threading.Timer(self._timeout, self._unschedulable_expired,
+                                        args=(track,))
+                timer.daemon = True
+                timer.start()
 
-    def _list(self, list_fn: Any) -> dict[str, Any]:
-        return self._json(list_fn, self.namespace, label_selector=self.selector)
-
-    def _follow(self, list_fn: Any, handle: Any, version: str) -> str | None:
-        """One watch request from ``version``; return where to resume (None: list again)."""
-        from kubernetes.watch.watch import iter_resp_lines
-
-        response = list_fn(self.namespace, label_selector=self.selector, watch=True,
-                           resource_version=version, timeout_seconds=55,
-                           allow_watch_bookmarks=True, _preload_content=False)
-        try:
-            for line in iter_resp_lines(response):
-                if self._stop.is_set():
-                    return version
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                obj = event.get("object") or {}
-                if event.get("type") == "ERROR":
-                    return None  # 410 Gone or another expiry: list again
-                version = obj.get("metadata", {}).get("resourceVersion", version)
-                if event.get("type") != "BOOKMARK":
-                    handle(obj, deleted=event.get("type") == "DELETED")
-            return version
-        finally:
-            response.close()
-            response.release_conn()
-
-    def _poll(self, list_fn: Any, handle: Any) -> None:
-        while not self._stop.wait(self._poll_interval):
-            try:
-                for item in self._list(list_fn).get("items") or []:
-                    handle(item)
-            except Exception as exc:  # noqa: BLE001 - next round retries
-                logger.debug("poll failed: %s", exc)
-
-    def _backoff(self, kind: str, exc: BaseException, failures: int) -> int:
-        if not is_transient(exc) and failures > 20:
-            logger.error("watch on %ss keeps failing: %s", kind, exc)
-        delay = min(5.0, 0.2 * 2**failures)
-        logger.debug("watch on %ss interrupted (%s); resuming in %.1f s", kind, exc, delay)
-        self._stop.wait(delay)
-        return failures + 1
-
-    # -- event handling ----------------------------------------------------------
-    def _on_job(self, job: dict[str, Any], deleted: bool = False) -> None:
-        name = job["metadata"]["name"]
+    def _unschedulable_expired(self, track: Track) -> None:
         with self._lock:
-            track = self._tracks.get(name)
-            if track is None or track.finished:
-                return
-            for cond in (job.get("status") or {}).get("conditions") or []:
-                if cond.get("status") != "True":
-                    continue
-                if cond.get("type") == "Complete":
-                    self._finish(track, 0, "Completed", None)
-                    return
-                if cond.get("type") == "Failed":
-                    self._finish(track, track.exit_code, self._failure_reason(track, cond),
-                                 cond.get("message"))
-                    return
-            if deleted:
-                self._finish(track, track.exit_code, "Deleted",
-                             "the Job was deleted before it finished")
-
-    @staticmethod
-    def _failure_reason(track: _Track, cond: dict[str, Any]) -> str:
-        if track.term_reason == "OOMKilled":
-            return "OOMKilled"
-        return cond.get("reason") or "Failed"
-
-    def _on_pod(self, pod: dict[str, Any], deleted: bool = False) -> None:
-        labels = pod["metadata"].get("labels") or {}
-        job = next((labels[k] for k in JOB_NAME_LABELS if k in labels), None)
-        status = pod.get("status") or {}
-        with self._lock:
-            track = self._tracks.get(job or "")
-            if track is None or track.finished:
-                return
-            for cond in status.get("conditions") or []:
-                if (cond.get("type") == "PodScheduled" and cond.get("status") == "False"
-                        and cond.get("reason") == "Unschedulable"):
-                    self._unschedulable(track, cond.get("message") or "")
-            for container in status.get("containerStatuses") or []:
-                if container.get("name") != CONTAINER:
-                    continue
-                state = container.get("state") or {}
-                waiting, terminated = state.get("waiting"), state.get("terminated")
-                if waiting and waiting.get("reason") in STUCK_WAITING:
-                    reason = waiting["reason"]
-                    message = (f"{STUCK_WAITING[reason]} ({reason}: "
-                               f"{waiting.get('message') or 'no detail'})")
-                    self._finish(track, None, reason, message)
-                    self._delete(track.name)
-                    return
-                if state.get("running") and not track.started:
-                    track.started = True
-                    track.unschedulable_since = None
-                    self.events.put(JobEvent(track.name, "started", time=time.time()))
-                    self._follow_logs(track, pod["metadata"]["name"])
-                if terminated:
-                    track.exit_code = terminated.get("exitCode")
-                    track.term_reason = terminated.get("reason")
-                    self._follow_logs(track, pod["metadata"]["name"])
-                    self._terminated(track)
-                    return
-
-    def _terminated(self, track: _Track) -> None:
-        """Finish on the container's end when its outcome is already final.
-
-        Exit 0 (the result is written before the entrypoint exits) and the exit
-        codes the podFailurePolicy turns into FailJob need no wait for the job
-        controller to set the Job's condition, which comes about a second later.
-        Other exit codes may be retried, so they wait for the Job's condition.
-        """
-        if track.exit_code == 0:
-            self._finish(track, 0, "Completed", None)
-        elif track.exit_code in track.fail_codes:
-            self._finish(track, track.exit_code, track.term_reason or "Error", None)
-
-    def _unschedulable(self, track: _Track, message: str) -> None:
-        track.unschedulable_message = message
-        if track.unschedulable_since is not None or track.started:
-            return
-        track.unschedulable_since = time.monotonic()
-        self.events.put(JobEvent(track.name, "pending", reason="Unschedulable",
-                                 message=message, time=time.time()))
-        timer = threading.Timer(self._timeout, self._unschedulable_expired, args=(track,))
-        timer.daemon = True
-        timer.start()
-
-    def _unschedulable_expired(self, track: _Track) -> None:
-        with self._lock:
-            if track.finished or track.started or track.unschedulable_since is None:
-                return
-            self._finish(track, None, "Unschedulable",
-                         f"no node could host the pod for {self._timeout:g} s: "
-                         f"{track.unschedulable_message} (check the node's gpu/tpu/spot/"
-                         "node_selector settings against the cluster's node pools)")
-        self._delete(track.name)
-
-    def _finish(self, track: _Track, exit_code: int | None, reason: str,
-                message: str | None) -> None:
-        track.finished = True
-        self.events.put(JobEvent(track.name, "finished", exit_code=exit_code, reason=reason,
-                                 message=message, time=time.time()))
+            actions = events.unschedulable_expired(track, time.time(), self._timeout)
+        self._apply(track, actions)
 
     # -- logs --------------------------------------------------------------------
-    def _follow_logs(self, track: _Track, pod: str) -> None:
-        if not self._stream or pod in track.logging_pods:
+    def _follow_logs(self, track: Track, pod: str) -> None:
+        if not self._stream:
             return
-        track.logging_pods = track.logging_pods | {pod}
         threading.Thread(target=self._stream_logs, args=(track.display, pod),
                          daemon=True).start()
 
@@ -417,12 +310,13 @@ class KubernetesBackend:
                     self._print(display, line)
             if pending:
                 self._print(display, pending)
-        except Exception as exc:  # noqa: BLE001 - logs are best effort
+        except Exception as exc:
             logger.debug("log stream of %s ended: %s", pod, exc)
 
     def _print(self, display: str, line: bytes) -> None:
         with self._lock:
-            self._sink.write(f"[{display}] {line.decode(errors='replace').rstrip()}\n")
+            text = printable(line.decode(errors="replace").rstrip(), newlines=False)
+            self._sink.write(f"[{display}] {text}\n")
             self._sink.flush()
 
     # -- cancellation ------------------------------------------------------------
@@ -433,15 +327,16 @@ class KubernetesBackend:
             with_retries(lambda: self._batch.delete_namespaced_job(
                 name, self.namespace, propagation_policy="Background"), f"delete Job {name}")
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status != HTTPStatus.NOT_FOUND:
                 raise
 
     def cancel(self, job_name: str) -> None:
         """Delete one Job and its pods."""
         with self._lock:
             track = self._tracks.get(job_name)
-            if track and not track.finished:
-                self._finish(track, None, "Cancelled", "cancelled by the runner")
+            actions = events.cancelled(track, time.time()) if track else []
+        if track:
+            self._apply(track, actions)
         self._delete(job_name)
 
     def forget(self, job_name: str, timeout: float = 60) -> None:
@@ -451,7 +346,7 @@ class KubernetesBackend:
         try:
             job = with_retries(lambda: self._read_job(job_name), f"read Job {job_name}")
         except ApiException as exc:
-            if exc.status == 404:
+            if exc.status == HTTPStatus.NOT_FOUND:
                 return
             raise
         if not any(c.get("type") == "Failed" and c.get("status") == "True"
@@ -464,10 +359,11 @@ class KubernetesBackend:
             try:
                 self._read_job(job_name)
             except ApiException as exc:
-                if exc.status == 404:
+                if exc.status == HTTPStatus.NOT_FOUND:
                     return
                 raise
-            self._stop.wait(0.2)
+            if self._watch.wait(0.2):
+                return
         raise TimeoutError(f"Job {job_name} of the earlier attempt was not deleted in time")
 
     def cancel_all(self) -> list[str]:
@@ -475,7 +371,9 @@ class KubernetesBackend:
         with self._lock:
             running = [t for t in self._tracks.values() if not t.finished]
             for track in running:
-                self._finish(track, None, "Cancelled", "cancelled by the runner")
+                for action in events.cancelled(track, time.time()):
+                    if action.event is not None:
+                        self.events.put(action.event)
         if not self._tracks:
             return []
         with_retries(lambda: self._batch.delete_collection_namespaced_job(
@@ -488,4 +386,4 @@ class KubernetesBackend:
 
     def close(self) -> None:
         """Stop watching."""
-        self._stop.set()
+        self._watch.stop()

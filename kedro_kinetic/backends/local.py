@@ -19,14 +19,25 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from kedro_kinetic import credentials
-from kedro_kinetic.backends.base import JobEvent
-from kedro_kinetic.manifest import CREDENTIALS_MOUNT, container_of, fail_job_exit_codes
+from kedro_kinetic import credentials, naming, seal
+from kedro_kinetic.backends.base import Backend, EventKind, JobEvent
+from kedro_kinetic.errors import BackendError
+from kedro_kinetic.manifest import (
+    CREDENTIALS_MOUNT,
+    LABEL_NODE,
+    container_of,
+    fail_job_exit_codes,
+)
+from kedro_kinetic.text import printable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from kedro_kinetic.layout import LocalRunFolder
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +51,9 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def _size(path: Path) -> int:
+def _size(path: Path | None) -> int:
     """Where a log file ends now (0 if it does not exist yet): output after it is new."""
-    return path.stat().st_size if path.exists() else 0
+    return path.stat().st_size if path is not None and path.exists() else 0
 
 
 @dataclass(frozen=True)
@@ -53,9 +64,10 @@ class _LocalJob:
     env: dict[str, str]
     backoff_limit: int
     fail_codes: set[int]
+    node_key: str = ""
 
 
-class LocalBackend:
+class LocalBackend(Backend):
     """Runs Job manifests as processes in the project folder."""
 
     def __init__(
@@ -65,7 +77,8 @@ class LocalBackend:
         env: str | None = None,
         stream_logs: bool = True,
         log_sink: IO[str] | None = None,
-        run_dir: Path | None = None,
+        run_folder: LocalRunFolder | None = None,
+        run_label: str = "",
     ) -> None:
         """Prepare the backend.
 
@@ -76,9 +89,11 @@ class LocalBackend:
             env: The Kedro configuration environment of the run.
             stream_logs: Print each process's output, prefixed by its node.
             log_sink: Where to print (default: ``sys.stdout``).
-            run_dir: The run's folder in a local store: each node's output is kept
-                in ``logs/<job>.log`` and its process id in ``pids/<job>`` so that
-                ``kedro kinetic logs|cancel`` work from another terminal.
+            run_folder: The run's private folder (outside the store): the run's
+                key, each node's output (``logs/``) and the id and start time of
+                its process (``pids/``), so that ``kedro kinetic logs|cancel`` work
+                from another terminal and can prove a process is the run's own.
+            run_label: The run's label (names the key's Secret in manifests).
         """
         self.events: queue.Queue[JobEvent] = queue.Queue()
         self._project_path = Path(project_path)
@@ -90,7 +105,23 @@ class LocalBackend:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._adopted: dict[str, int] = {}
         self._killed: dict[str, str] = {}
-        self._run_dir = run_dir
+        self._folder = run_folder
+        self._key_secret = naming.key_secret(run_label)
+        self._key: bytes | None = None
+
+    def run_key(self, run_id: str, resume: bool) -> bytes:
+        """The key that seals this run's results, kept in the run's private folder.
+
+        Raises:
+            RunNotFound: ``resume`` and the run has no key on this machine.
+        """
+        if self._folder is None:
+            self._key = self._key or seal.new_key()
+            return self._key
+        if not resume:
+            self._folder.create(run_id)
+        self._key = self._folder.key()
+        return self._key
 
     def _process_env(self, container: dict[str, Any]) -> dict[str, str]:
         env = dict(os.environ)
@@ -100,18 +131,28 @@ class LocalBackend:
         env[credentials.CONF_SOURCE_VAR] = self._conf_source
         if self._env:
             env[credentials.CONF_ENV_VAR] = self._env
+        env.pop(seal.KEY_ENV, None)
         for item in container.get("env", []):
             if item["name"] == credentials.FILE_VAR and str(item.get("value", "")).startswith(
                     CREDENTIALS_MOUNT):
                 continue  # a mounted Secret exists only in a pod; the project conf is used
             if "value" in item:
                 env[item["name"]] = str(item["value"])
+            elif self._is_key_ref(item):
+                if self._key is None:
+                    raise BackendError("the local backend has no run key yet (run_key first)")
+                env[seal.KEY_ENV] = self._key.hex()  # in the process, never in a file
             elif "valueFrom" in item:
-                raise ValueError(
+                raise BackendError(
                     f"env {item['name']!r} refers to a Kubernetes Secret, which the "
                     "local backend cannot read; use credentials or plain env"
                 )
         return env
+
+    def _is_key_ref(self, item: dict[str, Any]) -> bool:
+        ref = (item.get("valueFrom") or {}).get("secretKeyRef") or {}
+        return (item.get("name") == seal.KEY_ENV and ref.get("name") == self._key_secret
+                and ref.get("key") == seal.SECRET_DATA_KEY)
 
     def submit(self, manifest: dict[str, Any], display_name: str) -> None:
         """Start the manifest's container command as a process (retried per backoffLimit).
@@ -127,40 +168,39 @@ class LocalBackend:
         env = self._process_env(container)
         spec = manifest["spec"]
         job = _LocalJob(name, display_name, argv, env, spec.get("backoffLimit", 0) or 0,
-                        fail_job_exit_codes(manifest))
+                        fail_job_exit_codes(manifest),
+                        manifest["metadata"].get("labels", {}).get(LABEL_NODE, ""))
         orphan = self._orphan(name, argv)
         if orphan is not None:
             logger.info("Adopted process %d of job %s, left running by an earlier driver",
                         orphan, name)
             with self._lock:
                 self._adopted[name] = orphan
-            self.events.put(JobEvent(name, "started", time=time.time()))
+            self.events.put(JobEvent(name, EventKind.STARTED, time=time.time()))
             threading.Thread(target=self._follow_adopted, args=(job, orphan),
                              daemon=True).start()
             return
-        self._start(name, argv, env)
-        self.events.put(JobEvent(name, "started", time=time.time()))
+        self._start(job)
+        self.events.put(JobEvent(name, EventKind.STARTED, time=time.time()))
         deadline = spec.get("activeDeadlineSeconds")
         threading.Thread(target=self._follow, args=(job, deadline), daemon=True).start()
 
     def _log_path(self, name: str) -> Path | None:
-        if self._run_dir is None:
-            return None
-        (self._run_dir / "logs").mkdir(parents=True, exist_ok=True)
-        return self._run_dir / "logs" / f"{name}.log"
+        return None if self._folder is None else self._folder.log_path(name)
 
-    def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+    def _start(self, job: _LocalJob) -> None:
         # With a run folder the process writes its output to the node's log file
         # itself, so it outlives a driver that dies (a pipe would break under it).
+        name = job.name
         log_path = self._log_path(name)
         with contextlib.ExitStack() as stack:
             out: Any = subprocess.PIPE
             if log_path is not None:
                 out = stack.enter_context(log_path.open("ab"))
-            proc = subprocess.Popen(  # noqa: S603 - argv comes from our own manifest
-                argv,
+            proc = subprocess.Popen(
+                job.argv,
                 cwd=self._project_path,
-                env=env,
+                env=job.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -168,19 +208,17 @@ class LocalBackend:
             )
         with self._lock:
             self._procs[name] = proc
-        if self._run_dir is not None:
-            pids = self._run_dir / "pids"
-            pids.mkdir(parents=True, exist_ok=True)
-            (pids / name).write_text(str(proc.pid))
+        if self._folder is not None:
+            self._folder.record_process(name, proc.pid, node=job.display, key=job.node_key)
 
     def _orphan(self, name: str, argv: list[str]) -> int | None:
         """The pid of a live process running exactly ``argv`` for this Job, if any."""
-        if self._run_dir is None:
+        pid = None if self._folder is None else self._folder.live_process(name)
+        if pid is None:
             return None
         try:
-            pid = int((self._run_dir / "pids" / name).read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
+        except OSError:
             return None
         running = [part.decode(errors="replace") for part in cmdline.split(b"\0") if part]
         # the arguments carry the pinned digests; the command may appear resolved
@@ -192,8 +230,8 @@ class LocalBackend:
     def _echo(self, job: _LocalJob, line: bytes) -> None:
         if self._stream:
             with self._lock:
-                self._sink.write(f"[{job.display}] "
-                                 f"{line.decode(errors='replace').rstrip()}\n")
+                text = printable(line.decode(errors="replace").rstrip(), newlines=False)
+                self._sink.write(f"[{job.display}] {text}\n")
                 self._sink.flush()
 
     def _tail(self, job: _LocalJob, path: Path, offset: int,
@@ -224,8 +262,7 @@ class LocalBackend:
                         offset: int) -> int:
         path = self._log_path(job.name)
         if path is None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
+            for line in proc.stdout or ():
                 self._echo(job, line)
             return offset
 
@@ -240,7 +277,8 @@ class LocalBackend:
 
     def _follow_adopted(self, job: _LocalJob, pid: int) -> None:
         path = self._log_path(job.name)
-        assert path is not None  # adoption needs the run folder
+        if path is None:  # adoption needs the run folder, where the pid was recorded
+            raise BackendError(f"cannot follow process {pid} of job {job.name}: no run folder")
 
         def ended(timeout: float) -> bool:
             time.sleep(timeout)
@@ -252,21 +290,23 @@ class LocalBackend:
             self._adopted.pop(job.name, None)
             reason = self._killed.pop(job.name, None)
         self.events.put(JobEvent(
-            job.name, "finished", exit_code=code,
+            job.name, EventKind.FINISHED, exit_code=code,
             reason=reason or ("Completed" if code == 0 else "Error"),
             message=None if code is not None else "the adopted process ended without a result",
             time=time.time()))
 
-    @staticmethod
-    def _reported_exit_code(argv: list[str]) -> int | None:
-        """The exit code in the result an adopted process wrote (it is not our child)."""
+    def _reported_exit_code(self, argv: list[str]) -> int | None:
+        """The exit code in the sealed result an adopted process wrote (not our child)."""
         from kedro_kinetic import store
-        from kedro_kinetic.result import NodeResult
+        from kedro_kinetic.errors import KineticError
+        from kedro_kinetic.result import read_sealed
 
+        if self._key is None:
+            return None
         try:
             uri = argv[argv.index("--result") + 1]
-            return NodeResult.from_json(store.read_bytes(uri)).exit_code
-        except (ValueError, IndexError, store.StoreError):
+            return read_sealed(store.read_bytes(uri), self._key, uri).exit_code
+        except (ValueError, IndexError, KineticError):
             return None
 
     def _follow(self, job: _LocalJob, deadline: int | None) -> None:
@@ -291,7 +331,7 @@ class LocalBackend:
             with self._lock:
                 self._sink.write(f"[{job.display}] exit code {code}; retrying "
                                  f"({failures}/{job.backoff_limit})\n")
-            self._start(job.name, job.argv, job.env)
+            self._start(job)
         if timer:
             timer.cancel()
         with self._lock:
@@ -301,7 +341,7 @@ class LocalBackend:
             reason = "Completed" if code == 0 else (
                 "BackoffLimitExceeded" if job.backoff_limit and code not in job.fail_codes
                 else "Error")
-        self.events.put(JobEvent(job.name, "finished", exit_code=code, reason=reason,
+        self.events.put(JobEvent(job.name, EventKind.FINISHED, exit_code=code, reason=reason,
                                  time=time.time()))
 
     def _kill(self, name: str, reason: str) -> bool:
@@ -323,9 +363,6 @@ class LocalBackend:
     def cancel(self, job_name: str) -> None:
         """Kill one node's process group."""
         self._kill(job_name, "Cancelled")
-
-    def forget(self, job_name: str) -> None:
-        """Local processes leave no object behind: nothing to remove."""
 
     def cancel_all(self) -> list[str]:
         """Kill every running node process; return the Job names."""

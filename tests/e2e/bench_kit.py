@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import textwrap
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
 import yaml
 
-from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+from benchmarks.projects import add_code_settings
+from tests.conftest import copy_demo
+from tests.kedro_run import RUN_CEILING, START_CEILING, kedro, kedro_popen, wait_until
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Mapping
+
+    from tests.kedro_run import Running
 
 IMAGE = "europe-docker.pkg.dev/kinetic-demo/kedro/demo-project@sha256:" + "a" * 64
 NODES = Path("src/demo_project/pipelines/data_processing/nodes.py")
@@ -22,7 +28,7 @@ def bench_params(cluster, gcs, prefix: str, **extra) -> str:
     block = {
         "backend": "kubernetes", "image": IMAGE, "image_policy": "require_digest",
         "namespace": cluster.namespace, "store": f"gs://{gcs.bucket}/{prefix}",
-        "kubeconfig": cluster.kubeconfig, "max_parallel": 4,
+        "max_parallel": 4,
         "unschedulable_timeout_seconds": 6,
         "defaults": {"cpu": "250m", "memory": "1Gi", "deadline_seconds": 600},
         **extra,
@@ -36,32 +42,47 @@ def make_bench_demo(tmp_path: Path, cluster, gcs, prefix: str, **extra) -> Path:
     (project / "conf" / "bench").mkdir()
     (project / "conf" / "bench" / "parameters.yml").write_text(
         bench_params(cluster, gcs, prefix, **extra))
+    add_code_settings(project, kubeconfig=cluster.kubeconfig)
     cluster.kubelet.cwd = str(project)  # the image's WORKDIR
     return project
 
 
-def popen_run(project: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([*kedro_cmd(), "run", "--env=bench",
-                             "--runner=kedro_kinetic.GKERunner", *args], cwd=project,
-                            env=env or subprocess_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+def popen_run(project: Path, *args: str, env: Mapping[str, str] | None = None) -> Running:
+    """Start ``kedro run`` on the bench (``env`` added to the driver's environment)."""
+    return kedro_popen(project, "run", "--env=bench", "--runner=kedro_kinetic.GKERunner", *args,
+                       env=env)
 
 
-def kedro_run(project: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), "run", "--env=bench", "--runner=kedro_kinetic.GKERunner",
-                           *args], cwd=project, capture_output=True, text=True,
-                          env=subprocess_env(), timeout=timeout)
+def kedro_run(project: Path, *args: str, env: Mapping[str, str] | None = None,
+              timeout: float = RUN_CEILING) -> subprocess.CompletedProcess[str]:
+    """``kedro run`` on the bench, to its end."""
+    return kedro(project, "run", "--env=bench", "--runner=kedro_kinetic.GKERunner", *args,
+                 env=env, timeout=timeout)
 
 
-def patch_node(project: Path, signature: str, body: str) -> None:
+DS_NODES = Path("src/demo_project/pipelines/data_science/nodes.py")
+
+
+def patch_node(project: Path, signature: str, body: str, nodes: Path = NODES) -> None:
     """Insert ``body`` at the top of the function whose ``def`` starts with ``signature``."""
-    path = project / NODES
+    path = project / nodes
     lines = path.read_text().splitlines(keepends=True)
     start = next(i for i, line in enumerate(lines) if line.startswith(signature))
     end = next(i for i in range(start, len(lines)) if lines[i].rstrip().endswith(":"))
     code = textwrap.indent(textwrap.dedent(body), "    ")
     lines.insert(end + 1, code if code.endswith("\n") else code + "\n")
     path.write_text("".join(lines))
+
+
+def hold_until(go: Path, ceiling: float = START_CEILING) -> str:
+    """Node code that waits until the file ``go`` exists (the test writes it), at most
+    ``ceiling`` seconds: a node kept running until the test has seen what it waits for."""
+    return textwrap.dedent(f"""
+        import pathlib, time
+        _go, _deadline = pathlib.Path({str(go)!r}), time.monotonic() + {ceiling}
+        while not _go.exists() and time.monotonic() < _deadline:
+            time.sleep(0.05)
+        """)
 
 
 def run_jobs(cluster) -> list:
@@ -90,16 +111,17 @@ def run_objects(cluster, run_label: str) -> tuple[list, list]:
 
 
 def wait_for_running_pod(cluster, before: set[str], name_part: str = "store-features",
-                          timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+                         timeout: float = START_CEILING, driver: Running | None = None):
+    """The first new pod named like ``name_part`` that runs (failing early if ``driver``
+    exits first)."""
+    def running_pod():
         pods = cluster.core_v1().list_namespaced_pod(
             cluster.namespace, label_selector="app.kubernetes.io/managed-by=kedro-kinetic").items
-        for pod in pods:
-            if pod.metadata.name not in before and pod.status.phase == "Running" and \
-                    name_part in pod.metadata.name:
-                return pod
-        time.sleep(0.3)
-    pytest.fail("the slow node's pod never ran")
+        return next((pod for pod in pods if pod.metadata.name not in before
+                     and pod.status.phase == "Running" and name_part in pod.metadata.name),
+                    None)
+
+    return wait_until(running_pod, timeout, interval=0.3, process=driver,
+                      message=f"no new {name_part} pod ran")
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import subprocess
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from tests.bench.real.project import install_pod_hooks
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 ENV = "real"
 PACKAGE = "demo_project"

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import textwrap
 import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import kedro_cmd, subprocess_env
+from tests.conftest import read_result
+from tests.kedro_run import kedro
+
+if TYPE_CHECKING:
+    import subprocess
+    from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 
 
-def kedro_run(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner", *args],
-                          cwd=project, capture_output=True, text=True, env=subprocess_env(),
-                          timeout=600)
+def kedro_run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return kedro(project, "run", "--runner=kedro_kinetic.GKERunner", *args)
 
 
 def test_credential_value_never_leaves_the_pod(demo):
@@ -68,9 +69,14 @@ def test_missing_credentials_name_fails_in_the_pod_with_the_name_only(demo):
          "kinetic.tags.heavy.retries: expected an integer >= 0"),
         ("kinetic:\n  backend: kubernetes\n", None, "kinetic.image: required"),
         (None, "max_parallel=0", "--runner-params.max_parallel: expected an integer >= 1"),
-        (None, "dataset_allowlist=evil.Mod", "--runner-params.dataset_allowlist: unknown key"),
-        (None, "backend=kubernetes,image=python:3.11-slim,store=gs://nowhere/x,"
-               "image_policy=require_digest", "image(s) not pinned by digest: python:3.11-slim"),
+        (None, "dataset_allowlist=evil.Mod", "--runner-params.dataset_allowlist: the allowlist "
+                                          "can only be extended in code"),
+        (None, "backend=kubernetes,image=europe-docker.pkg.dev/kinetic-demo/kedro/x:1,"
+               "store=gs://nowhere/x,image_policy=require_digest",
+         "image(s) not pinned by digest: europe-docker.pkg.dev/kinetic-demo/kedro/x:1"),
+        (None, "backend=kubernetes,image=python:3.11-slim,store=gs://nowhere/x",
+         "--runner-params.image: 'python:3.11-slim' is not in a repository listed in "
+         "settings.py KINETIC_IMAGE_REPOSITORIES"),
     ],
 )
 def test_invalid_config_names_the_key_and_nothing_runs(demo, params_yaml, runner_params,
@@ -92,6 +98,6 @@ def test_only_missing_outputs_runs_just_the_missing_node(demo):
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = sorted((demo / "data" / "kinetic" / "runs").iterdir())
     assert len(runs) == 2
-    results = [json.loads(p.read_text())["node"] for p in (runs[-1] / "results").glob("*.json")]
+    results = [read_result(p).node for p in (runs[-1] / "results").glob("*.json")]
     assert results == ["sales_summary_node"]
     assert (demo / "data" / "08_reporting" / "sales_summary.json").exists()

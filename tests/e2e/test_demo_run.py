@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+from tests.conftest import REPO, copy_demo
+from tests.kedro_run import kedro, python
 
 pytestmark = pytest.mark.e2e
 HERE = Path(__file__).parent
@@ -26,9 +25,7 @@ def output_hashes(project: Path) -> dict[str, str]:
 
 
 def run_session(project: Path, which: str, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, str(HERE / "run_session.py"), str(project), which,
-                           str(out)], capture_output=True, text=True, env=subprocess_env(),
-                          timeout=600)
+    proc = python(REPO, str(HERE / "run_session.py"), str(project), which, str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(out.read_text())
 
@@ -38,13 +35,10 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     """One demo copy run by GKERunner through the CLI, one by SequentialRunner."""
     gke = copy_demo(tmp_path_factory.mktemp("gke"))
     seq = copy_demo(tmp_path_factory.mktemp("seq"))
-    proc = subprocess.run([*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner"],
-                          cwd=gke, capture_output=True, text=True, env=subprocess_env(),
-                          timeout=600)
+    proc = kedro(gke, "run", "--runner=kedro_kinetic.GKERunner")
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     (gke / "cli.log").write_text(proc.stdout + proc.stderr)
-    proc = subprocess.run([*kedro_cmd(), "run"], cwd=seq, capture_output=True, text=True,
-                          env=subprocess_env(), timeout=600)
+    proc = kedro(seq, "run")
     assert proc.returncode == 0, proc.stderr[-5000:]
     return {"gke": gke, "seq": seq}
 

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import copy_demo, kedro_cmd, subprocess_env
-from tests.e2e.bench_kit import hashes, patch_node
+from tests.conftest import copy_demo, local_run_folder
+from tests.e2e.bench_kit import hashes, hold_until, patch_node
+from tests.kedro_run import (
+    START_CEILING,
+    STOP_CEILING,
+    kedro,
+    kedro_popen,
+    pid_alive,
+    wait_until,
+)
+
+if TYPE_CHECKING:
+    import subprocess
+    from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 
@@ -53,15 +63,22 @@ def install_recorder(project: Path) -> Path:
     return project / "hook_calls.jsonl"
 
 
-def run(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner",
-                           "--pipeline=data_processing", *args], cwd=project,
-                          capture_output=True, text=True, env=subprocess_env(), timeout=600)
+RUN_ARGS = ("run", "--runner=kedro_kinetic.GKERunner", "--pipeline=data_processing")
+STORE_SIG = "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
+PRODUCT_SIG = "def compute_product_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
+
+
+def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return kedro(project, *RUN_ARGS, *args)
+
+
+def write_pid(path: Path) -> str:
+    """Node code that writes its process id to ``path`` (the test waits for the file)."""
+    return f"import os, pathlib; pathlib.Path({str(path)!r}).write_text(str(os.getpid()))"
 
 
 def test_node_error_carries_remote_traceback_resume_hint_and_fires_hooks(demo):
-    patch_node(demo, "def compute_product_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
-               'raise ValueError("product features exploded")')
+    patch_node(demo, PRODUCT_SIG, 'raise ValueError("product features exploded")')
     calls_file = install_recorder(demo)
     proc = run(demo, "--runner-params", "max_parallel=1")
     output = proc.stdout + proc.stderr
@@ -75,7 +92,8 @@ def test_node_error_carries_remote_traceback_resume_hint_and_fires_hooks(demo):
     assert [e["node"] for e in errors] == ["product_features_node"]
     assert "product features exploded" in errors[0]["error"]
     befores = {c["node"]: c for c in calls if c["hook"] == "before"}
-    assert befores["create_sales_primary_node"]["inputs"] == ["cleaned_sales", "preprocessed_stores"]
+    assert befores["create_sales_primary_node"]["inputs"] == ["cleaned_sales",
+                                                             "preprocessed_stores"]
     afters = {c["node"] for c in calls if c["hook"] == "after"}
     assert "product_features_node" not in afters and "clean_sales_node" in afters
     # no node started after the failure: the fan-in node never ran
@@ -83,21 +101,24 @@ def test_node_error_carries_remote_traceback_resume_hint_and_fires_hooks(demo):
 
 
 def test_fail_fast_stops_running_siblings(demo):
-    patch_node(demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
-               "import time; time.sleep(120)")
-    patch_node(demo, "def compute_product_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
-               "import time; time.sleep(3); raise RuntimeError('fail fast please')")
+    sibling = demo / "sibling.pid"
+    # the sibling would sleep 900 s; the failing node raises once the sibling runs
+    patch_node(demo, STORE_SIG, f"{write_pid(sibling)}\nimport time; time.sleep(900)")
+    patch_node(demo, PRODUCT_SIG, hold_until(sibling) + "raise RuntimeError('fail fast please')")
     start = time.monotonic()
     proc = run(demo)
     assert proc.returncode != 0
-    assert time.monotonic() - start < 90, "the sleeping sibling should have been cancelled"
+    assert sibling.exists(), "the sibling never ran"
+    assert time.monotonic() - start < 600, "the sleeping sibling should have been cancelled"
     assert "RuntimeError: fail fast please" in proc.stdout + proc.stderr
     assert "Stopping" in proc.stdout + proc.stderr
+    pid = int(sibling.read_text())
+    wait_until(lambda: not pid_alive(pid), STOP_CEILING,
+               message=f"the sibling's process {pid} outlived the run")
 
 
 def test_deadline_is_enforced(demo):
-    patch_node(demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
-               "import time; time.sleep(120)")
+    patch_node(demo, STORE_SIG, "import time; time.sleep(120)")
     (demo / "conf" / "local" / "parameters.yml").write_text(
         "kinetic:\n  nodes:\n    store_features_node:\n      deadline_seconds: 3\n")
     proc = run(demo)
@@ -109,71 +130,51 @@ def test_deadline_is_enforced(demo):
 
 def test_sigint_kills_every_node_process(demo):
     pid_file = demo / "sleeper.pid"
-    patch_node(demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
-               f"import os, pathlib, time; pathlib.Path({str(pid_file)!r}).write_text("
-               "str(os.getpid())); time.sleep(300)")
-    proc = subprocess.Popen([*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner",
-                             "--pipeline=data_processing"], cwd=demo, env=subprocess_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert pid_file.exists(), "the sleeping node never started"
-    node_pid = int(pid_file.read_text())
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+    patch_node(demo, STORE_SIG, f"{write_pid(pid_file)}\nimport time; time.sleep(900)")
+    with kedro_popen(demo, *RUN_ARGS) as proc:
+        wait_until(pid_file.exists, START_CEILING, process=proc,
+                   message="the sleeping node never started")
+        node_pid = int(pid_file.read_text())
+        proc.signal(signal.SIGINT)
+        proc.wait(STOP_CEILING)
     assert proc.returncode != 0
-    assert "Cancelled" in out
-    for _ in range(50):
-        try:
-            os.kill(node_pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail(f"node process {node_pid} still alive after Ctrl-C")
+    assert "Cancelled" in proc.output
+    wait_until(lambda: not pid_alive(node_pid), STOP_CEILING,
+               message=f"node process {node_pid} still alive after Ctrl-C")
 
 
 def test_killed_driver_leaves_node_processes_running_and_resume_adopts_them(demo, tmp_path):
     marks = demo / "executions"
     marks.mkdir()
-    patch_node(demo, "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:",
-               f"""
-               import pathlib, time
-               with open(pathlib.Path({str(marks)!r}) / "store_features_node", "a") as f:
-                   f.write("ran\\n")
-               time.sleep(8)
-               print("still alive after the driver died", flush=True)
-               """)
-    patch_node(demo, "def clean_sales(", f"""
-               import pathlib
-               with open(pathlib.Path({str(marks)!r}) / "clean_sales_node", "a") as f:
-                   f.write("ran\\n")
-               """)
-    first = tmp_path / "first.log"
-    with first.open("w") as out:
-        driver = subprocess.Popen(
-            [*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner",
-             "--pipeline=data_processing"], cwd=demo, env=subprocess_env(), stdout=out,
-            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while not (marks / "store_features_node").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert (marks / "store_features_node").exists(), first.read_text()[-3000:]
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(timeout=30)
-    run_id = re.search(r"kedro-kinetic run (\S+): \d+ nodes", first.read_text()).group(1)
+    go = tmp_path / "store-features.go"  # the node runs on until the resume adopted it
 
-    resumed = run(demo, "--runner-params", f"resume={run_id}")
-    output = resumed.stdout + resumed.stderr
+    def mark(node: str) -> str:
+        return (f"import pathlib\nwith open(pathlib.Path({str(marks)!r}) / {node!r}, 'a') as f:"
+                "\n    f.write('ran\\n')\n")
+
+    patch_node(demo, STORE_SIG, mark("store_features_node") + hold_until(go)
+               + "print('still alive after the driver died', flush=True)\n")
+    patch_node(demo, "def clean_sales(", mark("clean_sales_node"))
+    with kedro_popen(demo, *RUN_ARGS) as driver:
+        wait_until((marks / "store_features_node").exists, START_CEILING, process=driver)
+        driver.signal(signal.SIGKILL)
+        driver.wait(STOP_CEILING)
+    run_id = re.search(r"kedro-kinetic run (\S+): \d+ nodes", driver.output).group(1)
+
+    with kedro_popen(demo, *RUN_ARGS, "--runner-params", f"resume={run_id}") as resumed:
+        resumed.wait_for_output(re.compile(r"Adopted process \d+ of job store-features-node"),
+                                flat=True)
+        go.write_text("go")
+        resumed.wait()
+    output = resumed.output
     assert resumed.returncode == 0, output[-5000:]
     assert "Adopted process" in output and "left running by an earlier driver" in output
     assert "already finished" in output
     assert (marks / "store_features_node").read_text() == "ran\n"  # ran once, not twice
     assert (marks / "clean_sales_node").read_text() == "ran\n"
-    logs = list((demo / "data" / "kinetic").rglob("logs/store-features-node*.log"))
+    logs = list(local_run_folder(demo, run_id).glob("logs/store-features-node*.log"))
     assert len(logs) == 1 and "still alive after the driver died" in logs[0].read_text()
     reference = copy_demo(tmp_path / "seq")
-    subprocess.run([*kedro_cmd(), "run", "--pipeline=data_processing"], cwd=reference,
-                   env=subprocess_env(), capture_output=True, timeout=600, check=True)
+    sequential = kedro(reference, "run", "--pipeline=data_processing")
+    assert sequential.returncode == 0, sequential.stderr[-3000:]
     assert hashes(demo) == hashes(reference)

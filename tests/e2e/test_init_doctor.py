@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 import yaml
 
 from kedro_kinetic import config, scaffold
-from tests.conftest import kedro_cmd, subprocess_env
+from tests.kedro_run import kedro, python
 
 pytestmark = pytest.mark.e2e
 PINNED = "europe-docker.pkg.dev/kinetic-demo/kedro/demo-project@sha256:" + "a" * 64
@@ -30,18 +29,11 @@ MAP_SECTIONS = {"tags": "<tag>", "nodes": "<node>", "pipelines": "<pipeline>",
                 "secret_env": "<NAME>"}
 
 
-def kedro(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*kedro_cmd(), *args], cwd=project, check=False, capture_output=True,
-                          text=True, env=subprocess_env(**env), timeout=300)
-
-
 @pytest.fixture(scope="module")
 def fresh_project(tmp_path_factory) -> Path:
     """`kedro new` (non-interactive: name, no tools, no example pipeline)."""
     root = tmp_path_factory.mktemp("new")
-    proc = subprocess.run([*kedro_cmd(), "new", "--name", "Fresh Kinetic", "--tools", "none",
-                           "--example", "n"], cwd=root, check=False, capture_output=True,
-                          text=True, env=subprocess_env(), timeout=300)
+    proc = kedro(root, "new", "--name", "Fresh Kinetic", "--tools", "none", "--example", "n")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     project = root / "fresh-kinetic"
     assert (project / "pyproject.toml").is_file()
@@ -146,9 +138,7 @@ def test_dockerfile_and_dockerignore(initialised: Path):
     for entry in ("conf/local/", ".venv/", ".git/", "data/"):
         assert entry in ignore
     # the container command works in an environment with kedro-kinetic installed
-    proc = subprocess.run([sys.executable, "-m", "kedro_kinetic.entrypoint", "--help"],
-                          check=False, capture_output=True, text=True, env=subprocess_env(),
-                          cwd=initialised)
+    proc = python(initialised, "-m", "kedro_kinetic.entrypoint", "--help")
     assert proc.returncode == 0 and "--payload-sha256" in proc.stdout
 
 
@@ -196,7 +186,7 @@ def with_env(project: Path, env: str, **block) -> Path:
 
 
 def doctor(project: Path, env: str, *args: str, **environ: str) -> tuple[int, dict[str, str]]:
-    proc = kedro(project, "kinetic", "doctor", "--env", env, *args, **environ)
+    proc = kedro(project, "kinetic", "doctor", "--env", env, *args, env=environ)
     lines = {}
     for line in proc.stdout.splitlines():
         match = re.match(r"^(ok|warn|skip|FAIL) +(.+?): (.*)$", line)
@@ -209,8 +199,8 @@ def doctor(project: Path, env: str, *args: str, **environ: str) -> tuple[int, di
 def test_doctor_missing_kubeconfig_and_refused_connection(demo: Path, tmp_path: Path):
     gcs = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{closed_port()}"}
     with_env(demo, "nokube", backend="kubernetes", image=PINNED, namespace="kedro",
-             store="gs://kinetic-doctor/x", kubeconfig=str(tmp_path / "no-such-kubeconfig"))
-    code, lines = doctor(demo, "nokube", **gcs)
+             store="gs://kinetic-doctor/x")
+    code, lines = doctor(demo, "nokube", KUBECONFIG=str(tmp_path / "no-such-kubeconfig"), **gcs)
     assert code == 1
     assert lines["kubeconfig"].startswith("FAIL")
     assert "no-such-kubeconfig does not exist" in lines["kubeconfig"]
@@ -228,8 +218,8 @@ def test_doctor_missing_kubeconfig_and_refused_connection(demo: Path, tmp_path: 
         "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
     }))
     with_env(demo, "refused", backend="kubernetes", image=PINNED, namespace="kedro",
-             store="gs://kinetic-doctor/x", kubeconfig=str(kubeconfig))
-    code, lines = doctor(demo, "refused", **gcs)
+             store="gs://kinetic-doctor/x")
+    code, lines = doctor(demo, "refused", KUBECONFIG=str(kubeconfig), **gcs)
     assert code == 1
     assert lines["kubeconfig"].startswith("ok") and "context gone" in lines["kubeconfig"]
     assert lines["api"].startswith("FAIL cannot reach https://127.0.0.1:")
@@ -262,12 +252,12 @@ def test_doctor_on_the_bench_ready_then_each_missing_piece(demo: Path, k8s_clust
         "annotations": {"iam.gke.io/gcp-service-account": "kedro@p.iam.gserviceaccount.com"}}})
     core.create_namespaced_secret(ns, {"metadata": {"name": "doctor-creds"},
                                        "stringData": {"credentials.yml": "{}"}})
-    common = {"backend": "kubernetes", "kubeconfig": k8s_cluster.kubeconfig,
-              "image_policy": "require_digest"}
+    common = {"backend": "kubernetes", "image_policy": "require_digest"}
+    cluster_env = {"KUBECONFIG": k8s_cluster.kubeconfig}
     with_env(demo, "ready", **common, namespace=ns, image=PINNED,
              store=f"gs://{gcs_emulator.bucket}/doctor", credentials_secret="doctor-creds",
              defaults={"service_account": "doctor-runner"})
-    code, lines = doctor(demo, "ready")
+    code, lines = doctor(demo, "ready", **cluster_env)
     assert code == 0, lines
     assert all(v.startswith("ok") for v in lines.values()), lines
     assert {"kubeconfig", "api", f"namespace {ns}", "rbac jobs.batch", "rbac pods",
@@ -284,7 +274,7 @@ def test_doctor_on_the_bench_ready_then_each_missing_piece(demo: Path, k8s_clust
              store="gs://kinetic-no-such-bucket/doctor", credentials_secret="no-creds",
              defaults={"service_account": "no-runner"},
              nodes={"n": {"image": "Bad Image!"}})
-    code, lines = doctor(demo, "missing")
+    code, lines = doctor(demo, "missing", **cluster_env)
     assert code == 1
     assert lines["store"] == (
         "FAIL bucket gs://kinetic-no-such-bucket does not exist -- fix: create it (gcloud "
@@ -317,9 +307,9 @@ def test_doctor_names_missing_rbac_permissions(demo: Path, k8s_cluster, gcs_emul
         context["context"]["user"] = "nobody"
     kubeconfig = tmp_path / "nobody.yaml"
     kubeconfig.write_text(yaml.safe_dump(admin))
-    with_env(demo, "nobody", backend="kubernetes", kubeconfig=str(kubeconfig), namespace=ns,
+    with_env(demo, "nobody", backend="kubernetes", namespace=ns,
              image=PINNED, store=f"gs://{gcs_emulator.bucket}/doctor-rbac")
-    code, lines = doctor(demo, "nobody")
+    code, lines = doctor(demo, "nobody", KUBECONFIG=str(kubeconfig))
     assert code == 1
     assert lines["api"].startswith("ok")
     assert lines[f"namespace {ns}"].startswith("warn not verified")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import textwrap
 
 import pytest
 
-from tests.conftest import kedro_cmd, subprocess_env
+from tests.kedro_run import kedro
 
 pytestmark = pytest.mark.e2e
 
@@ -38,9 +37,7 @@ def install_hook(project, mode: str) -> None:
 
 
 def run(project):
-    return subprocess.run([*kedro_cmd(), "run", "--runner=kedro_kinetic.GKERunner",
-                           "--pipeline=data_processing"], cwd=project, capture_output=True,
-                          text=True, env=subprocess_env(), timeout=600)
+    return kedro(project, "run", "--runner=kedro_kinetic.GKERunner", "--pipeline=data_processing")
 
 
 def test_hook_patches_every_submitted_manifest(demo):
@@ -73,21 +70,18 @@ def test_render_shows_the_manifests_as_the_hook_patches_them(demo, tmp_path):
 
     install_hook(demo, "label")
     out = tmp_path / "jobs.yaml"
-    proc = subprocess.run([*kedro_cmd(), "kinetic", "render", "--pipeline=data_processing",
-                           "-o", str(out)], cwd=demo, capture_output=True, text=True,
-                          env=subprocess_env(), timeout=300)
+    proc = kedro(demo, "kinetic", "render", "--pipeline=data_processing", "-o", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = list(yaml.safe_load_all(out.read_text()))
     assert len(jobs) == 8
     for job in jobs:
         assert job["spec"]["template"]["metadata"]["labels"]["team"] == "forecasting"
         assert {"name": "FROM_HOOK", "value": job["metadata"]["annotations"][
-            "kedro-kinetic.io/node-name"]} in job["spec"]["template"]["spec"]["containers"][0]["env"]
+            "kedro-kinetic.io/node-name"]} in (
+        job["spec"]["template"]["spec"]["containers"][0]["env"])
 
     install_hook(demo, "unpin")  # a patch that breaks the pins fails render as it fails a run
-    proc = subprocess.run([*kedro_cmd(), "kinetic", "render", "--pipeline=data_processing"],
-                          cwd=demo, capture_output=True, text=True, env=subprocess_env(),
-                          timeout=300)
+    proc = kedro(demo, "kinetic", "render", "--pipeline=data_processing")
     assert proc.returncode != 0
     assert "the patched Job manifest changed the node container's args" in (
         proc.stdout + proc.stderr)

@@ -2,52 +2,35 @@
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import subprocess
-import time
 
 import pytest
 
-from tests.conftest import kedro_cmd, subprocess_env
+from tests.kedro_run import kedro, kedro_popen
 
 pytestmark = pytest.mark.e2e
 ARGS = ["run", "--runner=kedro_kinetic.GKERunner", "--pipeline=data_processing"]
 
 
 def test_plain_lines_show_every_transition_in_order(demo):
-    proc = subprocess.run([*kedro_cmd(), *ARGS], cwd=demo, capture_output=True, text=True,
-                          env=subprocess_env(), timeout=300)
+    proc = kedro(demo, *ARGS)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("[kinetic ")]
     assert re.match(r"\[kinetic [\d:]+\] run \S+: 8 nodes", lines[0])
     for node in ("clean_sales_node", "create_model_input_table_node"):
         states = [re.search(rf"{node}: (\w+)", line).group(1) for line in lines
                   if f"] {node}: " in line]
-        assert states == ["submitted", "running", "succeeded"], states
+        assert states == ["submitted", "running"], states  # success: in Kedro's words
+        assert proc.stdout.count(f"Completed node: {node}") == 1
+        assert f"Submitted node: {node}" not in proc.stdout  # the progress line says it
     assert lines[-1].endswith("8/8 succeeded")
 
 
 def test_live_table_on_a_terminal_renders_without_errors(demo):
-    master, slave = pty.openpty()
-    env = subprocess_env(COLUMNS="160", LINES="50", TERM="xterm-256color")
-    proc = subprocess.Popen([*kedro_cmd(), *ARGS], cwd=demo, stdin=slave, stdout=slave,
-                            stderr=slave, env=env, close_fds=True)
-    os.close(slave)
-    chunks = []
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait(timeout=60)
-    os.close(master)
-    screen = b"".join(chunks).decode(errors="replace")
+    with kedro_popen(demo, *ARGS, env={"COLUMNS": "160", "LINES": "50",
+                                       "TERM": "xterm-256color"}, terminal=True) as proc:
+        proc.wait()
+    screen = proc.output
     assert proc.returncode == 0, screen[-3000:]
     assert "Traceback" not in screen
     assert "kedro-kinetic run" in screen and "8/8 succeeded" in screen

@@ -19,7 +19,13 @@ import pytest
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import hashes, patch_node, run_objects
 from tests.e2e.real_kit import (
-    MANAGED, kedro_run, make_real_demo, pod_names, popen_run, real_env, wait_for_pod,
+    MANAGED,
+    kedro_run,
+    make_real_demo,
+    pod_names,
+    popen_run,
+    real_env,
+    wait_for_pod,
 )
 
 pytestmark = [pytest.mark.real_kubelet, pytest.mark.e2e]

@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+from tests.conftest import copy_demo
 from tests.e2e.bench_kit import (
-    hashes, kedro_run, make_bench_demo, patch_node, pod_names, popen_run, run_jobs,
+    hashes,
+    hold_until,
+    kedro_run,
+    make_bench_demo,
+    patch_node,
+    pod_names,
+    popen_run,
+    run_jobs,
     wait_for_running_pod,
 )
+from tests.kedro_run import STOP_CEILING, kedro, wait_until
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
 FAULTS = Path(__file__).parent / "faults"
@@ -45,10 +52,8 @@ def reference(tmp_path_factory):
     out = {}
     for name, args in (("all", []), ("data_processing", ["--pipeline=data_processing"])):
         project = copy_demo(tmp_path_factory.mktemp(name))
-        import subprocess
-
-        subprocess.run([*kedro_cmd(), "run", *args], cwd=project, env=subprocess_env(),
-                       capture_output=True, timeout=600, check=True)
+        proc = kedro(project, "run", *args)
+        assert proc.returncode == 0, proc.stderr[-3000:]
         out[name] = hashes(project)
     return out
 
@@ -63,6 +68,13 @@ def mark_executions(project: Path, signature: str, node: str, extra: str = "") -
     patch_node(project, signature,
                f"import pathlib; open(pathlib.Path({str(project)!r}) / 'executions' / "
                f"{node!r}, 'a').write('ran\\n')\n{extra}")
+
+
+def watch_opens(log: Path) -> list[str]:
+    """What each watch stream the driver opened so far watched (``jobs``, ``pods``), in
+    order (tests/e2e/faults records them)."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line.split()[-1] for line in lines if " watch-open " in line]
 
 
 def run_id_of(output: str) -> str:
@@ -80,19 +92,26 @@ def completed_counts(output: str) -> dict[str, int]:
 
 def test_sigkill_driver_then_resume_runs_nothing_twice(bench, k8s_cluster, reference):
     project = bench()
-    mark_executions(project, STORE_SIG, "store_features_node", "import time; time.sleep(12)")
+    go = project / "store-features.go"  # the slow node runs on until the resume adopted it
+    mark_executions(project, STORE_SIG, "store_features_node", hold_until(go))
     mark_executions(project, PRODUCT_SIG, "product_features_node")
     mark_executions(project, "def clean_sales(", "clean_sales_node")
     before = pod_names(k8s_cluster)
-    proc = popen_run(project, "--pipeline=data_processing")
-    wait_for_running_pod(k8s_cluster, before)
-    time.sleep(1)
-    proc.send_signal(signal.SIGKILL)
-    out, _ = proc.communicate(timeout=30)
-    run_id = run_id_of(out)
-    resumed = kedro_run(project, "--pipeline=data_processing", "--runner-params",
-                        f"resume={run_id}")
-    output = resumed.stdout + resumed.stderr
+    with popen_run(project, "--pipeline=data_processing") as proc:
+        wait_for_running_pod(k8s_cluster, before, driver=proc)
+        wait_until(lambda: count_marker(project, "store_features_node"), process=proc,
+                   message="the slow node's code never ran")
+        proc.signal(signal.SIGKILL)
+        proc.wait(STOP_CEILING)
+    run_id = run_id_of(proc.output)
+    with popen_run(project, "--pipeline=data_processing", "--runner-params",
+                   f"resume={run_id}") as resumed:
+        # the slow node's Job is watched again, not submitted anew
+        resumed.wait_for_output(re.compile(r"Adopted existing Job store-features-node"),
+                                flat=True)
+        go.write_text("go")
+        resumed.wait()
+    output = resumed.output
     assert resumed.returncode == 0, output[-5000:]
     assert "already finished" in output
     assert "Adopted existing Job" in output  # the slow node's Job was watched again
@@ -104,15 +123,23 @@ def test_sigkill_driver_then_resume_runs_nothing_twice(bench, k8s_cluster, refer
     assert hashes(project) == reference["data_processing"]
 
 
-def test_twenty_percent_api_and_gcs_faults_do_not_change_the_outputs(bench, tmp_path,
-                                                                   reference):
+def test_twenty_percent_api_and_gcs_faults_do_not_change_the_outputs(bench, k8s_cluster,
+                                                                   tmp_path, reference):
     log = tmp_path / "faults.log"
     fault_env = {"PYTHONPATH": str(FAULTS), "KINETIC_FAULT_RATE": "0.2",
                  "KINETIC_FAULT_LOG": str(log)}
-    project = bench(defaults={"cpu": "250m", "memory": "1Gi", "deadline_seconds": 600,
-                              "env": fault_env})
-    proc = popen_run(project, env=subprocess_env(**fault_env))
-    out, _ = proc.communicate(timeout=900)
+    project = bench()
+    # the pods get the fault injection from the bench's kubelet (test infrastructure):
+    # configuration may not set PYTHONPATH or KINETIC_* for a node
+    previous = dict(k8s_cluster.kubelet.extra_env)
+    k8s_cluster.kubelet.extra_env.update(fault_env)
+    try:
+        with popen_run(project, env=fault_env) as proc:
+            proc.wait()
+        out = proc.output
+    finally:
+        k8s_cluster.kubelet.extra_env.clear()
+        k8s_cluster.kubelet.extra_env.update(previous)
     assert proc.returncode == 0, out[-6000:]
     kinds = log.read_text().split()
     assert any(k.startswith("k8s-") for k in kinds), "no API fault was injected"
@@ -125,21 +152,22 @@ def test_api_restarts_and_watch_expiry_miss_no_transition(bench, k8s_cluster, tm
                                                          reference):
     log = tmp_path / "faults.log"
     project = bench()
-    patch_node(project, STORE_SIG, "import time; time.sleep(10)")
+    go = project / "store-features.go"  # the slow node runs on through both restarts
+    patch_node(project, STORE_SIG, hold_until(go))
     patch_node(project, PRODUCT_SIG, "import time; time.sleep(4)")
-    env = subprocess_env(PYTHONPATH=str(FAULTS), KINETIC_FAULT_GONE="2",
-                         KINETIC_FAULT_LOG=str(log))
+    env = {"PYTHONPATH": str(FAULTS), "KINETIC_FAULT_GONE": "2", "KINETIC_FAULT_LOG": str(log)}
     before = pod_names(k8s_cluster)
-    proc = popen_run(project, "--pipeline=data_processing", env=env)
-    try:
-        wait_for_running_pod(k8s_cluster, before)
+    with popen_run(project, "--pipeline=data_processing", env=env) as proc:
+        wait_for_running_pod(k8s_cluster, before, driver=proc)
+        seen = len(watch_opens(log))
         k8s_cluster.restart_apiserver()
-        time.sleep(2)
+        # both watches of the driver (Jobs, Pods) are back on the new server: then again
+        wait_until(lambda: {"jobs", "pods"} <= set(watch_opens(log)[seen:]), process=proc,
+                   message=lambda: f"watches since the restart: {watch_opens(log)[seen:]}")
         k8s_cluster.restart_apiserver()
-        out, _ = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        go.write_text("go")
+        proc.wait()
+    out = proc.output
     assert proc.returncode == 0, out[-6000:]
     assert "watch-410" in log.read_text()
     counts = completed_counts(out)
@@ -150,20 +178,18 @@ def test_api_restarts_and_watch_expiry_miss_no_transition(bench, k8s_cluster, tm
 @pytest.mark.parametrize("retries", [1, 0])
 def test_killed_pod_is_retried_or_reported_as_killed(bench, k8s_cluster, retries, reference):
     project = bench()
-    mark_executions(project, STORE_SIG, "store_features_node", "import time; time.sleep(6)")
+    go = project / "store-features.go"  # the first attempt runs on until it is killed
+    mark_executions(project, STORE_SIG, "store_features_node", hold_until(go))
     before = pod_names(k8s_cluster)
-    proc = popen_run(project, "--pipeline=data_processing", "--runner-params",
-                     f"nodes.store_features_node.retries={retries}")
-    try:
-        pod = wait_for_running_pod(k8s_cluster, before)
-        deadline = time.monotonic() + 60
-        while count_marker(project, "store_features_node") < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)  # kill it while the node's own code runs
+    with popen_run(project, "--pipeline=data_processing", "--runner-params",
+                   f"nodes.store_features_node.retries={retries}") as proc:
+        pod = wait_for_running_pod(k8s_cluster, before, driver=proc)
+        wait_until(lambda: count_marker(project, "store_features_node") >= 1, interval=0.05,
+                   process=proc)  # kill it while the node's own code runs
         assert k8s_cluster.kubelet.kill_pod(k8s_cluster.namespace, pod.metadata.name)
-        out, _ = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        go.write_text("go")  # a retry goes through
+        proc.wait()
+    out = proc.output
     if retries:
         assert proc.returncode == 0, out[-5000:]
         assert count_marker(project, "store_features_node") == 2
@@ -181,21 +207,18 @@ def test_pod_killed_while_writing_a_large_output_leaves_nothing_partial(
     # product_features_node returns ~150 MB more than usual, then is killed while saving it
     patch_node(project, PRODUCT_SIG,
                "import sys; print('returning a large output', flush=True); "
-               "sales_primary = sales_primary.assign(padding=[b'x' * 250_000] * len(sales_primary))")
+               "sales_primary = sales_primary.assign("
+               "padding=[b'x' * 250_000] * len(sales_primary))")
     mark_executions(project, "def create_model_input_table(", "create_model_input_table_node")
     before = pod_names(k8s_cluster)
-    proc = popen_run(project, "--pipeline=data_processing")
-    try:
-        pod = wait_for_running_pod(k8s_cluster, before, name_part="product-features")
-        deadline = time.monotonic() + 60
-        while "returning a large output" not in k8s_cluster.kubelet.pod_log(
-                k8s_cluster.namespace, pod.metadata.name) and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with popen_run(project, "--pipeline=data_processing") as proc:
+        pod = wait_for_running_pod(k8s_cluster, before, name_part="product-features",
+                                   driver=proc)
+        wait_until(lambda: "returning a large output" in k8s_cluster.kubelet.pod_log(
+            k8s_cluster.namespace, pod.metadata.name), interval=0.05, process=proc)
         k8s_cluster.kubelet.kill_pod(k8s_cluster.namespace, pod.metadata.name)
-        out, _ = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        proc.wait()
+    out = proc.output
     assert proc.returncode != 0, "the killed producer should fail the run (retries: 0)"
     assert "node 'product_features_node' failed remotely" in out
     assert count_marker(project, "create_model_input_table_node") == 0

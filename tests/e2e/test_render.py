@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 import yaml
 
-from tests.conftest import kedro_cmd, subprocess_env
+from tests.kedro_run import kedro
 
 pytestmark = pytest.mark.e2e
 
 
 def render(project, *args):
     out = project / "jobs.yaml"
-    proc = subprocess.run([*kedro_cmd(), "kinetic", "render", "-o", str(out), *args],
-                          cwd=project, capture_output=True, text=True, env=subprocess_env(),
-                          timeout=300)
+    proc = kedro(project, "kinetic", "render", "-o", str(out), *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {j["metadata"]["annotations"]["kedro-kinetic.io/node-name"]: j
             for j in yaml.safe_load_all(out.read_text())}

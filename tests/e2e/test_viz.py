@@ -116,7 +116,8 @@ def test_contract_event_schema_and_run_status_shape():
     assert nodes[contract.hash_node(ok)] == {"duration": 2.5, "status": "success", "error": None}
     failed = nodes[contract.hash_node(bad)]
     assert failed["status"] == "failed" and failed["duration"] == 0.75
-    assert failed["error"] == {"message": "KeyError: 'price'", "traceback": "Traceback ...\nKeyError"}
+    assert failed["error"] == {"message": "KeyError: 'price'",
+                               "traceback": "Traceback ...\nKeyError"}
     assert shape["datasets"][contract.hash_dataset("b")]["size"] == 1234
     assert shape["pipeline"]["status"] == "failed"
     assert "bad_node" in shape["pipeline"]["error"]["message"]

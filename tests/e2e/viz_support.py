@@ -14,12 +14,16 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kedro_kinetic.result import NodeResult
-from tests.conftest import REPO, copy_demo, kedro_cmd, subprocess_env
+from tests.conftest import REPO, copy_demo, read_result
+from tests.kedro_run import RUN_CEILING, START_CEILING, STOP_CEILING, kedro_popen, wait_until
+from tests.kedro_run import kedro as run_kedro
+
+if TYPE_CHECKING:
+    from kedro_kinetic.result import NodeResult
 
 ARTIFACTS = REPO / "test-artifacts" / "viz"
 DOCS_SCREENSHOT = REPO / "docs" / "img" / "workflow.png"
@@ -63,10 +67,9 @@ def make_project(parent: Path, *, previews: bool, failure_switch: bool) -> Path:
 
 
 def kedro(project: Path, *args: str, check: bool = True,
-          timeout: int = 600) -> subprocess.CompletedProcess[str]:
+          timeout: float = RUN_CEILING) -> subprocess.CompletedProcess[str]:
     """Run ``kedro <args>`` in ``project``; the full output lands in the artifacts folder."""
-    proc = subprocess.run([*kedro_cmd(), *args], cwd=project, capture_output=True, text=True,
-                          env=subprocess_env(), timeout=timeout, check=False)
+    proc = run_kedro(project, *args, timeout=timeout)
     output = proc.stdout + proc.stderr
     log = ARTIFACTS / "logs" / f"{project.parent.name}-{int(time.time() * 1000)}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +84,7 @@ def latest_results(project: Path) -> dict[str, NodeResult]:
     runs = [d for d in (project / "data" / "kinetic" / "runs").iterdir()
             if (d / "results").is_dir()]
     newest = max(runs, key=lambda d: d.stat().st_mtime)
-    results = [NodeResult.from_json(p.read_bytes()) for p in (newest / "results").glob("*.json")]
+    results = [read_result(p) for p in (newest / "results").glob("*.json")]
     return {r.node: r for r in results}
 
 
@@ -115,27 +118,22 @@ class VizServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = ARTIFACTS / "logs" / f"{project.parent.name}-viz-{self.port}.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        self._log_handle = self.log.open("w")
-        self.process = subprocess.Popen(
-            [*kedro_cmd(), "viz", "run", "--no-browser", "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            cwd=project, stdout=self._log_handle, stderr=subprocess.STDOUT,
-            env=subprocess_env(), start_new_session=True,
-        )
+        self.process = kedro_popen(project, "viz", "run", "--no-browser", "--host", "127.0.0.1",
+                                   "--port", str(self.port), log=self.log, new_session=True)
 
-    def wait_ready(self, timeout: float = 180) -> VizServer:
+    def answers(self) -> bool:
+        """Whether the server answers ``/api/main`` now."""
+        try:
+            self.get("/api/main")
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            return False
+        return True
+
+    def wait_ready(self, timeout: float = START_CEILING) -> VizServer:
         """Wait until the server answers ``/api/main``; fail with its log if it dies."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"kedro viz run exited ({self.process.returncode}):\n"
-                            f"{self.log.read_text()[-6000:]}")
-            try:
-                self.get("/api/main")
-                return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                time.sleep(0.5)
-        pytest.fail(f"kedro viz run not ready after {timeout}s:\n{self.log.read_text()[-6000:]}")
+        wait_until(self.answers, timeout, interval=0.5, process=self.process,
+                   message=f"kedro viz run on port {self.port} never answered")
+        return self
 
     def get(self, path: str) -> Any:
         """GET a JSON API path."""
@@ -148,15 +146,12 @@ class VizServer:
                 if n["type"] == "task"}
 
     def stop(self) -> None:
-        """Stop the server (its own process group only)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=20)
-        self._log_handle.close()
+        """Stop the server (its own process group only): SIGTERM, SIGKILL if it lingers."""
+        self.process.signal(signal.SIGTERM, group=True)
+        try:
+            self.process.wait(STOP_CEILING)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
 # -- the browser ----------------------------------------------------------------------
@@ -191,7 +186,7 @@ class Browser:
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.driver.set_window_size(width, height + 150)
 
-    def wait(self, condition: Any, timeout: float = 60) -> Any:
+    def wait(self, condition: Any, timeout: float = 180) -> Any:
         from selenium.webdriver.support.ui import WebDriverWait
 
         return WebDriverWait(self.driver, timeout, poll_frequency=0.25).until(condition)
@@ -224,9 +219,25 @@ class Browser:
         self.click_js('[aria-label="Turn minimap off"]')
         for button in self.driver.find_elements(By.XPATH, "//button[text()='Dismiss']"):
             self.driver.execute_script("arguments[0].click()", button)
-        time.sleep(1.0)  # the graph re-lays out after the side menu closes
+        self.wait_still()  # the graph re-lays out after the side menu closes
         self.click_js('[aria-label="Reset zoom"]')
-        time.sleep(1.0)
+        self.wait_still()
+
+    def wait_still(self, still_for: float = 1.0) -> None:
+        """Wait until the graph's nodes have not moved for ``still_for`` seconds (a layout
+        or zoom transition is over)."""
+        where = ("return Array.from(document.querySelectorAll('g.pipeline-node--task'))"
+                 ".map(e => {const r = e.getBoundingClientRect();"
+                 " return [r.x, r.y, r.width, r.height].map(Math.round).join(',')}).join(';')")
+        seen = {"layout": None, "since": time.monotonic()}
+
+        def still(driver: Any) -> bool:
+            layout = driver.execute_script(where)
+            if layout != seen["layout"]:
+                seen.update(layout=layout, since=time.monotonic())
+            return bool(layout) and time.monotonic() - seen["since"] >= still_for
+
+        self.wait(still)
 
     def screenshot(self, name: str, docs: bool = False) -> Path:
         """Save a PNG under test-artifacts/viz (and into docs/img when asked to)."""

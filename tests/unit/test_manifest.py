@@ -78,11 +78,11 @@ def test_patched_manifest_may_add_but_not_unpin():
     assert manifest.check_patched(job, ok, "n") is ok
     bad_args = copy.deepcopy(job)
     manifest.container_of(bad_args)["args"] = ["--spec", PINS.spec_uri]
-    with pytest.raises(manifest.ManifestError, match="node 'n'.*args"):
+    with pytest.raises(manifest.ManifestError, match=r"node 'n'.*args"):
         manifest.check_patched(job, bad_args, "n")
     renamed = copy.deepcopy(job)
     renamed["metadata"]["name"] = "other"
-    with pytest.raises(manifest.ManifestError, match="metadata.name"):
+    with pytest.raises(manifest.ManifestError, match=r"metadata\.name"):
         manifest.check_patched(job, renamed, "n")
     relabelled = copy.deepcopy(job)
     del relabelled["spec"]["template"]["metadata"]["labels"][manifest.LABEL_RUN]

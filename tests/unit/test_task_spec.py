@@ -4,14 +4,14 @@ import json
 
 import pytest
 
-from kedro_kinetic.allowlist import CatalogSpecError
+from kedro_kinetic.errors import SpecError
 from kedro_kinetic.task_spec import SPEC_FORMAT, safe_load, validate_spec
 
 
 def test_python_tags_are_refused_by_the_safe_loader(tmp_path):
     marker = tmp_path / "marker"
     text = f'format: x\nboom: !!python/object/apply:os.system ["touch {marker}"]\n'
-    with pytest.raises(CatalogSpecError, match="not plain YAML data"):
+    with pytest.raises(SpecError, match="not plain YAML data"):
         safe_load(text, "task spec")
     assert not marker.exists()
 
@@ -37,5 +37,5 @@ def test_valid_spec_round_trips_through_json():
      ({"credentials": "name"}, "list of names")],
 )
 def test_malformed_specs_name_the_key(over, message):
-    with pytest.raises(CatalogSpecError, match=message):
+    with pytest.raises(SpecError, match=message):
         validate_spec(_spec(**over))

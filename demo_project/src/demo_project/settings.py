@@ -49,6 +49,9 @@ CONFIG_LOADER_ARGS = {
 # from kedro.io import DataCatalog
 # DATA_CATALOG_CLASS = DataCatalog
 
-# kedro-kinetic: dataset classes (besides kedro.io and common kedro_datasets ones) that
-# GKERunner may instantiate. Extend it here, in code, never from YAML, e.g.
+# kedro-kinetic: what chooses code is set here, in code, never from YAML or runtime params.
+# Dataset classes (besides kedro.io and common kedro_datasets ones) GKERunner may build, e.g.
 # KINETIC_DATASET_ALLOWLIST = ["demo_project.datasets.MyDataset"]
+# Image repositories that `kinetic.image` (conf/gke) may name:
+KINETIC_IMAGE_REPOSITORIES = ["europe-west4-docker.pkg.dev/my-project/kedro/",
+                              "europe-docker.pkg.dev/kinetic-demo/kedro/"]

@@ -3,7 +3,9 @@
 KINETIC_FAULT_RATE   share of Kubernetes API requests and GCS requests that fail
                      (HTTP 500/503/429); half of the failed Job creations are sent first,
                      so the retry meets 409 AlreadyExists (a lost response).
-KINETIC_FAULT_GONE   make the first N watch streams end with 410 Gone after a few events.
+KINETIC_FAULT_GONE   make the first N watch streams end with 410 Gone after a few events
+                     (and record ``watch-open jobs|pods`` for every watch stream that starts, so
+                     a test can wait until the watches are back after an API server restart).
 KINETIC_FAULT_LOG    file that records one line per injected fault.
 """
 
@@ -31,7 +33,7 @@ def _patch_kubernetes() -> None:
         return
     original = rest.RESTClientObject.request
 
-    def request(self, method, url, *args, **kwargs):  # noqa: ANN001, ANN202
+    def request(self, method, url, *args, **kwargs):
         if _RNG.random() < _RATE:
             status = _RNG.choice([500, 503, 429])
             if method == "POST" and "/jobs" in url and _RNG.random() < 0.5:
@@ -58,9 +60,12 @@ def _patch_watch() -> None:
             '"status": "Failure", "reason": "Expired", "code": 410, '
             '"message": "too old resource version (injected)"}}')
 
-    def iter_resp_lines(resp):  # noqa: ANN001, ANN202
+    def iter_resp_lines(resp):
         # After a few events the stream ends as the API server ends an expired
         # watch: an in-stream ERROR event with code 410.
+        url = str(getattr(resp, "url", None) or "")
+        _record("watch-open " + ("jobs" if "/jobs" in url else "pods" if "/pods" in url
+                                 else "other"))
         seen = 0
         for line in original(resp):
             yield line
@@ -84,7 +89,7 @@ def _patch_gcs() -> None:
     host = os.environ.get("STORAGE_EMULATOR_HOST", "")
     original = requests.Session.request
 
-    def request(self, method, url, *args, **kwargs):  # noqa: ANN001, ANN202
+    def request(self, method, url, *args, **kwargs):
         if host and str(url).startswith(host) and _RNG.random() < _RATE:
             status = _RNG.choice([503, 429, 500])
             _record(f"gcs-{status} {method} {url}")

@@ -1,0 +1,117 @@
+"""What configuration may not choose, because it would choose code.
+
+Configuration (parameters.yml, ``--params``, ``--runner-params``) is data,
+written by people who must not decide what runs. So: some settings exist only
+in code (:data:`CODE_ONLY`), environment variables that change what a process
+loads or how data is verified are refused (:func:`env_name_refused`), and an
+image must come from a repository the project's code declares
+(:func:`image_allowed`). See SECURITY.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kedro_kinetic.project_settings import ProjectSettings
+
+#: Settings that choose what runs, so only code may give them (see project_settings).
+CODE_ONLY = {
+    "command": "the node command can only be set in code: settings.py KINETIC_COMMAND = "
+               "[...] or GKERunner(command=(...)) in Python",
+    "kubeconfig": "a kubeconfig can run commands (exec credential plugins), so it can only "
+                  "be chosen by $KUBECONFIG or settings.py KINETIC_KUBECONFIG",
+    "dataset_allowlist": "the allowlist can only be extended in code: settings.py "
+                         "KINETIC_DATASET_ALLOWLIST or GKERunner(allow=[...])",
+}
+#: Environment variables configuration may not set: they change what a process loads
+#: (interpreter, dynamic loader, shells, libraries reading plugins or config files by
+#: name), where credentials come from, or how kedro-kinetic reaches and verifies the
+#: store. Exact names and prefixes, compared upper-cased. Code may allow a name
+#: (settings.py KINETIC_ALLOWED_ENV); manifest hooks (code) may set anything.
+REFUSED_ENV_PREFIXES = (
+    "PYTHON", "LD_", "DYLD_", "KINETIC_", "KEDRO_", "GOOGLE_", "GCLOUD", "CLOUDSDK_",
+    "KUBE", "AWS_", "AZURE_", "JAVA", "_JAVA", "JDK_", "SPARK_", "PYSPARK_", "HADOOP_",
+    "OPENSSL_", "SSL_", "GCONV", "MALLOC_", "GLIBC_", "MPL", "MATPLOTLIB", "FSSPEC_",
+    "PIP_", "CONDA", "VIRTUAL_ENV", "NODE_", "PERL", "RUBY", "GIT_", "XDG_", "IPYTHON",
+    "JUPYTER", "BASH_", "GRPC_", "REQUESTS_", "CURL_", "NUMBA_", "JOBLIB_", "TCL",
+    "TK_", "QT_", "GTK_", "GST_", "GIO_", "DBUS_",
+)
+REFUSED_ENV_NAMES = frozenset({
+    "HOME", "PATH", "SHELL", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND",
+    "IFS", "CDPATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RESOLV_HOST_CONF", "LOCALDOMAIN",
+    "RES_OPTIONS", "TMPDIR", "TEMP", "TMP", "CLASSPATH", "STORAGE_EMULATOR_HOST",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY", "EDITOR", "VISUAL",
+    "PAGER", "BROWSER", "TERMINFO", "TERMINFO_DIRS", "MAGIC", "HF_HOME", "TORCH_HOME",
+})
+
+
+def env_name_refused(name: str) -> bool:
+    """Whether configuration may not set environment variable ``name``."""
+    upper = name.upper()
+    return upper in REFUSED_ENV_NAMES or upper.startswith(REFUSED_ENV_PREFIXES)
+
+
+def _sections(raw: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any], bool]]:
+    """Yield ``(path, section, is_run_level)`` for every section of a raw block."""
+    if not isinstance(raw, Mapping):
+        return
+    yield path, raw, True
+    for name, section in (raw.get("pipelines") or {}).items() if isinstance(
+            raw.get("pipelines"), Mapping) else ():
+        yield from _sections(section, f"{path}.pipelines.{name}")
+    if isinstance(raw.get("defaults"), Mapping):
+        yield f"{path}.defaults", raw["defaults"], False
+    for group in ("tags", "nodes"):
+        for name, section in (raw.get(group) or {}).items() if isinstance(
+                raw.get(group), Mapping) else ():
+            if isinstance(section, Mapping):
+                yield f"{path}.{group}.{name}", section, False
+
+
+def _repository(image: str) -> str:
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.split(":", 1)[0]
+
+
+def image_allowed(image: str, repositories: Iterable[str]) -> bool:
+    """Whether ``image`` is in one of ``repositories`` (``repo`` or ``prefix/``)."""
+    repo = _repository(image)
+    return any(repo == allowed.rstrip("/") if not allowed.endswith("/")
+               else repo.startswith(allowed) for allowed in repositories)
+
+
+def policy_errors(raw: Any, path: str, settings: ProjectSettings,
+                   images: list[tuple[str, str]]) -> list[str]:
+    """What configuration may not choose: code-only keys, refused env names."""
+    errors = []
+    for where, section, run_level in _sections(raw, path):
+        if run_level:
+            errors += [f"{where}.{key}: {why}" for key, why in CODE_ONLY.items()
+                       if key in section]
+        if isinstance(section.get("image"), str) and not run_level:
+            images.append((f"{where}.image", section["image"]))
+        for key in ("env", "secret_env"):
+            names = section.get(key) if not run_level else None
+            for name in names if isinstance(names, Mapping) else ():
+                if env_name_refused(str(name)) and str(name) not in settings.allowed_env:
+                    errors.append(
+                        f"{where}.{key}.{name}: this variable changes what a node process "
+                        "loads or how kedro-kinetic verifies its data, so configuration may "
+                        "not set it (allow it in code: settings.py KINETIC_ALLOWED_ENV, or "
+                        "patch the Job in a kinetic_job_manifest hook)")
+    return errors
+
+
+def image_errors(images: list[tuple[str, str]], settings: ProjectSettings) -> list[str]:
+    repos = settings.image_repositories
+    if repos is None:
+        return [f"{where}: '{image}' chooses the code every pod runs, so its repository must "
+                "be declared in code: add KINETIC_IMAGE_REPOSITORIES = "
+                f"['{_repository(image)}'] to the project's settings.py"
+                for where, image in images]
+    return [f"{where}: '{image}' is not in a repository listed in settings.py "
+            f"KINETIC_IMAGE_REPOSITORIES ({', '.join(repos)})"
+            for where, image in images if not image_allowed(image, repos)]

@@ -1,0 +1,66 @@
+"""The only data the driver itself moves: its in-memory inputs in, free outputs out.
+
+Pipeline inputs that exist only in the driver's memory (a ``MemoryDataset``
+given in code, a value passed to ``session.run``) are pickled into the run's
+store, content-addressed and pinned like any intermediate. Free outputs are
+handed back as datasets that load only after the bytes match the digest the
+producing pod reported in its sealed result.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kedro_kinetic import pinned_files, store
+from kedro_kinetic.plan import put_content, reported_digest
+from kedro_kinetic.remote_data import PinnedPickleDataset
+
+if TYPE_CHECKING:
+    from kedro.io import CatalogProtocol
+    from kedro.pipeline import Pipeline
+    from kedro.pipeline.node import Node
+
+    from kedro_kinetic.layout import RunLayout
+    from kedro_kinetic.plan import NodePlan
+
+
+def upload_driver_inputs(pipeline: Pipeline, catalog: CatalogProtocol,
+                         plans: dict[Node, NodePlan], layout: RunLayout) -> dict[str, str]:
+    """Store the pipeline inputs held only in the driver's memory; return their digests.
+
+    Raises:
+        ValueError: A pipeline input is not in the catalog (Kedro's own wording).
+    """
+    import cloudpickle
+
+    digests: dict[str, str] = {}
+    free_inputs = pipeline.inputs()  # computed once: it walks the whole pipeline
+    wanted = {
+        name for plan in plans.values() for name, entry in plan.inputs.items()
+        if entry["kind"] == "pickle" and name in free_inputs
+    }
+    for name in sorted(wanted):
+        if name not in catalog:
+            raise ValueError(
+                f"Pipeline input(s) {{'{name}'}} not found in the "
+                f"{catalog.__class__.__name__}"
+            )
+        blob = cloudpickle.dumps(catalog.load(name))
+        store.write_bytes(layout.data_uri(name), blob)
+        digests[name] = put_content(layout, blob)[1]
+    return digests
+
+
+def free_outputs(pipeline: Pipeline, catalog: CatalogProtocol, plans: dict[Node, NodePlan],
+                 digests: dict[str, str]) -> dict[str, Any]:
+    """``{name: dataset}`` of the pipeline's free outputs, each verified on ``.load()``."""
+    entries = {n: e for p in plans.values() for n, e in p.outputs.items()}
+    out = {}
+    for name in pipeline.outputs():
+        entry = entries.get(name)
+        if entry is not None and entry["kind"] == "pickle":
+            catalog[name] = PinnedPickleDataset(entry["uri"], digests[name])
+        elif entry is not None and reported_digest(entry):
+            pinned_files.pin(catalog[name], name, digests.get(name))  # .load() verifies
+        out[name] = catalog[name]
+    return out

@@ -1,0 +1,218 @@
+"""Where a run keeps things: objects in the store, and a private folder of its own.
+
+Two places, two levels of trust:
+
+* :class:`RunLayout`: the run's folder in the **store** (``<store>/runs/<run
+  label>/``): payloads and specs (``objects/<sha256>``), pickled intermediates
+  (``data/``), the pods' sealed results (``results/``) and the manifests as
+  submitted (``manifests/``). Anyone who can write the store can write here,
+  so nothing is trusted from it unless pinned by digest or sealed.
+* :class:`LocalRunFolder`: a **private**, owner-only folder outside the store,
+  per local-backend run: the run's key, the ids and start times of its node
+  processes, their logs, and a small record of the run (id, store, start).
+  Only the user who started the run can write it, so the CLI picks runs and
+  processes from it, never from the store.
+
+Standard library only: the pod imports :class:`RunLayout`'s helpers indirectly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kedro_kinetic import naming, seal, store
+from kedro_kinetic.errors import BackendError, RunNotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+STATE_DIR_ENV = "KINETIC_STATE_DIR"
+
+
+@dataclass
+class RunLayout:
+    """Where a run keeps its objects in the store."""
+
+    root: str  # <store>/runs/<run label>
+    write: bool = True  # False: compute digests only (render, dry run)
+
+    @classmethod
+    def for_run(cls, store_uri: str, run_id: str, write: bool = True) -> RunLayout:
+        """The layout of run ``run_id`` in the store at ``store_uri``."""
+        return cls(store.join(store_uri, "runs", naming.run_label(run_id)), write=write)
+
+    @property
+    def label(self) -> str:
+        """The run label (the last component of the root)."""
+        return self.root.rstrip("/").rsplit("/", 1)[-1]
+
+    def object_uri(self, digest: str) -> str:
+        return store.join(self.root, "objects", digest)
+
+    def data_uri(self, dataset: str) -> str:
+        return store.join(self.root, "data", f"{naming.dataset_key(dataset)}.pkl")
+
+    def result_uri(self, node_key: str) -> str:
+        return store.join(self.root, "results", f"{node_key}.json")
+
+    def manifest_uri(self, node_key: str) -> str:
+        return store.join(self.root, "manifests", f"{node_key}.json")
+
+    @property
+    def results_prefix(self) -> str:
+        return store.join(self.root, "results")
+
+
+def state_dir() -> Path:
+    """The user's private kedro-kinetic folder (``$KINETIC_STATE_DIR`` overrides)."""
+    chosen = os.environ.get(STATE_DIR_ENV)
+    if chosen:
+        return Path(chosen).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "kedro-kinetic"
+
+
+def _private_dir(path: Path) -> Path:
+    """Create ``path`` owner-only, or check that an existing one is."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise BackendError(f"{path} must be a folder owned by you and writable only by you "
+                           "(it holds run keys); fix its permissions or set "
+                           f"${STATE_DIR_ENV}")
+    return path
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), or ``None``.
+
+    With the pid it identifies one process for its whole life: a pid reused by
+    another process has another start time.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else None
+
+
+class LocalRunFolder:
+    """The private folder of one local-backend run (key, processes, logs, record)."""
+
+    def __init__(self, run_root: str, base: Path | None = None, pipeline: str = "") -> None:
+        self.run_root = run_root
+        self.pipeline = pipeline  # recorded by create(), for `kedro kinetic status`
+        digest = hashlib.sha256(run_root.encode()).hexdigest()[:24]
+        self.path = (base or state_dir()) / "runs" / digest
+
+    # -- the run ------------------------------------------------------------------
+    def exists(self) -> bool:
+        return (self.path / "run.json").is_file()
+
+    def create(self, run_id: str) -> None:
+        """Record a new run (idempotent: resuming keeps the record and the key)."""
+        _private_dir(self.path.parent.parent)
+        _private_dir(self.path.parent)
+        _private_dir(self.path)
+        if not (self.path / "key").exists():
+            _write_private(self.path / "key", seal.new_key().hex().encode())
+        if not self.exists():
+            record = {"run_id": run_id, "store_root": self.run_root, "started": time.time(),
+                      "pipeline": self.pipeline}
+            _write_private(self.path / "run.json", json.dumps(record).encode())
+
+    def record(self) -> dict:
+        """``{"run_id", "store_root", "started", "pipeline"}`` of the run.
+
+        Raises:
+            RunNotFound: The run has no private folder here.
+        """
+        try:
+            return json.loads((self.path / "run.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise RunNotFound(f"no local run recorded for {self.run_root}") from exc
+
+    def key(self) -> bytes:
+        """The run's key.
+
+        Raises:
+            RunNotFound: The run was not started on this machine (or was cleaned).
+        """
+        try:
+            text = (self.path / "key").read_text()
+        except OSError as exc:
+            raise RunNotFound(f"no key for the run at {self.run_root} on this machine "
+                              "(it was started elsewhere, or cleaned)") from exc
+        return seal.key_from_hex(text, str(self.path / "key"))
+
+    # -- node processes -------------------------------------------------------------
+    def log_path(self, job: str) -> Path:
+        folder = _private_dir(self.path / "logs")
+        return folder / f"{naming.sanitise(job)}.log"
+
+    def record_process(self, job: str, pid: int, node: str = "", key: str = "") -> None:
+        """Remember the process of ``job`` (pid, kernel start time, node name and key)."""
+        folder = _private_dir(self.path / "pids")
+        record = {"job": job, "pid": pid, "start": process_start_time(pid), "node": node,
+                  "key": key}
+        _write_private(folder / naming.sanitise(job), json.dumps(record).encode())
+
+    def process(self, job: str) -> dict:
+        """What :meth:`record_process` recorded for ``job`` (empty if nothing)."""
+        try:
+            record = json.loads((self.path / "pids" / naming.sanitise(job)).read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def live_process(self, job: str) -> int | None:
+        """The pid of ``job``'s process if that very process still runs."""
+        record = self.process(job)
+        try:
+            pid, start = int(record["pid"]), record["start"]
+        except (KeyError, TypeError, ValueError):
+            return None
+        if start is None or process_start_time(pid) != start:
+            return None
+        return pid
+
+    def jobs(self) -> list[str]:
+        """Jobs whose processes this run started."""
+        folder = self.path / "pids"
+        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+    def remove(self) -> None:
+        """Delete the private folder (key, logs, records) of the run."""
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def local_runs(base: Path | None = None) -> Iterator[LocalRunFolder]:
+    """Every local run recorded in the private folder."""
+    runs = (base or state_dir()) / "runs"
+    if not runs.is_dir():
+        return
+    for folder in sorted(runs.iterdir()):
+        try:
+            record = json.loads((folder / "run.json").read_text())
+        except (OSError, ValueError):
+            continue
+        run = LocalRunFolder(str(record.get("store_root", "")), base)
+        if run.path == folder:
+            yield run
