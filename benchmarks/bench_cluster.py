@@ -1,4 +1,8 @@
-"""The test bench (tests/bench) outside pytest: cluster + fake GCS + an observer watch.
+"""The test benches (tests/bench) outside pytest: cluster + fake GCS + an observer watch.
+
+``started_bench()`` starts the bench with the test kubelet (pods are processes);
+``started_real_bench()`` the real one (tests/bench/real: a real kubelet runs every pod in a runc
+container of demo_project's image, pinned by digest).
 
 The observer watches the namespace's Jobs and Pods (label
 ``app.kubernetes.io/managed-by=kedro-kinetic``) from the benchmark process and
@@ -106,12 +110,20 @@ class Observer:
 
 
 class Bench:
-    """A started bench: ``cluster``, ``gcs``, ``observer``; ``params()`` for a project."""
+    """A started bench: ``cluster``, ``gcs``, ``observer``; ``params()`` for a project.
+
+    Attributes:
+        kind: ``test kubelet`` or ``real kubelet``.
+        environ: Extra environment of the driver process (the real bench's ``KUBECONFIG``).
+    """
+
+    kind = "test kubelet"
 
     def __init__(self, cluster: Any, gcs: Any, observer: Observer) -> None:
         self.cluster = cluster
         self.gcs = gcs
         self.observer = observer
+        self.environ: dict[str, str] = {}
 
     def params(self, prefix: str, **extra: Any) -> dict[str, Any]:
         """A ``kinetic:`` block for the bench (backend kubernetes, store in fake GCS)."""
@@ -157,6 +169,77 @@ class Bench:
         with contextlib.suppress(Exception):
             client.CoreV1Api(api).delete_collection_namespaced_pod(
                 self.cluster.namespace, label_selector=selector, grace_period_seconds=0)
+
+
+class RealBench(Bench):
+    """The real bench: pods are runc containers of demo_project's image (node functions travel
+    in the payloads, so any project of the same Python and packages runs in it).
+
+    The cluster is named through ``KUBECONFIG`` in the driver's environment; the pods' network
+    and store settings come from the project's own ``kinetic_job_manifest`` hook, which
+    :meth:`write_env` installs (tests/bench/real/pod_hooks.py).
+    """
+
+    kind = "real kubelet"
+
+    def __init__(self, cluster: Any, gcs: Any, observer: Observer) -> None:
+        super().__init__(cluster, gcs, observer)
+        self.environ = {"KUBECONFIG": cluster.kubeconfig}
+
+    def params(self, prefix: str, **extra: Any) -> dict[str, Any]:
+        block = super().params(prefix, **extra)
+        block.pop("kubeconfig")
+        block["image"] = self.cluster.image("demo")
+        return block
+
+    def write_env(self, project: Path, prefix: str, env: str = "bench", **extra: Any) -> str:
+        from benchmarks.projects import PACKAGE
+        from tests.bench.real.project import install_pod_hooks
+
+        if not (project / "src" / PACKAGE / "kinetic_real_bench.py").exists():
+            install_pod_hooks(project, PACKAGE)
+        return super().write_env(project, prefix, env, **extra)
+
+    @contextlib.contextmanager
+    def workdir(self, project: Path) -> Iterator[None]:
+        """Nothing to do: the image has its own WORKDIR."""
+        yield
+
+
+@contextlib.contextmanager
+def started_real_bench(gcs: Any = None) -> Iterator[RealBench]:
+    """Start the real bench (and fake GCS unless ``gcs`` is one already running).
+
+    Raises:
+        RuntimeError: The real bench cannot be started (message says why).
+    """
+    from tests.bench.binaries import BinariesUnavailable, ensure_binaries
+    from tests.bench.fixtures import GcsEmulator
+    from tests.bench.real.cluster import RealCluster
+
+    try:
+        binaries = ensure_binaries()
+    except BinariesUnavailable as exc:
+        raise RuntimeError(f"bench binaries unavailable: {exc}") from exc
+    own_gcs = gcs is None
+    gcs = gcs or GcsEmulator(Path(binaries.fake_gcs_server))
+    cluster = None
+    observer = None
+    try:
+        if own_gcs:
+            gcs.start()
+        cluster = RealCluster(binaries)
+        observer = Observer(cluster)
+        observer.start()
+        yield RealBench(cluster, gcs, observer)
+    finally:
+        if observer is not None:
+            observer.stop()
+        problems = cluster.stop() if cluster is not None else []
+        if own_gcs:
+            gcs.stop()
+        if problems:
+            raise RuntimeError(f"the real bench left the host changed: {problems}")
 
 
 @contextlib.contextmanager

@@ -55,6 +55,8 @@ class Context:
     backends: tuple[str, ...] = ("local", "kubernetes")
     bench: Any = None  # benchmarks.bench_cluster.Bench when started
     bench_error: str | None = None
+    real_bench: Any = None  # benchmarks.bench_cluster.RealBench (--backends ...,real)
+    real_bench_error: str | None = None
     notes: list[str] = field(default_factory=list)
     cache: dict[str, Any] = field(default_factory=dict)
     _count: int = 0
@@ -65,12 +67,14 @@ class Context:
     def drive(self, mode: str, project: Path, *, env: str | None = None,
               runner: str = "gke", trace_io: bool = False, label: str = "run",
               pipeline: str | None = None, no_fork: bool = False,
+              environ: dict[str, str] | None = None,
               timeout: float = 900) -> dict[str, Any]:
         """Run ``benchmarks/driver.py`` in a subprocess (cwd = project); return its report.
 
         ``process_wall`` is the driver process's whole life; ``process_tree`` is its
         ``wait4`` resource usage: its own CPU plus that of every descendant it (or they)
-        waited for (node processes, fork servers and their children).
+        waited for (node processes, fork servers and their children). ``environ`` adds to
+        the driver's environment (e.g. ``KUBECONFIG``).
         """
         self._count += 1
         stem = f"{self._count:03d}-{label}"
@@ -85,7 +89,7 @@ class Context:
         if no_fork:
             cmd.append("--no-fork")
         with open(self.logdir / f"{stem}.log", "w") as log:
-            code, wall, tree = run_measured(cmd, project, log, timeout)
+            code, wall, tree = run_measured(cmd, project, log, timeout, environ)
         if code != 0:
             tail = (self.logdir / f"{stem}.log").read_text()[-3000:]
             raise DriverFailed(f"{label}: driver exited {code}\n{tail}")
@@ -96,13 +100,13 @@ class Context:
         return report
 
 
-def run_measured(cmd: list[str], cwd: Path, log: Any,
-                 timeout: float) -> tuple[int, float, dict[str, float]]:
+def run_measured(cmd: list[str], cwd: Path, log: Any, timeout: float,
+                 environ: dict[str, str] | None = None) -> tuple[int, float, dict[str, float]]:
     """Run ``cmd``; return its exit code, wall time and whole-tree CPU (``wait4``)."""
     import select
 
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=driver_env(), stdout=log,
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**driver_env(), **(environ or {})}, stdout=log,
                             stderr=subprocess.STDOUT)
     pidfd = os.pidfd_open(proc.pid)
     try:

@@ -38,6 +38,12 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     elif lat:
         rows.append(_row("1 reaction latency", "skipped", None, "", None,
                          note=str(lat.get("skipped") or lat.get("error"))))
+    for key, run in (lat.get("real") or {}).get("runs", {}).items():
+        hops = run["hops"]
+        rows.append(_row("1b real-kubelet latency", f"{key} p50", hops["latency"]["p50"], "",
+                         None, "s", f"container exit -> API {hops['api_pod_terminated']['p50']}"
+                         f" s, -> driver {hops['driver_noticed']['p50']} s; p95 "
+                         f"{hops['latency']['p95']} s, n={hops['latency']['count']}"))
     ovh = results.get("overhead", {})
     for backend, data in ovh.get("backends", {}).items():
         if "sizes" not in data:
@@ -186,6 +192,30 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _real_latency(lat: dict[str, Any]) -> list[str]:
+    """The latency hops on the real kubelet beside the test kubelet's (same run)."""
+    real = lat.get("real") or {}
+    if "runs" not in real:
+        return ["", f"Real kubelet: {real['skipped']}"] if "skipped" in real else []
+    hops = (("latency", "container exit -> next Job created"),
+            ("api_pod_terminated", "container exit -> visible at the API"),
+            ("driver_noticed", "container exit -> driver noticed"),
+            ("driver_react", "driver noticed -> next Job created"))
+    rows = []
+    for key, run in real["runs"].items():
+        test = lat["runs"][key]["hops"]
+        for hop, meaning in hops:
+            h = run["hops"][hop]
+            rows.append([key, meaning, h["count"], h["p50"], h["p95"], test[hop]["p50"],
+                         test[hop]["p95"], real["ratio_real_over_test"][key.split("/")[0]][hop]
+                         ["p50"]])
+    return ["", "### Real kubelet (tests/bench/real) beside the test kubelet, same run", "",
+            ("Pods are runc containers of demo_project's image; the kubelet reports a "
+             "container's exit at its next relist. Pods are not niced here."), "",
+            _table(["run", "hop", "n", "real p50", "real p95", "test p50", "test p95",
+                    "p50 real/test"], rows)]
+
+
 def markdown(report: dict[str, Any]) -> str:
     meta, res = report["meta"], report["results"]
     m = meta["machine"]
@@ -224,6 +254,7 @@ def markdown(report: dict[str, Any]) -> str:
                 h = run["hops"][hop]
                 rows.append([key, hop, h["count"], h["p50"], h["p95"], h["p99"], h["max"]])
         out.append(_table(["run", "hop", "n", "p50", "p95", "p99", "max"], rows))
+        out += _real_latency(lat)
     ovh = res.get("overhead", {})
     if "backends" in ovh:
         out += ["", "## 2. Driver CPU per node (ms, RUSAGE_SELF)", ""]

@@ -4,7 +4,9 @@
                                        [--backends local,kubernetes] [--out DIR]
 
 Suites: latency (bench), overhead (local + bench), memory, local_cost, datapath
-(bench; local fallback), payload, auth. ``--backends local`` never starts the bench.
+(bench; local fallback), payload, auth. ``--backends local`` never starts the bench. ``real``
+(not in the default) also starts the real bench (tests/bench/real: real kubelet, containerd,
+runc) and runs the latency suite on it too, beside the test kubelet's figures.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default=",".join(SUITES),
                         help=f"comma-separated suites (default all: {','.join(SUITES)})")
     parser.add_argument("--backends", default="local,kubernetes",
-                        help="local and/or kubernetes (the bench); default both")
+                        help="local, kubernetes (the bench with the test kubelet) and/or real "
+                             "(the bench with a real kubelet: latency only); default "
+                             "local,kubernetes")
     parser.add_argument("--out", type=Path, default=RESULTS, help="report folder")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help='override a size setting, e.g. --set overhead_sizes=[10,50]')
@@ -49,8 +53,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown suite(s) {sorted(unknown)}; choose from {SUITES}")
     args.backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
-    if set(args.backends) - {"local", "kubernetes"}:
-        parser.error("--backends takes local and/or kubernetes")
+    if set(args.backends) - {"local", "kubernetes", "real"}:
+        parser.error("--backends takes local, kubernetes and/or real")
     return args
 
 
@@ -94,6 +98,20 @@ def main(argv: list[str] | None = None) -> int:
                 ctx.log(ctx.bench_error)
         elif "kubernetes" not in args.backends:
             ctx.bench_error = "not requested (--backends local)"
+        if "real" in args.backends and "latency" in args.only:
+            from benchmarks.bench_cluster import started_real_bench
+
+            ctx.log("starting the real bench (real kubelet, containerd, runc, images)")
+            t0 = time.perf_counter()
+            try:
+                ctx.real_bench = stack.enter_context(
+                    started_real_bench(ctx.bench.gcs if ctx.bench else None))
+                meta["real_bench_start_s"] = round(time.perf_counter() - t0, 1)
+                meta["real_bench_timings_s"] = {
+                    k: round(v, 1) for k, v in ctx.real_bench.cluster.timings.items()}
+            except Exception as exc:  # report and go on without it
+                ctx.real_bench_error = f"real bench did not start: {exc}"
+                ctx.log(ctx.real_bench_error)
         for name in SUITES:
             if name not in args.only:
                 continue

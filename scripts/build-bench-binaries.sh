@@ -9,6 +9,7 @@
 #
 # Binaries (versions in bench/versions.env):
 #   kube-apiserver, kube-controller-manager  k8s.io/kubernetes via the wrapper module bench/kubernetes
+#   kubelet, kube-scheduler                  the same module and version (the "real" bench, issue 14)
 #   etcd                                     go.etcd.io/etcd/server/v3 via the wrapper module bench/etcd
 #   fake-gcs-server                          go install github.com/fsouza/fake-gcs-server@VERSION
 #
@@ -24,6 +25,8 @@ source "$bench_dir/versions.env"
 
 cache_root="${KINETIC_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kedro-kinetic/bin}"
 kube_dir="$cache_root/kubernetes-$KUBERNETES_VERSION"
+# Own folder, so a cache built before the real bench existed stays complete.
+kubelet_dir="$cache_root/kubelet-$KUBERNETES_VERSION"
 etcd_dir="$cache_root/etcd-$ETCD_VERSION"
 gcs_dir="$cache_root/fake-gcs-server-$FAKE_GCS_SERVER_VERSION"
 
@@ -32,6 +35,8 @@ log() { printf '[build-bench-binaries] %s\n' "$*" >&2; }
 print_paths() {
   echo "kube-apiserver=$kube_dir/kube-apiserver"
   echo "kube-controller-manager=$kube_dir/kube-controller-manager"
+  echo "kubelet=$kubelet_dir/kubelet"
+  echo "kube-scheduler=$kubelet_dir/kube-scheduler"
   echo "etcd=$etcd_dir/etcd"
   echo "fake-gcs-server=$gcs_dir/fake-gcs-server"
 }
@@ -46,6 +51,7 @@ complete() {
 
 all_complete() {
   complete "$kube_dir" kube-apiserver kube-controller-manager &&
+    complete "$kubelet_dir" kubelet kube-scheduler &&
     complete "$etcd_dir" etcd &&
     complete "$gcs_dir" fake-gcs-server
 }
@@ -109,6 +115,22 @@ build_kubernetes() {
   finish "$tmp" "$kube_dir"
 }
 
+build_kubelet() {
+  check_wrapper "$bench_dir/kubernetes" k8s.io/kubernetes "$KUBERNETES_VERSION"
+  local tmp="$cache_root/.tmp-kubelet-$KUBERNETES_VERSION-$$"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  timed "download modules for k8s.io/kubernetes $KUBERNETES_VERSION" \
+    bash -c "cd '$bench_dir/kubernetes' && go mod download"
+  # shellcheck disable=SC2046
+  timed "build kubelet $KUBERNETES_VERSION" \
+    go_build "$bench_dir/kubernetes" k8s.io/kubernetes/cmd/kubelet "$tmp/kubelet" $(kube_ldflags)
+  # shellcheck disable=SC2046
+  timed "build kube-scheduler $KUBERNETES_VERSION" \
+    go_build "$bench_dir/kubernetes" k8s.io/kubernetes/cmd/kube-scheduler "$tmp/kube-scheduler" \
+    $(kube_ldflags)
+  finish "$tmp" "$kubelet_dir"
+}
+
 build_etcd() {
   check_wrapper "$bench_dir/etcd" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
   local tmp="$cache_root/.tmp-etcd-$ETCD_VERSION-$$"
@@ -151,6 +173,7 @@ build_missing() {
     rm -rf "$cache_root"/.tmp-*  # leftovers of interrupted builds (nobody else builds now)
   fi
   complete "$kube_dir" kube-apiserver kube-controller-manager && log "cached: $kube_dir" || build_kubernetes
+  complete "$kubelet_dir" kubelet kube-scheduler && log "cached: $kubelet_dir" || build_kubelet
   complete "$etcd_dir" etcd && log "cached: $etcd_dir" || build_etcd
   complete "$gcs_dir" fake-gcs-server && log "cached: $gcs_dir" || build_fake_gcs_server
   log "all binaries ready in $((SECONDS - start))s; cache size: $(du -sh "$cache_root" | cut -f1)"
@@ -178,7 +201,9 @@ regen_kubernetes() {
     # Keep the upstream main module's GODEBUG defaults.
     go mod edit -godebug "$(awk '$1 == "godebug" {print $2; exit}' "$upstream")"
     go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$KUBERNETES_VERSION" \
-      "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBERNETES_VERSION"
+      "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBERNETES_VERSION" \
+      "k8s.io/kubernetes/cmd/kubelet@$KUBERNETES_VERSION" \
+      "k8s.io/kubernetes/cmd/kube-scheduler@$KUBERNETES_VERSION"
     go mod tidy
   )
 }
@@ -204,6 +229,6 @@ case "${1:-}" in
     timed "regenerate bench/kubernetes for $KUBERNETES_VERSION" regen_kubernetes
     timed "regenerate bench/etcd for $ETCD_VERSION" regen_etcd
     ;;
-  -h | --help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  -h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
   *) log "unknown argument: $1 (try --help)"; exit 2 ;;
 esac

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs, then run all of it:
 #   Python packages into .venv, Debian's chromium + chromium-driver (kedro-viz browser test),
-#   the bench binaries (kube-apiserver, kube-controller-manager, etcd, fake-gcs-server) built
-#   from Go modules into a cache keyed by version. Extra arguments go to pytest.
+#   the bench binaries (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, etcd,
+#   fake-gcs-server) built from Go modules into a cache keyed by version, and for the real bench
+#   Debian's containerd, runc, CNI plugins, mmdebstrap, buildah, skopeo plus its images (cached
+#   by input hash). The fast tier (no bench, no whole-project runs) runs first, right after the
+#   Python install, so a broken unit fails in seconds; then everything else. Extra arguments go
+#   to both pytest runs.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
@@ -16,14 +20,20 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-if ! command -v tmux >/dev/null 2>&1; then  # the terminal tests (tests/e2e/test_terminal.py)
-  echo "[test] installing tmux (Debian package)" >&2
+missing=()  # Debian packages: terminal tests (tmux), real bench (the rest)
+for pkg in tmux containerd runc containernetworking-plugins mmdebstrap buildah skopeo; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "[test] installing ${missing[*]} (Debian packages)" >&2
   sudo_cmd=""
   [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq tmux >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
 fi
 bash scripts/build-bench-binaries.sh
+.venv/bin/python -m tests.bench.real.images  # real bench images; a no-op when cached
 echo "[test] set-up took $((SECONDS - start)) s" >&2
 export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
 unset KINETIC_BENCH_SKIP KINETIC_SKIP_BROWSER

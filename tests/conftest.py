@@ -19,6 +19,7 @@ STATE_DIR = Path(tempfile.mkdtemp(prefix="kinetic-state-"))
 
 try:  # the Kubernetes/GCS bench (tests/bench) provides k8s_cluster, gcs_emulator
     from tests.bench.fixtures import *  # noqa: F403
+    from tests.bench.real.fixtures import *  # noqa: F403  (real_cluster: the real kubelet)
 except ImportError as exc:  # pragma: no cover - only while the bench is absent
     if "tests.bench" not in str(exc):
         raise

@@ -19,6 +19,13 @@ Three sources, measured in the same run: results first (the default: a listing
 of the run's ``results/`` every 0.2 s settles a node as soon as its sealed result
 is in), the watch alone (``results_first: false``: the pod's and Job's status,
 as the kubelet reports them), and ``event_source: poll`` every 5 s (baseline).
+
+With ``--backends ...,real`` the ``watch`` shapes also run on the real bench
+(tests/bench/real): a real kubelet runs each pod in a runc container, so the first hop is the
+kubelet's own report of the container's exit (its PLEG relist), not the test kubelet's.
+Those pods are not niced (``kinetic.command`` stays the image's default) and share the two
+cores with the driver as containers; the hops are reported beside the test kubelet's
+(``real``), with their ratios, from the same benchmark run.
 """
 
 from __future__ import annotations
@@ -79,17 +86,19 @@ def _hops(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _run_one(ctx: Any, shape: dict[str, Any], source: str, repeat: int) -> dict[str, Any]:
-    bench = ctx.bench
+def _run_one(ctx: Any, shape: dict[str, Any], source: str, repeat: int,
+             bench: Any = None) -> dict[str, Any]:
+    bench = bench or ctx.bench
+    real = bench.kind == "real kubelet"
     nodes = projects.node_count(shape)
     width = shape["width"]
-    name = f"lat-{shape['kind']}{nodes}-{source}-{repeat}"
+    name = f"{'real-' if real else ''}lat-{shape['kind']}{nodes}-{source}-{repeat}"
     root = ctx.workdir / name
     project = projects.trivial_project(root, shape, {"backend": "local"})
     extra: dict[str, Any] = {"max_parallel": max(8, width),
                              "event_source": "poll" if source == "poll" else "watch",
                              "results_first": source == "results-first"}
-    if ctx.sizes.get("pod_nice") is not None:
+    if ctx.sizes.get("pod_nice") is not None and not real:
         # Pods share this machine's cores with the driver; on GKE they run elsewhere.
         # The command is code (settings.py), never configuration.
         projects.add_code_settings(project, command=[
@@ -99,7 +108,8 @@ def _run_one(ctx: Any, shape: dict[str, Any], source: str, repeat: int) -> dict[
         extra["poll_interval_seconds"] = POLL_INTERVAL
     env = bench.write_env(project, name, **extra)
     with bench.workdir(project):
-        report = ctx.drive("run", project, env=env, label=name, timeout=1200)
+        report = ctx.drive("run", project, env=env, label=name, timeout=1200,
+                           environ=bench.environ)
     observed = bench.observer.snapshot()
     run_label = _run_label(report)
     bench.delete_run(run_label)
@@ -116,6 +126,31 @@ def _run_label(report: dict[str, Any]) -> str:
     from kedro_kinetic import naming
 
     return naming.run_label(report["session_id"])
+
+
+def _real(ctx: Any, shapes: dict[str, Any], test_runs: dict[str, Any]) -> dict[str, Any]:
+    """The watch runs again on the real bench, and each hop's ratio real / test kubelet."""
+    out: dict[str, Any] = {"runs": {}, "ratio_real_over_test": {}}
+    for label, shape in shapes.items():
+        rows: list[dict[str, Any]] = []
+        walls = []
+        for rep in range(ctx.sizes["latency_repeats"]):
+            ctx.log(f"latency (real kubelet): {label} ({projects.node_count(shape)} nodes), "
+                    f"repeat {rep + 1}")
+            one = _run_one(ctx, shape, "watch", rep, ctx.real_bench)
+            rows += one["edges"]
+            walls.append(one["session_run_s"])
+        hops = _hops(rows)
+        out["runs"][f"{label}/watch"] = {
+            "nodes": projects.node_count(shape), "session_run_s": walls, "hops": hops,
+            "edges": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
+                      for r in rows],
+        }
+        test = test_runs[f"{label}/watch"]["hops"]
+        out["ratio_real_over_test"][label] = {
+            hop: {q: ratio(hops[hop][q], test[hop][q]) for q in ("p50", "p95")}
+            for hop in ("latency", "api_pod_terminated", "driver_noticed", "driver_react")}
+    return out
 
 
 def run(ctx: Any) -> dict[str, Any]:
@@ -155,6 +190,10 @@ def run(ctx: Any) -> dict[str, Any]:
         source: summary([e["latency"] for label in shapes
                          for e in out["runs"][f"{label}/{source}"]["edges"]])
         for source in SOURCES})
+    if ctx.real_bench is not None:
+        out["real"] = _real(ctx, shapes, out["runs"])
+    elif ctx.real_bench_error:
+        out["real"] = {"skipped": ctx.real_bench_error}
     return out
 
 

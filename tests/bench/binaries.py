@@ -15,7 +15,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-bench-binaries.sh"
-NAMES = ("etcd", "kube-apiserver", "kube-controller-manager", "fake-gcs-server")
+NAMES = ("etcd", "kube-apiserver", "kube-controller-manager", "fake-gcs-server", "kubelet",
+         "kube-scheduler")
 
 
 class BinariesUnavailable(RuntimeError):
@@ -30,6 +31,8 @@ class Binaries:
     kube_apiserver: Path
     kube_controller_manager: Path
     fake_gcs_server: Path
+    kubelet: Path  # the real bench (tests/bench/real) only
+    kube_scheduler: Path
 
 
 def _run_script(*args: str, stream: bool = False) -> subprocess.CompletedProcess[str]:

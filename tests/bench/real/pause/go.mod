@@ -1,0 +1,3 @@
+module kedro-kinetic.local/bench/pause
+
+go 1.24.0

@@ -1,0 +1,360 @@
+"""GKERunner on the real bench: a real kubelet runs every node in a runc container.
+
+The image is demo_project's, built by buildah from the Dockerfile ``kedro kinetic init`` writes
+and referenced by digest; the store is fake-gcs-server. What the test kubelet only models is
+proven here: containers, images, securityContext, cgroup memory limits, logs through the
+kubelet's API. One cluster serves the whole session (``real_cluster``); each test has its own
+demo copy and store prefix.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+from tests.e2e.bench_kit import hashes, patch_node, run_objects
+from tests.e2e.real_kit import (
+    MANAGED,
+    kedro_run,
+    make_real_demo,
+    pod_names,
+    popen_run,
+    real_env,
+    wait_for_pod,
+)
+
+pytestmark = [pytest.mark.real_kubelet, pytest.mark.e2e]
+
+STORE_SIG = "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
+
+
+@pytest.fixture
+def real_demo(tmp_path, real_cluster, gcs_emulator, request):
+    """Factory of bench projects: ``real_demo(hooks=(), **kinetic_settings)``."""
+    def make(hooks=(), **extra):
+        return make_real_demo(tmp_path, real_cluster, gcs_emulator, request.node.name[:40],
+                              hooks, **extra)
+    return make
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, dict[str, str]]:
+    """SequentialRunner's output hashes of demo_project (all, and data_processing)."""
+    out = {}
+    for name, args in (("all", []), ("data_processing", ["--pipeline=data_processing"])):
+        project = copy_demo(tmp_path_factory.mktemp(f"seq-{name}"))
+        subprocess.run([*kedro_cmd(), "run", *args], cwd=project, env=subprocess_env(),
+                       capture_output=True, timeout=600, check=True)
+        out[name] = hashes(project)
+    return out
+
+
+def run_id_of(output: str) -> str:
+    match = re.search(r"kedro-kinetic run (\S+): \d+ nodes", output)
+    assert match, output[-3000:]
+    return match.group(1)
+
+
+def jobs_of(cluster, run_id: str) -> list:
+    return [j for j in cluster.batch_v1().list_namespaced_job(
+        cluster.namespace, label_selector=MANAGED).items
+        if j.metadata.annotations.get("kedro-kinetic.io/run-id") == run_id]
+
+
+def test_demo_equals_sequential_runner_one_container_per_node(real_demo, real_cluster,
+                                                               reference):
+    project = real_demo()
+    proc = kedro_run(project, real_cluster)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    assert hashes(project) == reference["all"]
+
+    run_id = run_id_of(output)
+    names = [j.metadata.annotations["kedro-kinetic.io/node-name"]
+             for j in jobs_of(real_cluster, run_id)]
+    assert len(names) == 13 and len(set(names)) == 13
+    label = jobs_of(real_cluster, run_id)[0].metadata.labels["kedro-kinetic.io/run"]
+    _, pods = run_objects(real_cluster, label)
+    digest = real_cluster.images["demo"].digest
+    assert len(pods) == 13
+    for pod in pods:  # each node ran in a container of the pinned image, on the real Node
+        assert pod.spec.node_name == real_cluster.node_name
+        (status,) = pod.status.container_statuses
+        assert status.image_id.endswith(digest), status.image_id
+        assert status.state.terminated.exit_code == 0
+    # the pods' output came through the kubelet's log endpoint, prefixed by the node's name
+    assert "[train_model_node] [kinetic-pod] running node train_model_node" in proc.stdout
+
+
+# --- one node in a real container ---------------------------------------------------------
+
+CLEAN_SALES = "def clean_sales("
+ONE_NODE = "--nodes=clean_sales_node"
+
+
+def pods_of_node(cluster, output: str, node: str = "clean_sales_node") -> list:
+    """The Pods the run of ``output`` made for ``node`` (read back from the API)."""
+    jobs = [j for j in jobs_of(cluster, run_id_of(output))
+            if j.metadata.annotations["kedro-kinetic.io/node-name"] == node]
+    if not jobs:
+        return []
+    return cluster.core_v1().list_namespaced_pod(
+        cluster.namespace, label_selector=f"job-name={jobs[0].metadata.name}").items
+
+
+SECURITY_PROBE = """
+import os, pathlib
+for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+    if line.startswith(("CapEff:", "NoNewPrivs:", "Seccomp:")):
+        print("probe", " ".join(line.split()), flush=True)
+limit = pathlib.Path("/sys/fs/cgroup/memory/memory.limit_in_bytes").read_text().strip()
+print("probe memory.limit_in_bytes", limit, "uid", os.getuid(), flush=True)
+import hashlib
+token = os.environ.get("PROBE_TOKEN", "").encode()
+print("probe secret-sha256", hashlib.sha256(token).hexdigest(), flush=True)
+"""
+
+
+def test_security_context_memory_limit_and_secret_env_in_the_container(real_demo,
+                                                                         real_cluster):
+    import hashlib
+
+    project = real_demo()
+    patch_node(project, CLEAN_SALES, SECURITY_PROBE)
+    # a Secret read by the kubelet for a Pod bound to it (Node authorizer), as the Job's
+    # secretKeyRef env; the pod prints only its digest
+    core, name, token = real_cluster.core_v1(), "probe-token", "t0ken-" + "x" * 20
+    core.create_namespaced_secret(real_cluster.namespace, {
+        "metadata": {"name": name}, "stringData": {"token": token}})
+    try:
+        proc = kedro_run(project, real_cluster, ONE_NODE, "--runner-params",
+                         "nodes.clean_sales_node.memory=300Mi,"
+                         f"defaults.secret_env.PROBE_TOKEN.secret={name},"
+                         "defaults.secret_env.PROBE_TOKEN.key=token")
+    finally:
+        core.delete_namespaced_secret(name, real_cluster.namespace)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    assert token not in proc.stdout + proc.stderr
+    # streamed from the container through the API server and the kubelet, prefixed by node
+    probe = dict(line.split(" ", 2)[2].split(" ", 1) for line in proc.stdout.splitlines()
+                 if line.startswith("[clean_sales_node] probe "))
+    assert probe["CapEff:"] == "0000000000000000"  # no capability at all
+    assert probe["NoNewPrivs:"] == "1"  # allowPrivilegeEscalation: false
+    assert probe["Seccomp:"] == "2"  # RuntimeDefault: a seccomp filter
+    assert probe["memory.limit_in_bytes"] == f"{300 * 2**20} uid 1000"  # cgroup limit, USER
+    assert probe["secret-sha256"] == hashlib.sha256(token.encode()).hexdigest()
+
+
+TAMPER = '''
+import hashlib, pickle, pathlib
+from google.cloud import storage
+from google.auth.credentials import AnonymousCredentials
+from kedro.framework.hooks import hook_impl
+
+#: Inside the container: the project's data/ folder, mounted from the host.
+MARKER = pathlib.Path("/home/kedro/project/data/unpickled.marker")
+DELIVERED = pathlib.Path(__file__).resolve().parents[2] / "data" / "delivered.sha256"
+
+
+class Evil:
+    def __reduce__(self):
+        return (pathlib.Path.write_text, (MARKER, "unpickled"))
+
+
+class Tamper:
+    """Overwrites the node's pinned payload in the store just before its Job is created."""
+
+    @hook_impl
+    def kinetic_job_manifest(self, manifest, node, settings, run_id):
+        args = manifest["spec"]["template"]["spec"]["containers"][0]["args"]
+        bucket, name = args[args.index("--payload") + 1][len("gs://"):].split("/", 1)
+        evil = pickle.dumps(Evil())
+        client = storage.Client(project="p", credentials=AnonymousCredentials())
+        client.bucket(bucket).blob(name).upload_from_string(evil)
+        DELIVERED.write_text(hashlib.sha256(evil).hexdigest())
+'''
+
+
+def test_tampered_payload_is_refused_inside_the_real_container(real_demo, real_cluster,
+                                                              gcs_emulator):
+    import hashlib
+
+    from kedro_kinetic.result import EXIT_VERIFICATION_FAILED
+
+    project = real_demo(hooks=(("tamper", TAMPER, "Tamper"),))
+    patch_node(project, CLEAN_SALES, 'open("data/ran.marker", "w").write("ran")')
+    proc = kedro_run(project, real_cluster, ONE_NODE)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "node 'clean_sales_node' failed remotely (verification failed)" in output
+    assert "payload: SHA-256 mismatch" in output
+    # the attack was delivered: the store held the evil pickle when the container read it ...
+    (pod,) = pods_of_node(real_cluster, output)
+    args = pod.spec.containers[0].args
+    bucket, name = args[args.index("--payload") + 1][len("gs://"):].split("/", 1)
+    stored = gcs_emulator.client().bucket(bucket).blob(name).download_as_bytes()
+    delivered = (project / "data" / "delivered.sha256").read_text()
+    assert hashlib.sha256(stored).hexdigest() == delivered
+    # ... and the real container refused it before unpickling or running anything
+    assert pod.status.container_statuses[0].state.terminated.exit_code == \
+        EXIT_VERIFICATION_FAILED
+    assert not (project / "data" / "unpickled.marker").exists()
+    assert not (project / "data" / "ran.marker").exists()
+
+
+def test_memory_past_the_limit_is_oomkilled_by_the_kernel(real_demo, real_cluster):
+    project = real_demo()
+    patch_node(project, CLEAN_SALES, "blob = bytearray(700 * 2**20)\n"
+                                     "blob[::4096] = b'x' * len(blob[::4096])")
+    proc = kedro_run(project, real_cluster, ONE_NODE, "--runner-params",
+                     "nodes.clean_sales_node.memory=256Mi")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "node 'clean_sales_node' failed remotely" in output
+    assert "OOMKilled" in output and "give the node more memory" in output
+    (pod,) = pods_of_node(real_cluster, output)
+    terminated = pod.status.container_statuses[0].state.terminated
+    assert (terminated.reason, terminated.exit_code) == ("OOMKilled", 137)
+
+
+@pytest.mark.parametrize("case", ["missing-image", "root-image"])
+def test_stuck_container_fails_fast_with_the_runners_message(real_demo, real_cluster, case):
+    project = real_demo()
+    if case == "missing-image":  # pinned, allowed repository, but in no registry
+        image = "kinetic.local/does-not-exist@sha256:" + "b" * 64
+        reason, explained = "ErrImagePull", "check kinetic.image and registry access"
+        kubelet_says = "connection refused"  # the pull went to the closed local port
+    else:  # the base image's user is root, the Job says runAsNonRoot
+        image = real_cluster.image("base")
+        reason, explained = "CreateContainerConfigError", "the container could not be configured"
+        kubelet_says = "container has runAsNonRoot and image will run as root"
+    start = time.monotonic()
+    proc = kedro_run(project, real_cluster, ONE_NODE, "--runner-params",
+                     f"nodes.clean_sales_node.image={image}", timeout=300)
+    seconds = time.monotonic() - start
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "node 'clean_sales_node' failed remotely" in output
+    assert reason in output and explained in output and kubelet_says in output
+    print(f"[real bench] {case}: kedro run ended after {seconds:.1f} s")
+
+
+def test_active_deadline_stops_a_node_that_runs_too_long(real_demo, real_cluster):
+    project = real_demo()
+    patch_node(project, CLEAN_SALES, "import time; time.sleep(600)")
+    start = time.monotonic()
+    proc = kedro_run(project, real_cluster, ONE_NODE, "--runner-params",
+                     "nodes.clean_sales_node.deadline_seconds=5", timeout=300)
+    print(f"[real bench] deadline 5 s: kedro run ended after {time.monotonic() - start:.1f} s")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "DeadlineExceeded" in output
+    assert "the node ran longer than its deadline_seconds" in output
+
+
+FAIL_ONCE = """
+import pathlib
+first = pathlib.Path("data/first-attempt.marker")
+if not first.exists():
+    first.write_text("failed")
+    raise RuntimeError("the first attempt fails on purpose")
+"""
+
+
+def test_a_failed_attempt_is_retried_in_a_new_pod(real_demo, real_cluster):
+    project = real_demo()
+    patch_node(project, CLEAN_SALES, FAIL_ONCE)
+    proc = kedro_run(project, real_cluster, ONE_NODE, "--runner-params",
+                     "nodes.clean_sales_node.retries=1")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-5000:]
+    assert (project / "data" / "first-attempt.marker").exists()
+    pods = pods_of_node(real_cluster, output)
+    codes = sorted(p.status.container_statuses[0].state.terminated.exit_code for p in pods)
+    assert len(pods) == 2 and codes[0] == 0 and codes[1] != 0, codes
+
+
+def test_sigint_deletes_every_job_pod_and_container_of_the_run(real_demo, real_cluster):
+    project = real_demo()
+    patch_node(project, CLEAN_SALES, "import time; time.sleep(600)")
+    before = pod_names(real_cluster)
+    started = time.monotonic()
+    proc = popen_run(project, real_cluster, ONE_NODE)
+    try:
+        pod = wait_for_pod(real_cluster, before, lambda p: any(
+            s.state.running for s in p.status.container_statuses or []), "running", proc)
+        run_label = pod.metadata.labels["kedro-kinetic.io/run"]
+        container_id = pod.status.container_statuses[0].container_id.split("://", 1)[1]
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+        out = proc.log.read_text()
+        exited = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert "Cancelled" in out
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        jobs, pods = run_objects(real_cluster, run_label)
+        tasks = real_cluster.containerd.ctr("tasks", "list", "--quiet").stdout.split()
+        if not jobs and not pods and container_id not in tasks:
+            print(f"[real bench] SIGINT {sent - started:.1f} s after the start: driver exited "
+                  f"after {exited:.1f} s, container gone after {time.monotonic() - sent:.1f} s")
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"left behind: jobs {[j.metadata.name for j in jobs]}, pods "
+                    f"{[p.metadata.name for p in pods]}, container running: "
+                    f"{container_id in tasks}")
+
+
+def test_resume_after_the_driver_is_killed_runs_nothing_twice(real_demo, real_cluster,
+                                                              reference):
+    project = real_demo()
+    for sig, node, extra in ((STORE_SIG, "store_features_node", "import time; time.sleep(20)"),
+                             (CLEAN_SALES, "clean_sales_node", "")):
+        patch_node(project, sig, f"open('data/executions-{node}', 'a').write('ran\\n')\n{extra}")
+    before = pod_names(real_cluster)
+    proc = popen_run(project, real_cluster, "--pipeline=data_processing")
+    try:
+        wait_for_pod(real_cluster, before, lambda p: "store-features" in p.metadata.name and any(
+            s.state.running for s in p.status.container_statuses or []),
+            "store_features running", proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        out = proc.log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run_id = run_id_of(out)
+    resumed = kedro_run(project, real_cluster, "--pipeline=data_processing", "--runner-params",
+                        f"resume={run_id}")
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, output[-5000:]
+    assert "already finished" in output
+    assert "Adopted existing Job" in output  # the slow node's Job was followed again
+    for node in ("store_features_node", "clean_sales_node"):
+        runs = (project / "data" / f"executions-{node}").read_text().splitlines()
+        assert len(runs) == 1, node
+    names = [j.metadata.annotations["kedro-kinetic.io/node-name"]
+             for j in jobs_of(real_cluster, run_id)]
+    assert len(names) == 8 and len(set(names)) == 8
+    assert hashes(project) == reference["data_processing"]
+
+
+def test_doctor_finds_the_real_bench_ready(real_demo, real_cluster):
+    project = real_demo()
+    proc = subprocess.run([*kedro_cmd(), "kinetic", "doctor", "--env", "real"], cwd=project,
+                          env=real_env(real_cluster), capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "doctor: ready for `kedro run --env real --runner=kedro_kinetic.GKERunner`" in lines
+    assert any(line.startswith("ok") and real_cluster.image("demo") in line for line in lines)
