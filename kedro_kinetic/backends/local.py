@@ -360,7 +360,7 @@ class LocalBackend(Backend):
                                  time=time.time()))
 
     @staticmethod
-    def _mark_attempt(path: Path | None, attempt: int, code: int, offset: int) -> int:
+    def _mark_attempt(path: Path | None, attempt: int, code: int | None, offset: int) -> int:
         """Separate a retry's output from the previous attempt's in the node's log
         (``kedro kinetic logs`` shows them apart, as for a Job's pods); the separator
         is not echoed (the retry line said it). Returns the offset to tail from."""
