@@ -20,12 +20,12 @@ of the run's ``results/`` every 0.2 s settles a node as soon as its sealed resul
 is in), the watch alone (``results_first: false``: the pod's and Job's status,
 as the kubelet reports them), and ``event_source: poll`` every 5 s (baseline).
 
-With ``--backends ...,real`` the ``watch`` shapes also run on the real bench
-(tests/bench/real): a real kubelet runs each pod in a runc container, so the first hop is the
-kubelet's own report of the container's exit (its PLEG relist), not the test kubelet's.
-Those pods are not niced (``kinetic.command`` stays the image's default) and share the two
-cores with the driver as containers; the hops are reported beside the test kubelet's
-(``real``), with their ratios, from the same benchmark run.
+With ``--backends ...,real`` the shapes also run on the real bench (tests/bench/real),
+results first and the watch alone: a real kubelet runs each pod in a runc container, so
+the first hop is the kubelet's own report of the container's exit (its PLEG relist), not
+the test kubelet's. Those pods are not niced (``kinetic.command`` stays the image's
+default) and share the two cores with the driver as containers; the hops are reported
+beside the test kubelet's (``real``), with their ratios, from the same benchmark run.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ POLL_INTERVAL = 5
 #: How the driver learns that a node ended: its sealed result in the store (results first,
 #: the default), the pod/Job watch alone (the kubelet's status), or a listing every 5 s.
 SOURCES = ("results-first", "watch", "poll")
+REAL_SOURCES = ("results-first", "watch")  # the real bench: the 5 s poll adds nothing new
 
 
 def edges(report: dict[str, Any], observed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -129,27 +130,32 @@ def _run_label(report: dict[str, Any]) -> str:
 
 
 def _real(ctx: Any, shapes: dict[str, Any], test_runs: dict[str, Any]) -> dict[str, Any]:
-    """The watch runs again on the real bench, and each hop's ratio real / test kubelet."""
+    """Results first and the watch alone again on the real bench, and each hop's ratio
+    real / test kubelet for the same source."""
     out: dict[str, Any] = {"runs": {}, "ratio_real_over_test": {}}
-    for label, shape in shapes.items():
-        rows: list[dict[str, Any]] = []
-        walls = []
-        for rep in range(ctx.sizes["latency_repeats"]):
-            ctx.log(f"latency (real kubelet): {label} ({projects.node_count(shape)} nodes), "
-                    f"repeat {rep + 1}")
-            one = _run_one(ctx, shape, "watch", rep, ctx.real_bench)
-            rows += one["edges"]
-            walls.append(one["session_run_s"])
-        hops = _hops(rows)
-        out["runs"][f"{label}/watch"] = {
-            "nodes": projects.node_count(shape), "session_run_s": walls, "hops": hops,
-            "edges": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
-                      for r in rows],
-        }
-        test = test_runs[f"{label}/watch"]["hops"]
-        out["ratio_real_over_test"][label] = {
-            hop: {q: ratio(hops[hop][q], test[hop][q]) for q in ("p50", "p95")}
-            for hop in ("latency", "api_pod_terminated", "driver_noticed", "driver_react")}
+    for source in REAL_SOURCES:
+        for label, shape in shapes.items():
+            rows: list[dict[str, Any]] = []
+            walls = []
+            for rep in range(ctx.sizes["latency_repeats"]):
+                ctx.log(f"latency (real kubelet): {label} ({projects.node_count(shape)} "
+                        f"nodes), {source}, repeat {rep + 1}")
+                one = _run_one(ctx, shape, source, rep, ctx.real_bench)
+                rows += one["edges"]
+                walls.append(one["session_run_s"])
+            hops = _hops(rows)
+            out["runs"][f"{label}/{source}"] = {
+                "nodes": projects.node_count(shape), "session_run_s": walls, "hops": hops,
+                "edges": [{k: (round(v, 4) if isinstance(v, float) else v)
+                           for k, v in r.items()} for r in rows],
+            }
+            test = test_runs[f"{label}/{source}"]["hops"]
+            out["ratio_real_over_test"][f"{label}/{source}"] = {
+                hop: {q: ratio(hops[hop][q], test[hop][q]) for q in ("p50", "p95")}
+                for hop in ("latency", "api_pod_terminated", "driver_noticed", "driver_react")}
+    out["summary"] = {source: summary([e["latency"] for label in shapes
+                                       for e in out["runs"][f"{label}/{source}"]["edges"]])
+                      for source in REAL_SOURCES}
     return out
 
 
