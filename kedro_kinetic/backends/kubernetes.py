@@ -27,19 +27,18 @@ from kedro_kinetic.backends import k8s_events as events
 from kedro_kinetic.backends.base import Backend, JobEvent
 from kedro_kinetic.backends.k8s_client import api_client, with_retries
 from kedro_kinetic.backends.k8s_events import STUCK_WAITING, Action, Track
+from kedro_kinetic.backends.k8s_logs import PodLogs
 from kedro_kinetic.backends.k8s_watch import RunWatch
 from kedro_kinetic.errors import BackendError, RunNotFound
 from kedro_kinetic.manifest import (
     ANN_PAYLOAD,
     ANN_RUN_ID,
     ANN_SPEC,
-    CONTAINER,
     LABEL_RUN,
     MANAGED_BY,
     fail_job_exit_codes,
 )
 from kedro_kinetic.naming import key_secret
-from kedro_kinetic.text import printable
 
 if TYPE_CHECKING:
     from kedro_kinetic.config import RunConfig
@@ -89,6 +88,7 @@ class KubernetesBackend(Backend):
         self._sink = log_sink or sys.stdout
         self._lock = threading.RLock()
         self._tracks: dict[str, Track] = {}
+        self._logs = PodLogs(self._core, namespace, self._sink, self._lock)
         self._watch = RunWatch(self._batch, self._core, namespace, self.selector,
                                self._on_object, poll_interval)
 
@@ -292,32 +292,8 @@ class KubernetesBackend(Backend):
 
     # -- logs --------------------------------------------------------------------
     def _follow_logs(self, track: Track, pod: str) -> None:
-        if not self._stream:
-            return
-        threading.Thread(target=self._stream_logs, args=(track.display, pod),
-                         daemon=True).start()
-
-    def _stream_logs(self, display: str, pod: str) -> None:
-        try:
-            response = self._core.read_namespaced_pod_log(
-                pod, self.namespace, container=CONTAINER, follow=True,
-                _preload_content=False)
-            pending = b""
-            for chunk in response.stream(4096):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    self._print(display, line)
-            if pending:
-                self._print(display, pending)
-        except Exception as exc:
-            logger.debug("log stream of %s ended: %s", pod, exc)
-
-    def _print(self, display: str, line: bytes) -> None:
-        with self._lock:
-            text = printable(line.decode(errors="replace").rstrip(), newlines=False)
-            self._sink.write(f"[{display}] {text}\n")
-            self._sink.flush()
+        if self._stream:
+            self._logs.follow(track.display, pod)
 
     # -- cancellation ------------------------------------------------------------
     def _delete(self, name: str) -> None:
@@ -369,6 +345,7 @@ class KubernetesBackend(Backend):
     def cancel_all(self) -> list[str]:
         """Delete every Job and Pod of the run; return the Jobs that were still running."""
         with self._lock:
+            self._logs.cancelled = True  # the deleted pods' streams end; nobody waits
             running = [t for t in self._tracks.values() if not t.finished]
             for track in running:
                 for action in events.cancelled(track, time.time()):
@@ -385,5 +362,6 @@ class KubernetesBackend(Backend):
         return [t.name for t in running]
 
     def close(self) -> None:
-        """Stop watching."""
+        """Stop watching; let the log streams finish printing (bounded) unless cancelled."""
         self._watch.stop()
+        self._logs.drain()

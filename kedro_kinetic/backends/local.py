@@ -25,12 +25,14 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from kedro_kinetic import credentials, naming, seal
 from kedro_kinetic.backends.base import Backend, EventKind, JobEvent
 from kedro_kinetic.backends.forkclient import ForkedProcess
+from kedro_kinetic.backends.log_files import mark_attempt, size, tail
 from kedro_kinetic.errors import BackendError
 from kedro_kinetic.layout import argv_digest
 from kedro_kinetic.manifest import (
@@ -42,7 +44,6 @@ from kedro_kinetic.manifest import (
 from kedro_kinetic.text import printable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from kedro_kinetic.backends.forkpool import ForkServers
     from kedro_kinetic.layout import LocalRunFolder
@@ -57,11 +58,6 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def _size(path: Path | None) -> int:
-    """Where a log file ends now (0 if it does not exist yet): output after it is new."""
-    return path.stat().st_size if path is not None and path.exists() else 0
 
 
 @dataclass(frozen=True)
@@ -245,30 +241,6 @@ class LocalBackend(Backend):
                 self._sink.write(f"[{job.display}] {text}\n")
                 self._sink.flush()
 
-    def _tail(self, job: _LocalJob, path: Path, offset: int,
-              ended: Callable[[float], bool]) -> int:
-        """Echo the log file's new lines until ``ended``; return the offset reached."""
-        pending = b""
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            while True:
-                chunk = handle.read(65536)
-                if chunk:
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        self._echo(job, line)
-                    continue
-                if ended(0.02):
-                    chunk = handle.read()
-                    if not chunk:
-                        break
-                    pending += chunk
-                    continue
-            if pending:
-                self._echo(job, pending)
-            return handle.tell()
-
     def _stream_attempt(self, job: _LocalJob,
                         proc: subprocess.Popen[bytes] | ForkedProcess, offset: int) -> int:
         path = self._log_path(job.name)
@@ -284,7 +256,7 @@ class LocalBackend(Backend):
                 return False
             return True
 
-        return self._tail(job, path, offset, ended)
+        return tail(path, offset, ended, partial(self._echo, job))
 
     def _follow_adopted(self, job: _LocalJob, pid: int) -> None:
         path = self._log_path(job.name)
@@ -295,7 +267,7 @@ class LocalBackend(Backend):
             time.sleep(timeout)
             return not _alive(pid)
 
-        self._tail(job, path, _size(path), ended)
+        tail(path, size(path), ended, partial(self._echo, job))
         code = self._reported_exit_code(job.argv)
         with self._lock:
             self._adopted.pop(job.name, None)
@@ -328,7 +300,7 @@ class LocalBackend(Backend):
             timer.start()
         failures = 0
         path = self._log_path(job.name)
-        offset = _size(path) if path is not None else 0
+        offset = size(path) if path is not None else 0
         while True:
             with self._lock:
                 proc = self._procs[job.name]
@@ -345,7 +317,7 @@ class LocalBackend(Backend):
             with self._lock:
                 self._sink.write(f"[{job.display}] exit code {code}; retrying "
                                  f"({failures}/{job.backoff_limit})\n")
-            offset = self._mark_attempt(path, failures + 1, code, offset)
+            offset = mark_attempt(path, failures + 1, code, offset)
             self._start(job)
         if timer:
             timer.cancel()
@@ -358,18 +330,6 @@ class LocalBackend(Backend):
                 else "Error")
         self.events.put(JobEvent(job.name, EventKind.FINISHED, exit_code=code, reason=reason,
                                  time=time.time()))
-
-    @staticmethod
-    def _mark_attempt(path: Path | None, attempt: int, code: int | None, offset: int) -> int:
-        """Separate a retry's output from the previous attempt's in the node's log
-        (``kedro kinetic logs`` shows them apart, as for a Job's pods); the separator
-        is not echoed (the retry line said it). Returns the offset to tail from."""
-        if path is None:
-            return offset
-        with path.open("ab") as log:
-            log.write(f"----- attempt {attempt} (attempt {attempt - 1} exited with code "
-                      f"{code}) -----\n".encode())
-        return _size(path)
 
     def _kill(self, name: str, reason: str) -> bool:
         with self._lock:

@@ -204,9 +204,13 @@ def test_killed_pod_is_retried_or_reported_as_killed(bench, k8s_cluster, retries
 def test_pod_killed_while_writing_a_large_output_leaves_nothing_partial(
         bench, k8s_cluster, reference):
     project = bench()
-    # product_features_node returns ~150 MB more than usual, then is killed while saving it
+    go = project / "go"
+    # product_features_node returns ~150 MB more than usual, then is killed while saving it:
+    # it waits for the test, which kills the pod right after letting it go on (building,
+    # pickling and uploading 150 MB takes far longer than the kill)
     patch_node(project, PRODUCT_SIG,
-               "import sys; print('returning a large output', flush=True); "
+               "import pathlib, time\nprint('returning a large output', flush=True)\n"
+               f"while not pathlib.Path({str(go)!r}).exists():\n    time.sleep(0.01)\n"
                "sales_primary = sales_primary.assign("
                "padding=[b'x' * 250_000] * len(sales_primary))")
     mark_executions(project, "def create_model_input_table(", "create_model_input_table_node")
@@ -216,6 +220,7 @@ def test_pod_killed_while_writing_a_large_output_leaves_nothing_partial(
                                    driver=proc)
         wait_until(lambda: "returning a large output" in k8s_cluster.kubelet.pod_log(
             k8s_cluster.namespace, pod.metadata.name), interval=0.05, process=proc)
+        go.write_text("go")
         k8s_cluster.kubelet.kill_pod(k8s_cluster.namespace, pod.metadata.name)
         proc.wait()
     out = proc.output

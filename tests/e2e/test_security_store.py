@@ -70,6 +70,13 @@ def local_race_env(race: dict[str, str]) -> tuple[list[str], dict[str, str]]:
     return ["run", "--runner=kedro_kinetic.GKERunner"], race
 
 
+def job_end_race_env(race: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The same, with the results read when the Job ends (``results_first: false``): the
+    result a store writer replaced while the pod paused is the one the driver reads."""
+    args, env = local_race_env(race)
+    return [*args, "--runner-params", "results_first=false"], env
+
+
 def fail_feature_importance(project: Path) -> None:
     """feature_importance_node raises while $KINETIC_TEST_FAIL is set (runs after split)."""
     patch_node(project, FEATURE_SIG, "import os\nif os.environ.get('KINETIC_TEST_FAIL'):\n"
@@ -83,7 +90,7 @@ def fail_feature_importance(project: Path) -> None:
 def test_a_result_forged_during_the_run_is_refused_and_nothing_is_unpickled(demo, tmp_path,
                                                                             forgery):
     marker = tmp_path / "MARKER"
-    with PausedRun(demo, tmp_path, "split-data-node", local_race_env) as run:
+    with PausedRun(demo, tmp_path, "split-data-node", job_end_race_env) as run:
         path = Path(run.paused_result().removeprefix("file://"))
         folder = path.parent.parent
         forge(folder, "split_data_node", SPLIT_OUTPUTS, marker)
@@ -98,6 +105,23 @@ def test_a_result_forged_during_the_run_is_refused_and_nothing_is_unpickled(demo
             else "failed authentication" in text), text[-4000:]
     assert "node 'split_data_node' failed" in text
     assert not marker.exists()
+
+
+def test_a_result_forged_after_results_first_read_it_is_never_read(demo, tmp_path):
+    """Results first (the default) settles a node from its authentic result at once; a
+    forgery written over it afterwards (with evil pickles where it points) is never read,
+    and the consumers verify their inputs against the genuine result's digests."""
+    marker = tmp_path / "MARKER"
+    with PausedRun(demo, tmp_path, "split-data-node", local_race_env) as run:
+        path = Path(run.paused_result().removeprefix("file://"))
+        genuine = path.read_bytes()
+        folder = path.parent.parent
+        forge(folder, "split_data_node", SPLIT_OUTPUTS, marker)
+        assert path.read_bytes() != genuine  # delivered: the forgery replaced the result
+        text = run.resume_and_wait()
+    assert "not sealed with the run's key" not in text  # the forgery was never read
+    assert not marker.exists(), text[-4000:]
+    assert not marker.with_suffix(".unpickled").exists()
 
 
 def test_forged_results_are_not_trusted_on_resume(demo, tmp_path):

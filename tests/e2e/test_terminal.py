@@ -92,7 +92,7 @@ def test_every_log_line_survives_the_live_table(tmp_path, demo):
     for node, state in table.items():
         if state == "succeeded":
             assert f"Completed node: {node}" in screen, (node, screen[-5000:])
-    assert re.search(r"Stopping \d+ running node\(s\) after the failure of "
+    assert re.search(r"Stopping \d+ running Job\(s\) after the failure of "
                      r"'product_features_node'", screen), screen[-5000:]
     assert re.search(r"There are \d+ nodes that have not run", screen), screen[-5000:]
     assert '--from-nodes "' in screen and "--runner-params resume=" in screen
