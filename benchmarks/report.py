@@ -98,12 +98,14 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                          f"zlib cross-payload redundancy (upper bound) "
                          f"{pay['redundancy']['shared_fraction_estimate']}"))
     grouping = results.get("grouping", {})
-    for name, data in grouping.get("pipelines", {}).items():
+    real_grouping = {f"{name}, real kubelet": data
+                     for name, data in (grouping.get("real") or {}).items() if "nodes" in data}
+    for name, data in {**grouping.get("pipelines", {}), **real_grouping}.items():
         rows.append(_row("8 grouping", f"{name} ({data['nodes']} nodes): wall chains / none",
                          data["wall_ratio_chains_over_none"], "< 1", None, "x",
                          f"Jobs {data['jobs']['none']} -> {data['jobs']['chains']}; wall "
                          f"{data['wall_s_median']['none']} s -> "
-                         f"{data['wall_s_median']['chains']} s (median, bench)"))
+                         f"{data['wall_s_median']['chains']} s (median)"))
     auth = results.get("auth", {})
     if "driver_read" in auth:
         read = auth["driver_read"]
