@@ -141,11 +141,17 @@ class Bench:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "parameters.yml").write_text(
             yaml.safe_dump({"kinetic": self.params(prefix, **extra)}, sort_keys=False))
-        from benchmarks.projects import BENCH_REPOSITORIES, add_code_settings
+        from benchmarks.projects import add_code_settings
 
         add_code_settings(project, kubeconfig=self.cluster.kubeconfig,
-                          image_repositories=BENCH_REPOSITORIES)
+                          image_repositories=self.image_repositories())
         return env
+
+    def image_repositories(self) -> list[str]:
+        """What the bench projects' settings.py allows ``image`` to name."""
+        from benchmarks.projects import BENCH_REPOSITORIES
+
+        return BENCH_REPOSITORIES
 
     @contextlib.contextmanager
     def workdir(self, project: Path) -> Iterator[None]:
@@ -188,9 +194,13 @@ class RealBench(Bench):
 
     def params(self, prefix: str, **extra: Any) -> dict[str, Any]:
         block = super().params(prefix, **extra)
-        block.pop("kubeconfig")
         block["image"] = self.cluster.image("demo")
         return block
+
+    def image_repositories(self) -> list[str]:
+        from tests.bench.real.images import REPOSITORY_PREFIX
+
+        return [REPOSITORY_PREFIX]
 
     def write_env(self, project: Path, prefix: str, env: str = "bench", **extra: Any) -> str:
         from benchmarks.projects import PACKAGE
