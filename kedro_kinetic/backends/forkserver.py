@@ -9,7 +9,9 @@ still verifies every digest before it parses or unpickles anything.
 What the server imports is decided by the driver's code only: the entrypoint and
 what it imports lazily (:data:`BASE_IMPORTS`), the project's node modules (named by
 the driver's pipeline objects) and the dataset classes of the run's *checked*
-catalog. It reads nothing from the store and unpickles nothing.
+catalog. It reads nothing from the store and unpickles nothing. The project's
+node modules are imported after ``ready``, one at a time while no request waits,
+so the first nodes start without waiting for the imports of the last ones.
 
 It talks to the driver over an inherited ``AF_UNIX``/``SOCK_SEQPACKET`` socket
 pair (no name in any file system: only the driver that started it holds the other
@@ -18,7 +20,7 @@ end). One JSON document per message:
 * driver -> server: ``{"op": "hello", "modules": [...], "classes": [...]}`` once,
   then ``{"op": "fork", "id", "args", "env", "cwd"}`` with the child's output file
   descriptor attached (``SCM_RIGHTS``), and ``{"op": "kill", "id", "signal"}``;
-* server -> driver: ``ready`` (after the imports), ``started`` (pid, kernel start
+* server -> driver: ``ready`` (after the base imports), ``started`` (pid, kernel start
   time) or ``refused`` (why), and ``exited`` (the exit code, from ``waitpid``).
 
 The run key reaches each child in its Job's env only: the server's own
@@ -73,10 +75,7 @@ _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | tuple = ()) -> None:
     """Send one JSON message (with file descriptors attached, if any)."""
     data = json.dumps(message).encode()
-    if fds:
-        socket.send_fds(sock, [data], list(fds))
-    else:
-        sock.send(data)
+    socket.send_fds(sock, [data], list(fds)) if fds else sock.send(data)
 
 
 def thread_count() -> int:
@@ -229,8 +228,9 @@ def _finish(code: int) -> None:
 class Server:
     """The server's loop: fork on request, reap children, report their exit codes."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, later: list[str] | None = None) -> None:
         self.sock = sock
+        self.later = list(later or [])  # node modules to import while no request waits
         self.poll = select.poll()  # no file descriptor of its own for a child to inherit
         self.poll.register(sock.fileno(), select.POLLIN)
         self.pidfds: dict[int, tuple[int, int]] = {}  # pidfd -> (job id, pid)
@@ -240,7 +240,11 @@ class Server:
         """Serve until the driver closes its end; running children are left running."""
         while True:
             try:
-                for fd, _ in self.poll.poll():
+                events = self.poll.poll(0 if self.later else None)
+                if not events and self.later:
+                    warm_next(self.later)  # one module, then requests and exits first
+                    continue
+                for fd, _ in events:
                     if fd != self.sock.fileno():
                         self._reap(fd)
                     elif not self._request():
@@ -342,20 +346,31 @@ class Server:
         send(self.sock, {"op": "exited", "id": job, "code": os.waitstatus_to_exitcode(status)})
 
 
-def preload(modules: list[str], classes: list[str]) -> list[str]:
-    """Import the entrypoint, the modules, the classes and their companions; return failures.
+def preload(classes: list[str]) -> list[str]:
+    """Import the entrypoint, the dataset classes and their companions; return failures.
 
-    Everything is imported before the first fork (and none of it while children
-    run), so that reaping and forking are never held up by an import.
-    """
-    names = [(n, False) for n in (*BASE_IMPORTS, *modules)] + [(n, True) for n in classes]
+    What every node needs comes before ``ready``; the project's node modules come
+    later, one at a time while no request waits (:meth:`Server.serve`), so that a
+    pipeline's first nodes do not wait for its last ones' imports."""
+    names = [(n, False) for n in BASE_IMPORTS] + [(n, True) for n in classes]
     failed = [why for why in (import_one(str(n), is_class) for n, is_class in names) if why]
     for extra in companions():
         import_one(extra, False)
     warm_parser()
-    freeze()
     settle()
     return failed
+
+
+def warm_next(later: list[str]) -> None:
+    """Import the next of the project's node modules (a failure is the child's to meet)."""
+    why = import_one(later.pop(0), False)
+    if why:
+        print(f"[kinetic-fork-server] not imported ahead: {why}", file=sys.stderr, flush=True)
+    for extra in companions():
+        import_one(extra, False)
+    if not later:
+        freeze()
+    settle()
 
 
 def main(argv: list[str]) -> int:
@@ -370,11 +385,11 @@ def main(argv: list[str]) -> int:
     except (AttributeError, OSError) as exc:
         send(sock, {"op": "ready", "error": f"no pidfd_open on this system: {exc}"})
         return 1
-    failed = preload(list(hello.get("modules", [])), list(hello.get("classes", [])))
+    failed = preload(list(hello.get("classes", [])))
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # else: driver gone
         send(sock, {"op": "ready", "pid": os.getpid(), "threads": thread_count(),
                     "thread_names": thread_names(), "failed": failed})
-        Server(sock).serve()
+        Server(sock, [str(m) for m in hello.get("modules", [])]).serve()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # no interpreter teardown of everything imported: the driver waits for it

@@ -24,7 +24,8 @@ def child(args: list[str]) -> int:
     info = {"argv": sys.argv, "env": dict(os.environ), "pid": os.getpid(),
             "ppid": os.getppid(), "pgid": os.getpgid(0), "sid": os.getsid(0),
             "cwd": os.getcwd(), "stdin": os.readlink("/proc/self/fd/0"),
-            "initial_environ": Path("/proc/self/environ").read_bytes().decode(errors="replace")}
+            "initial_environ": Path("/proc/self/environ").read_bytes().decode(errors="replace"),
+            "warmed": "slow_warm" in sys.modules}
     if mode == "group":  # a grandchild in the same process group
         info["grandchild"] = subprocess.Popen(["sleep", "300"]).pid
     Path(out + ".tmp").write_text(json.dumps(info))

@@ -222,3 +222,25 @@ def test_warm_imports_take_project_modules_and_allowlisted_classes_only():
 def test_server_accepts_dotted_names_only():
     assert forkserver.import_one("os; import evil", False) is not None
     assert forkserver.import_one("json", False) is None
+
+
+def test_node_modules_are_imported_after_ready_and_children_inherit_them(monkeypatch,
+                                                                          tmp_path):
+    """The server is ready before a project module's (slow) import ends, then imports it
+    while no request waits; children forked afterwards have it already."""
+    monkeypatch.setattr(ForkServer, "command", STUB)
+    gate, done = tmp_path / "gate", tmp_path / "done"
+    env = job_env(SLOW_WARM_GATE=str(gate), SLOW_WARM_DONE=str(done))
+    server = ForkServer(env, os.getcwd(), None, Warm(modules=["slow_warm"]))
+    try:
+        assert server.usable(), server.why  # ready, with the module's import still held
+        assert not done.exists()
+        gate.write_text("go")
+        wait_for(done.exists, "the module imported after ready")
+        out = tmp_path / "child.json"
+        with open(os.devnull, "wb") as sink:
+            proc = server.fork([str(out), "exit", "0"], env, str(tmp_path), sink.fileno())
+        assert proc is not None and proc.wait(CEILING) == 0
+        assert report(out)["warmed"] is True
+    finally:
+        server.close()
