@@ -205,4 +205,5 @@ class Scheduler:
                 logger.warning("Stopping %d running Job(s) after the failure of '%s'",
                                len(running), node.name)
                 wait(submitting.values())  # so that none is created after the cancel
-                self._backend.cancel_all()
+                for job in list(running):  # finished Jobs stay, for status and logs
+                    self._backend.cancel(job)

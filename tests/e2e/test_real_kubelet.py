@@ -97,14 +97,23 @@ CLEAN_SALES = "def clean_sales("
 ONE_NODE = "--nodes=clean_sales_node"
 
 
-def pods_of_node(cluster, output: str, node: str = "clean_sales_node") -> list:
-    """The Pods the run of ``output`` made for ``node`` (read back from the API)."""
+def pods_of_node(cluster, output: str, node: str = "clean_sales_node",
+                 ceiling: float = 180.0) -> list:
+    """The Pods the run of ``output`` made for ``node`` (read back from the API), once the
+    kubelet has reported each container's end: results first can end a run before that."""
     jobs = [j for j in jobs_of(cluster, run_id_of(output))
             if j.metadata.annotations["kedro-kinetic.io/node-name"] == node]
     if not jobs:
         return []
-    return cluster.core_v1().list_namespaced_pod(
-        cluster.namespace, label_selector=f"job-name={jobs[0].metadata.name}").items
+    deadline = time.monotonic() + ceiling
+    while True:
+        pods = cluster.core_v1().list_namespaced_pod(
+            cluster.namespace, label_selector=f"job-name={jobs[0].metadata.name}").items
+        if time.monotonic() > deadline or all(
+                p.status.container_statuses and p.status.container_statuses[0].state.terminated
+                for p in pods):
+            return pods
+        time.sleep(0.2)
 
 
 SECURITY_PROBE = """

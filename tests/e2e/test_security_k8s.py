@@ -96,7 +96,10 @@ def test_a_result_forged_in_the_bucket_during_the_run_is_refused(bench_demo, k8s
 
     def launch(race: dict[str, str]) -> tuple[list[str], dict[str, str]]:
         k8s_cluster.kubelet.extra_env.update(race)  # the bench's pods get it, not the driver
-        return ["run", "--env=bench", "--runner=kedro_kinetic.GKERunner"], {}
+        # the result is read when the Job ends, after the forgery (results first could read
+        # the genuine one before it; tests/e2e/test_security_store.py covers that case)
+        return ["run", "--env=bench", "--runner=kedro_kinetic.GKERunner",
+                "--runner-params", "results_first=false"], {}
 
     with PausedRun(bench_demo, tmp_path, "split-data-node", launch) as run:
         uri = run.paused_result()

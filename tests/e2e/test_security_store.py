@@ -243,7 +243,9 @@ def test_a_pickle_no_node_of_the_run_produced_is_refused_unless_pinned_or_truste
 
 def test_a_pickle_replaced_between_its_producer_and_its_consumers_is_refused(demo, tmp_path):
     marker = tmp_path / "MARKER"
-    with PausedRun(demo, tmp_path, "train-model-node", local_race_env) as run:
+    # the consumers start once the producer's Job ends (after the replacement), not at its
+    # result (results first could start them before the store writer acts)
+    with PausedRun(demo, tmp_path, "train-model-node", job_end_race_env) as run:
         run.paused_result()
         replace_regressor(demo, marker)
         text = run.resume_and_wait()

@@ -40,6 +40,7 @@ class FakeBackend(Backend):
         self.running: set[str] = set()
         self.peak = 0
         self.cancelled_all = 0
+        self.cancelled: list[str] = []
         self.finish_on_submit = finish_on_submit  # job -> exit code, posted at once
 
     def run_key(self, run_id: str, resume: bool) -> bytes:
@@ -58,7 +59,10 @@ class FakeBackend(Backend):
                                      reason="Completed" if code == 0 else "Error"))
 
     def cancel(self, job_name: str) -> None:
-        self.running.discard(job_name)
+        self.cancelled.append(job_name)
+        if job_name in self.running:
+            self.running.discard(job_name)
+            self.events.put(JobEvent(job_name, EventKind.FINISHED, reason="Cancelled"))
 
     def cancel_all(self) -> list[str]:
         self.cancelled_all += 1
@@ -158,7 +162,7 @@ def test_max_parallel_bounds_the_jobs_running_at_once(limit):
     assert backend.peak <= limit
 
 
-def test_fail_fast_cancels_running_nodes_and_starts_no_new_one():
+def test_fail_fast_cancels_only_the_running_jobs_and_starts_no_new_one():
     pipe = pipeline_of("a>b a>c a>d b>e")
     backend = FakeBackend()
 
@@ -178,7 +182,9 @@ def test_fail_fast_cancels_running_nodes_and_starts_no_new_one():
     ops = FailB(backend)
     outcome = scheduler(pipe, backend, fail_fast=True).run(ops)
     assert str(outcome.failure) == "b failed"
-    assert backend.cancelled_all == 1 and "e" not in ops.order
+    # only the running Jobs are stopped: the finished ones stay for status and logs
+    assert sorted(backend.cancelled) == ["c", "d"] and backend.cancelled_all == 0
+    assert "e" not in ops.order
     assert {n.name for n in outcome.not_run} == {"e"}
     assert ("c", "cancelled") in ops.shown and ("d", "cancelled") in ops.shown
 
