@@ -5,7 +5,7 @@ store folder, same key). A node counts as finished when its result is sealed
 with the run's key, succeeded, and reports every digest its consumers need;
 those digests are pinned again. Anything else at a result's URI (a forged or
 replayed object, a failure) is removed and the node runs again; an earlier
-attempt's failed Job is removed so the name is free, and a Job still running
+attempt's finished Job is removed so the name is free, and a Job still running
 is adopted when the node is submitted.
 """
 
@@ -43,7 +43,7 @@ def finished_before(ctx: RunContext, run_id: str) -> set[Node]:
         if store.exists(plan.result_uri):
             logger.info("Resume: node %s failed before; running it again", node.name)
             store.delete(plan.result_uri)
-        ctx.backend.forget(plan.ident.job_name)  # a failed Job goes; a running one stays
+        ctx.backend.forget(plan.ident.job_name)  # a finished Job goes; a running one stays
     for group in ctx.groups.values():
         finished = [n for n in group.nodes if n in done]
         if finished and len(finished) < len(group.nodes):

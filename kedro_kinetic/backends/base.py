@@ -85,7 +85,8 @@ class Backend(ABC):
         """Stop every Job of the run; return the names of those still running."""
 
     def forget(self, job_name: str) -> None:
-        """Make room to submit ``job_name`` again after a failed earlier attempt.
+        """Make room to submit ``job_name`` again after an earlier attempt that ended
+        without a trusted result.
 
         Default: nothing to remove (a local process leaves no object behind). A
         Job that is still running is left alone (it is adopted on submission).

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["STUCK_WAITING", "KubernetesBackend"]
 
 logger = logging.getLogger(__name__)
+#: Job conditions of a Job that will not run its pod again.
+_ENDED = ("Failed", "Complete", "FailureTarget", "SuccessCriteriaMet")
 
 
 def _api_message(exc: Any) -> str:
@@ -309,6 +311,7 @@ class KubernetesBackend(Backend):
     def cancel(self, job_name: str) -> None:
         """Delete one Job and its pods."""
         with self._lock:
+            self._logs.cancelled = True  # a run that cancels does not wait for log streams
             track = self._tracks.get(job_name)
             actions = events.cancelled(track, time.time()) if track else []
         if track:
@@ -316,7 +319,12 @@ class KubernetesBackend(Backend):
         self._delete(job_name)
 
     def forget(self, job_name: str, timeout: float = 60) -> None:
-        """Delete an earlier attempt's failed Job and wait until the name is free again."""
+        """Delete an earlier attempt's finished Job and wait until the name is free again.
+
+        The node runs again because it has no trusted result: a Job that failed, or one
+        that completed but whose result was refused (or removed), goes; a Job still
+        running stays and is adopted on submission.
+        """
         from kubernetes.client.exceptions import ApiException
 
         try:
@@ -325,10 +333,10 @@ class KubernetesBackend(Backend):
             if exc.status == HTTPStatus.NOT_FOUND:
                 return
             raise
-        if not any(c.get("type") == "Failed" and c.get("status") == "True"
+        if not any(c.get("type") in _ENDED and c.get("status") == "True"
                    for c in (job.get("status") or {}).get("conditions") or []):
             return
-        logger.info("Removing the failed Job %s of the earlier attempt", job_name)
+        logger.info("Removing the finished Job %s of the earlier attempt", job_name)
         self._delete(job_name)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
