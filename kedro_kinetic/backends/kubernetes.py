@@ -27,7 +27,7 @@ from kedro_kinetic.backends import k8s_events as events
 from kedro_kinetic.backends.base import Backend, JobEvent
 from kedro_kinetic.backends.k8s_client import api_client, with_retries
 from kedro_kinetic.backends.k8s_events import STUCK_WAITING, Action, Track
-from kedro_kinetic.backends.k8s_logs import PodLogs
+from kedro_kinetic.backends.k8s_logs import DRAIN_SECONDS, PodLogs
 from kedro_kinetic.backends.k8s_watch import RunWatch
 from kedro_kinetic.errors import BackendError, RunNotFound
 from kedro_kinetic.manifest import (
@@ -370,6 +370,17 @@ class KubernetesBackend(Backend):
         return [t.name for t in running]
 
     def close(self) -> None:
-        """Stop watching; let the log streams finish printing (bounded) unless cancelled."""
+        """Stop watching; let the log streams finish printing (bounded) unless cancelled.
+
+        Results first can end a run before the watch has even seen its last pods run, so
+        the watch first gets the time to start their log streams (within the same bound).
+        """
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while self._stream and time.monotonic() < deadline:
+            with self._lock:
+                if self._logs.cancelled or all(t.finished or t.logging_pods
+                                               for t in self._tracks.values()):
+                    break
+            time.sleep(0.05)
         self._watch.stop()
-        self._logs.drain()
+        self._logs.drain(max(0.0, deadline - time.monotonic()))
