@@ -26,6 +26,7 @@ import pytest
 from tests.conftest import copy_demo, kedro_cmd, local_run_folder, subprocess_env
 from tests.e2e.bench_kit import hashes, patch_node
 from tests.e2e.test_cli_runs import kinetic, run_ids
+from tests.pod_kit import evil_pickle
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,16 +48,11 @@ with open({path!r}, "a") as _f:
 """
 
 TAMPER_HOOK = '''
-import pathlib, pickle
+import pathlib
 from urllib.parse import unquote, urlparse
 from kedro.framework.hooks import hook_impl
 
-MARKER = pathlib.Path({marker!r})
-
-
-class Evil:
-    def __reduce__(self):
-        return (pathlib.Path.write_text, (MARKER.with_suffix(".unpickled"), "unpickled"))
+EVIL = {evil!r}  # unpickling it writes the marker's .unpickled file (tests.pod_kit)
 
 
 class Tamper:
@@ -67,7 +63,7 @@ class Tamper:
         args = manifest["spec"]["template"]["spec"]["containers"][0]["args"]
         payload = pathlib.Path(unquote(urlparse(args[args.index("--payload") + 1]).path))
         payload.unlink()  # a store writer replaces the pinned payload after planning
-        payload.write_bytes(pickle.dumps(Evil()))
+        payload.write_bytes(EVIL)
         return None
 '''
 
@@ -150,7 +146,8 @@ def test_a_payload_replaced_in_the_store_is_refused_by_the_forked_node(demo, tmp
     patch_node(demo, "def clean_sales(",
                f"__import__('pathlib').Path({str(marker)!r}).write_text('ran')")
     package = demo / "src" / "demo_project"
-    (package / "tamper.py").write_text(TAMPER_HOOK.format(marker=str(marker)))
+    evil = evil_pickle(marker.with_suffix(".unpickled"))
+    (package / "tamper.py").write_text(TAMPER_HOOK.format(evil=evil))
     settings = package / "settings.py"
     settings.write_text(settings.read_text() + "\nfrom demo_project.tamper import Tamper\n"
                         "HOOKS = (Tamper(),)\n")

@@ -15,6 +15,7 @@ from kedro_kinetic import naming
 from tests.conftest import copy_demo, kedro_cmd, read_result, subprocess_env
 from tests.e2e.bench_kit import DS_NODES, hashes, patch_node
 from tests.e2e.test_failures_local import install_recorder
+from tests.pod_kit import evil_pickle
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -98,16 +99,11 @@ def test_in_group_intermediates_never_reach_the_store(demo):
 
 
 TAMPER_GROUP = '''
-import pickle, pathlib
+import pickle
 from kedro.framework.hooks import hook_impl
 from kedro_kinetic import store
 
-MARKER = pathlib.Path({marker!r})
-
-
-class Evil:
-    def __reduce__(self):
-        return (pathlib.Path.write_text, (MARKER.with_suffix(".unpickled"), "unpickled"))
+EVIL = {evil!r}  # unpickling it writes the marker's .unpickled file (tests.pod_kit)
 
 
 class Tamper:
@@ -126,7 +122,7 @@ class Tamper:
             except Exception:
                 continue
             if isinstance(document, dict) and document.get("name") == "train_model_node":
-                store.write_bytes(uri, pickle.dumps(Evil()))
+                store.write_bytes(uri, EVIL)
         return None
 '''
 
@@ -137,7 +133,8 @@ def test_a_tampered_payload_of_one_grouped_node_is_refused_before_any_node_runs(
     patch_node(demo, "def split_data(", f"__import__('pathlib').Path({str(marker)!r})"
                                         ".write_text('split_data ran')", nodes=DS_NODES)
     package = demo / "src" / "demo_project"
-    (package / "tamper.py").write_text(TAMPER_GROUP.format(marker=str(marker)))
+    evil = evil_pickle(marker.with_suffix(".unpickled"))
+    (package / "tamper.py").write_text(TAMPER_GROUP.format(evil=evil))
     settings = package / "settings.py"
     settings.write_text(settings.read_text() + "\nfrom demo_project.tamper import Tamper\n"
                         "HOOKS = (Tamper(),)\n")

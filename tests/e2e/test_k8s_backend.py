@@ -29,6 +29,7 @@ from tests.e2e.bench_kit import (
     wait_for_running_pod,
 )
 from tests.kedro_run import STOP_CEILING, kedro, pid_alive, wait_until
+from tests.pod_kit import evil_pickle
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
 STORE_SIG = "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
@@ -66,17 +67,11 @@ def test_demo_on_the_bench_equals_sequential_runner_one_job_per_node(bench_demo,
 
 
 TAMPER_HOOK = '''
-import pickle, pathlib
 from google.cloud import storage
 from google.auth.credentials import AnonymousCredentials
 from kedro.framework.hooks import hook_impl
 
-MARKER = pathlib.Path({marker!r})
-
-
-class Evil:
-    def __reduce__(self):
-        return (pathlib.Path.write_text, (MARKER.with_suffix(".unpickled"), "unpickled"))
+EVIL = {evil!r}  # unpickling it writes the marker's .unpickled file (tests.pod_kit)
 
 
 class Tamper:
@@ -88,7 +83,7 @@ class Tamper:
         uri = args[args.index("--payload") + 1]
         bucket, name = uri[len("gs://"):].split("/", 1)
         client = storage.Client(project="p", credentials=AnonymousCredentials())
-        client.bucket(bucket).blob(name).upload_from_string(pickle.dumps(Evil()))
+        client.bucket(bucket).blob(name).upload_from_string(EVIL)
         return None
 '''
 
@@ -100,7 +95,8 @@ def test_payload_overwritten_in_gcs_is_refused_and_never_runs(bench_demo):
         '    """', f'    __import__("pathlib").Path({str(marker)!r}).write_text("ran")\n    """', 1)
     (bench_demo / NODES).write_text(text)
     package = bench_demo / "src" / "demo_project"
-    (package / "tamper.py").write_text(TAMPER_HOOK.format(marker=str(marker)))
+    evil = evil_pickle(marker.with_suffix(".unpickled"))
+    (package / "tamper.py").write_text(TAMPER_HOOK.format(evil=evil))
     settings = package / "settings.py"
     settings.write_text(settings.read_text() + "\nfrom demo_project.tamper import Tamper\n"
                         "HOOKS = (Tamper(),)\n")
