@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
 
 from tests.bench.binaries import (
     REPO_ROOT,
@@ -27,6 +26,7 @@ from tests.bench.binaries import (
     BinariesUnavailable,
     ensure_binaries,
 )
+from tests.bench.clients import AdminClients
 from tests.bench.control_plane import ControlPlane
 from tests.bench.gcs import GcsEmulator
 from tests.bench.kubelet import BenchKubelet
@@ -45,7 +45,7 @@ def _unavailable(reason: str) -> None:
     pytest.fail(f"test bench unavailable: {reason}", pytrace=False)
 
 
-class K8sCluster:
+class K8sCluster(AdminClients):
     """A running bench cluster: control plane, test kubelet and a session namespace.
 
     Attributes:
@@ -79,18 +79,6 @@ class K8sCluster:
             self.stop()
             raise
         self.startup_seconds = time.monotonic() - start
-
-    def api_client(self) -> client.ApiClient:
-        """A new ``kubernetes.client.ApiClient`` for the cluster (admin credentials)."""
-        return config.new_client_from_config(config_file=self.kubeconfig)
-
-    def core_v1(self) -> client.CoreV1Api:
-        """``CoreV1Api`` on a new client."""
-        return client.CoreV1Api(self.api_client())
-
-    def batch_v1(self) -> client.BatchV1Api:
-        """``BatchV1Api`` on a new client."""
-        return client.BatchV1Api(self.api_client())
 
     def stop_apiserver(self) -> None:
         """Stop kube-apiserver (etcd, controllers and kubelet keep running)."""

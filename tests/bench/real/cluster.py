@@ -17,9 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from kubernetes import client, config
+from kubernetes import client
 
 from tests.bench.binaries import Binaries
+from tests.bench.clients import AdminClients
 from tests.bench.processes import StartupError
 from tests.bench.real.containerd import Containerd
 from tests.bench.real.control_plane_real import RealControlPlane
@@ -43,7 +44,7 @@ def machine_address() -> str:
     raise StartupError("this machine has no global IPv4 address for the Node's InternalIP")
 
 
-class RealCluster:
+class RealCluster(AdminClients):
     """A running real bench.
 
     Args:
@@ -110,17 +111,7 @@ class RealCluster:
             raise StartupError(f"{exc}\n--- containerd log ---\n{tail}") from exc
         self.core_v1().create_namespace({"metadata": {"name": self.namespace}})
 
-    # --- clients ---------------------------------------------------------------------------
-
-    def api_client(self) -> client.ApiClient:
-        """A new ``ApiClient`` with admin credentials."""
-        return config.new_client_from_config(config_file=self.kubeconfig)
-
-    def core_v1(self) -> client.CoreV1Api:
-        return client.CoreV1Api(self.api_client())
-
-    def batch_v1(self) -> client.BatchV1Api:
-        return client.BatchV1Api(self.api_client())
+    # --- images (clients: tests.bench.clients.AdminClients) ---------------------------------
 
     def image(self, kind: str) -> str:
         """The by-digest reference of an imported image (``base``, ``pause``, ``demo``)."""
