@@ -24,6 +24,7 @@ CLI) so that it stays small, fast to import and easy to audit.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from functools import partial
 from typing import Any
@@ -129,8 +130,19 @@ def run_nodes(runs: list[NodeRun], key: bytes | None) -> int:
     return results.EXIT_OK
 
 
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the node (or group of nodes) as its pod does; return the process exit code."""
+    """Run the node (or group of nodes) as its pod does; return the process exit code.
+
+    SIGTERM ends the process at once (exit code 143, no result): the container's PID 1
+    gets no default signal action from the kernel, so without a handler a deleted pod, a
+    cancelled run or a passed deadline would keep the node running for the whole
+    termination grace period.
+    """
+    signal.signal(signal.SIGTERM, _stop)
     args = _parse(sys.argv[1:] if argv is None else argv)
     first = NodeRun({"result_uri": args.result or "", "node": None})
     key: bytes | None = None

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 KILLED = ("the pod was killed (SIGKILL, exit code 137) before it wrote a result: evicted, "
           "preempted, or its node was lost - not an error raised by the node's code")
+STOPPED = ("the pod was stopped (SIGTERM, exit code 143) before it wrote a result: deleted, "
+           "evicted or preempted - not an error raised by the node's code")
 EXPLAIN = {
     "OOMKilled": "the container exceeded its memory limit (OOMKilled); give the node more "
                  "memory (kinetic nodes.<name>.memory or a tag)",
@@ -70,6 +72,8 @@ def _missing(plan: NodePlan, event: JobEvent, exc: BaseException) -> NodeResult:
     if event.exit_code in (137, -9) and event.reason not in ("OOMKilled", "Cancelled",
                                                             "DeadlineExceeded"):
         detail = KILLED
+    elif event.exit_code == 143 and not detail:
+        detail = STOPPED
     message = "; ".join(m for m in (detail, event.message) if m) or (
         f"the pod ended (exit code {event.exit_code}) without writing a result: {exc}")
     return NodeResult(node=plan.node.name,

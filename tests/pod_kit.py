@@ -23,6 +23,11 @@ def touch(marker, *inputs):
 
 def boom(marker, *inputs):
     raise ValueError("kaboom from the node")
+
+def hang(marker, *inputs):
+    import pathlib, time
+    pathlib.Path(marker).write_text("node started")
+    time.sleep(600)
 '''
 
 
@@ -90,19 +95,25 @@ class Task:
                 out += [flag, value]
         return out
 
-    def run(self, args: list[str], env: dict[str, str] | None = None,
-            with_key: bool = True) -> subprocess.CompletedProcess:
-        """Run the entrypoint as a pod would, with the run key in its environment."""
+    def popen(self, args: list[str], env: dict[str, str] | None = None,
+              with_key: bool = True) -> subprocess.Popen:
+        """Start the entrypoint as a pod would, with the run key in its environment."""
         import os
 
         env = dict(os.environ if env is None else env)
         env.pop(seal.KEY_ENV, None)
         if with_key:
             env[seal.KEY_ENV] = self.key.hex()
-        return subprocess.run(
+        return subprocess.Popen(
             [sys.executable, "-m", "kedro_kinetic.entrypoint", *args],
-            capture_output=True, text=True, cwd=self.root, env=env, timeout=600,
-        )
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.root, env=env)
+
+    def run(self, args: list[str], env: dict[str, str] | None = None,
+            with_key: bool = True) -> subprocess.CompletedProcess:
+        """Run the entrypoint as a pod would, with the run key in its environment."""
+        with self.popen(args, env, with_key) as proc:
+            out, err = proc.communicate(timeout=600)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def result(self) -> dict[str, Any]:
         """The pod's result, authenticated with the run key (raises if it is not sealed)."""

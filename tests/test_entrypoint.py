@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import textwrap
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -188,6 +190,21 @@ def test_node_raising_is_reported_with_type_message_and_traceback(tmp_path, mark
     assert res["error_message"] == "kaboom from the node"
     assert "in boom" in res["traceback"]
     assert "ValueError: kaboom from the node" in res["traceback"]
+
+
+def test_sigterm_stops_the_node_at_once_with_exit_code_143_and_no_result(tmp_path, marker):
+    """A pod's PID 1 gets no default SIGTERM action, so the entrypoint must handle it: a
+    deleted pod or a passed deadline then stops the node instead of waiting for SIGKILL."""
+    task = Task(tmp_path, marker, func="hang")
+    with task.popen(task.args()) as proc:
+        deadline = time.monotonic() + 300
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.read_text() == "node started", proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+    assert proc.returncode == 143  # handled: without a handler it would be -SIGTERM
+    assert not (tmp_path / "result.json").exists()
 
 
 def test_missing_input_is_a_data_error_not_a_node_error(tmp_path, marker):

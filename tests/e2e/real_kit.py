@@ -85,9 +85,9 @@ def wait_for_pod(cluster, before: set[str], predicate, what: str, proc=None,
                  timeout: float = 300):
     """The first new Pod (not in ``before``) for which ``predicate(pod)`` holds.
 
-    Pods of earlier tests may still be terminating (the container's PID 1 gets the whole
-    grace period when it ignores SIGTERM), so they are excluded by name. When ``proc`` (the
-    ``kedro run`` that should create the Pod) ends first, fail at once with its output.
+    Pods of earlier tests may still be terminating, so they are excluded by name. When
+    ``proc`` (the ``kedro run`` that should create the Pod) ends first, fail at once with its
+    output; on timeout, the message lists the new pods' states and the run's output.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -99,4 +99,11 @@ def wait_for_pod(cluster, before: set[str], predicate, what: str, proc=None,
             if pod.metadata.name not in before and predicate(pod):
                 return pod
         time.sleep(0.3)
-    raise AssertionError(f"no pod {what} within {timeout:.0f} s")
+    states = [f"{p.metadata.name}: {p.status.phase} "
+              f"{[(s.state.to_dict(), s.ready) for s in p.status.container_statuses or []]}"
+              for p in cluster.core_v1().list_namespaced_pod(
+                  cluster.namespace, label_selector=MANAGED).items
+              if p.metadata.name not in before]
+    output = proc.log.read_text()[-3000:] if proc is not None else ""
+    raise AssertionError(f"no pod {what} within {timeout:.0f} s; new pods: {states}\n"
+                         f"kedro run so far:\n{output}")

@@ -17,16 +17,20 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.bench.binaries import Binaries
 from tests.bench.processes import StartupError
 from tests.bench.real.cluster import RealCluster
 from tests.bench.real.images import ImageBuildError
 
-__all__ = ["RealCluster", "real_cluster"]
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.bench.binaries import Binaries
+
+__all__ = ["RealCluster", "pytest_runtest_makereport", "real_cluster"]
 
 TOOLS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "mmdebstrap", "buildah",
          "skopeo")
@@ -74,3 +78,15 @@ def real_cluster(bench_binaries: Binaries) -> Iterator[RealCluster]:
         print(f"\n[real bench] torn down in {time.monotonic() - start:.1f}s ({steps})",
               file=sys.__stderr__, flush=True)
         assert not problems, f"the real bench left the host changed: {problems}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """When a test of the real bench fails, show the kubelet's and containerd's last lines."""
+    report = yield
+    cluster = getattr(item, "funcargs", {}).get("real_cluster")
+    if report.failed and isinstance(cluster, RealCluster):
+        for name, tail in cluster.logs().items():
+            if name in ("kubelet", "containerd") and tail:
+                report.sections.append((f"real bench: {name} log (last lines)", tail))
+    return report
