@@ -5,8 +5,9 @@
 #   fake-gcs-server) built from Go modules into a cache keyed by version, and for the real bench
 #   Debian's containerd, runc, CNI plugins, mmdebstrap, buildah, skopeo plus its images (cached
 #   by input hash). The fast tier (no bench, no whole-project runs) runs first, right after the
-#   Python install, so a broken unit fails in seconds; then everything else. Extra arguments go
-#   to both pytest runs.
+#   Python install, so a broken unit fails in seconds; then everything else, in two
+#   pytest-xdist workers that each take whole files (each worker starts its own test bench; the
+#   real bench's file stays in one worker). Extra arguments go to that second pytest run.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
@@ -37,4 +38,4 @@ bash scripts/build-bench-binaries.sh
 echo "[test] set-up took $((SECONDS - start)) s" >&2
 export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
 unset KINETIC_BENCH_SKIP KINETIC_SKIP_BROWSER
-exec .venv/bin/python -m pytest tests --ignore=tests/unit "$@"
+exec .venv/bin/python -m pytest tests --ignore=tests/unit -n 2 --dist loadfile "$@"
