@@ -23,6 +23,14 @@ class RunState:
 
     active: bool = False
     runner_allow: tuple[str, ...] = ()
+    #: The runner's ``kinetic`` overrides and its code-given command (``None``: default).
+    runner_overrides: dict[str, Any] = field(default_factory=dict)
+    runner_command: tuple[str, ...] | None = None
+    #: A local run's fork server started while Kedro loads the project:
+    #: ``(env digest, server)``, taken by the backend (see ``backends.forkstart``).
+    early_server: Any = None
+    #: Whether the hook may start that server (``kedro kinetic render`` runs nothing).
+    fork_early: bool = True
     settings: ProjectSettings = field(default_factory=ProjectSettings)
     raw_catalog: dict[str, Any] | None = None
     project_path: Path | None = None
@@ -40,8 +48,20 @@ class RunState:
 STATE = RunState()
 
 
-def activate(runner_allow: tuple[str, ...] = ()) -> RunState:
+def activate(runner_allow: tuple[str, ...] = (), overrides: dict[str, Any] | None = None,
+             command: tuple[str, ...] | None = None) -> RunState:
     """Mark this process as running a kedro-kinetic pipeline."""
+    drop_early_server()  # an earlier runner's, in this process
     STATE.active = True
+    STATE.fork_early = True
     STATE.runner_allow = tuple(runner_allow)
+    STATE.runner_overrides = dict(overrides or {})
+    STATE.runner_command = command
     return STATE
+
+
+def drop_early_server() -> None:
+    """Close the early fork server if no backend took it (its imports were for nothing)."""
+    early, STATE.early_server = STATE.early_server, None
+    if early is not None:
+        early.server.close()

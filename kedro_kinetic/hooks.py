@@ -10,6 +10,9 @@ configuration as plain data (entries, factory patterns, nested ``dataset:``,
 ``validator:``, values that came from runtime params) and checks every class
 and callable it names against the allowlist **before Kedro builds the
 catalog**, so a disallowed module is never imported, not even in the driver.
+Then, for a run that will fork its nodes locally, it starts the fork server
+(:mod:`kedro_kinetic.backends.forkstart`), whose imports overlap Kedro's own
+loading of the pipelines.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ class KineticHooks:
             raw = {}
         check_catalog(raw, build_allowlist(STATE.settings.dataset_allowlist + STATE.runner_allow))
         STATE.raw_catalog = raw
+        from kedro_kinetic.backends.forkstart import start_early
+
+        start_early(STATE, _params(context))  # its imports overlap Kedro's pipeline loading
         from kedro_kinetic import viz
 
         viz.quiet_sequential_only_notice()  # we record the run for kedro-viz ourselves
@@ -89,6 +95,17 @@ class KineticHooks:
         from kedro_kinetic import viz
 
         viz.record_run(STATE, run_params, pipeline, catalog, error)
+
+
+def _params(context: Any) -> dict[str, Any]:
+    """The parameters as configured (the config loader's, runtime params merged; not
+    ``context.params``, which would load every pipeline to validate them), or none if they
+    cannot be read (the runner reads them again and reports why)."""
+    try:
+        params = context.config_loader["parameters"]
+    except Exception:  # the runner reads them again and reports why
+        return {}
+    return dict(params) if isinstance(params, dict) else {}
 
 
 hooks = KineticHooks()

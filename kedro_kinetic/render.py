@@ -72,6 +72,7 @@ def render_project(
 
     bootstrap_project(project_path)
     runner = GKERunner(**(runner_params or {}))
+    runner._state.fork_early = False  # nothing runs: no fork server
     names = list(pipelines) or ["__default__"]
     session: Any = KedroSession.create(project_path=project_path, env=env)
     with session:

@@ -102,7 +102,7 @@ class GKERunner(AbstractRunner):
             self._command = command
         elif command is not None:
             self._overrides["command"] = command  # refused by config.load, naming the key
-        self._state = activation.activate(self._allow)
+        self._state = activation.activate(self._allow, self._overrides, self._command)
         user_errors.install()  # `kedro run`: a kedro-kinetic error prints as one message
         self.last_plans: dict[Node, NodePlan] = {}
         self.last_results: dict[str, NodeResult] = {}
@@ -182,6 +182,14 @@ class GKERunner(AbstractRunner):
             RunNotFound: ``resume`` names a run this backend does not know.
             RemoteNodeError: A node failed in its pod.
         """
+        try:
+            return self._run_all(pipeline, catalog, hook_manager, run_id, only_missing_outputs)
+        finally:
+            activation.drop_early_server()  # started while Kedro loaded, but not used
+
+    def _run_all(self, pipeline: Pipeline, catalog: CatalogProtocol,
+                 hook_manager: PluginManager | None, run_id: str | None,
+                 only_missing_outputs: bool) -> dict[str, Any]:
         from kedro.framework.hooks.manager import _NullPluginManager
 
         self._state.plans, self._state.results = {}, {}  # nothing stale if this fails early

@@ -37,9 +37,10 @@ def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str 
         from kedro_kinetic.layout import LocalRunFolder
 
         folder = LocalRunFolder(run_root, pipeline=pipeline) if run_root else None
+        early, STATE.early_server = STATE.early_server, None
         forks = ForkServers(DEFAULT_COMMAND, str(project_path),
                             log=folder.server_log_path if folder else None,
-                            warm=lambda: warm_imports(STATE))
+                            warm=lambda: warm_imports(STATE), early=early)
         return LocalBackend(project_path=project_path, conf_source=conf_source, env=env,
                             stream_logs=cfg.stream_logs, run_folder=folder,
                             run_label=run_label, forks=forks, log_sink=log_sink)

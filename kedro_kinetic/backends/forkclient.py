@@ -89,8 +89,10 @@ class ForkServer:
     #: How the server process starts (this interpreter, the server module); tests swap it.
     command: tuple[str, ...] = (sys.executable, "-m", forkserver.__name__)
 
-    def __init__(self, env: dict[str, str], cwd: str, log: Path | None, warm: Warm) -> None:
-        """Start the server; its imports run while the driver goes on.
+    def __init__(self, env: dict[str, str], cwd: str, log: Path | None, warm: Warm,
+                 early: bool = False) -> None:
+        """Start the server; its imports run while the driver goes on. An ``early`` one
+        (started while Kedro loads the project) says so in its arguments, for ``ps``.
 
         Raises:
             OSError: The server process could not be started.
@@ -111,7 +113,7 @@ class ForkServer:
         with child, contextlib.ExitStack() as stack:
             out = stack.enter_context(log.open("ab")) if log else subprocess.DEVNULL
             self.proc = subprocess.Popen(
-                [*self.command, str(child.fileno())],
+                [*self.command, str(child.fileno()), *(["early"] if early else [])],
                 pass_fds=(child.fileno(),), cwd=cwd, env=server_env, stdin=subprocess.DEVNULL,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self._sock = parent

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kedro_kinetic.activation import RunState
+    from kedro_kinetic.backends.forkstart import EarlyServer
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ class ForkServers:
 
     def __init__(self, command: tuple[str, ...], cwd: str,
                  log: Callable[[], Path | None] | None = None,
-                 warm: Callable[[], Warm] | None = None) -> None:
+                 warm: Callable[[], Warm] | None = None,
+                 early: EarlyServer | None = None) -> None:
         """Args:
             command: The default entrypoint command: only Jobs with it are forked.
             cwd: The project folder (every child's working directory).
@@ -54,6 +56,8 @@ class ForkServers:
                 which exists once the run has its key).
             warm: What the servers import beyond the entrypoint: the project's node
                 modules and the run's checked dataset classes (:func:`warm_imports`).
+            early: A server started while Kedro loaded the project
+                (:mod:`.forkstart`): the first Jobs whose environment fits use it.
         """
         self._command = list(command)
         self._cwd = cwd
@@ -61,6 +65,7 @@ class ForkServers:
         self._warm = warm
         self._lock = threading.Lock()
         self._servers: dict[str, ForkServer | None] = {}
+        self._early = early
         self._said: set[str] = set()
         self._plan: Warm | None = None
 
@@ -81,6 +86,9 @@ class ForkServers:
         key = env_digest(env)
         with self._lock:
             if key in self._servers:
+                return self._servers[key]
+            if self._early is not None and self._early.fits(env):
+                self._servers[key], self._early = self._early.server, None
                 return self._servers[key]
             if len(self._servers) >= MAX_SERVERS:
                 self._once(f"more than {MAX_SERVERS} distinct node environments")
@@ -136,22 +144,27 @@ class ForkServers:
         """End every server (their children keep running, as exec'd ones would)."""
         with self._lock:
             servers, self._servers = [s for s in self._servers.values() if s], {}
+            if self._early is not None:  # never used: its Jobs had env entries of their own
+                servers.append(self._early.server)
+                self._early = None
         for server in servers:
             server.close()
 
 
-def _classes(config: Any, allowed: frozenset[str]) -> list[str]:
-    """The allowlisted dataset classes a checked catalog entry names (nested ones too)."""
+def catalog_classes(config: Any, allowed: frozenset[str]) -> list[str]:
+    """The allowlisted dataset classes a checked catalog entry names (nested ones too),
+    as the full paths Kedro resolves them to (``pandas.CSVDataset`` is kedro_datasets')."""
+    from kedro_kinetic.allowlist import canonical_type
+
+    if isinstance(config, str):  # a nested ``dataset: pandas.CSVDataset``
+        found = canonical_type(config, allowed)
+        return [found] if found else []
     if not isinstance(config, dict):
         return []
-    found = [config["type"]] if config.get("type") in allowed else []
+    out = catalog_classes(config["type"], allowed) if isinstance(config.get("type"), str) else []
     for key in ("dataset", "checkpoint"):
-        nested = config.get(key)
-        if isinstance(nested, dict):
-            found += _classes(nested, allowed)
-        elif isinstance(nested, str) and nested in allowed:
-            found.append(nested)
-    return found
+        out += catalog_classes(config.get(key), allowed)
+    return out
 
 
 @dataclass
@@ -183,5 +196,5 @@ def warm_imports(state: RunState) -> Warm:
             modules[name] = None
         for entry in (*plan.inputs.values(), *plan.outputs.values()):
             if entry.get("kind") == "catalog":
-                classes.update(dict.fromkeys(_classes(entry.get("config"), allowed)))
+                classes.update(dict.fromkeys(catalog_classes(entry.get("config"), allowed)))
     return Warm(list(modules), list(classes))

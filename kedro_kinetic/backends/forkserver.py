@@ -29,7 +29,7 @@ server exits and leaves its children running, exactly like exec'd processes: a
 resumed run adopts them from the private run folder.
 
 Standard library only (and :mod:`kedro_kinetic.seal` for the key's name); it is
-run as ``python -m kedro_kinetic.backends.forkserver FD``.
+run as ``python -m kedro_kinetic.backends.forkserver FD [early]``.
 """
 
 from __future__ import annotations

@@ -72,6 +72,21 @@ class _LocalJob:
     command_length: int = 0  # argv[:command_length] is the container's command
 
 
+def node_env(conf_source: str, kedro_env: str | None) -> dict[str, str]:
+    """A local node process's environment before its Job's own entries: this one's,
+    this interpreter's folder first on ``PATH``, the run's configuration folder and
+    environment, never a run key."""
+    env = dict(os.environ)
+    python_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([python_dir, env.get("PATH", "")])
+    env["PYTHONUNBUFFERED"] = "1"
+    env[credentials.CONF_SOURCE_VAR] = conf_source
+    if kedro_env:
+        env[credentials.CONF_ENV_VAR] = kedro_env
+    env.pop(seal.KEY_ENV, None)
+    return env
+
+
 class LocalBackend(Backend):
     """Runs Job manifests as processes in the project folder."""
 
@@ -133,14 +148,7 @@ class LocalBackend(Backend):
         return self._key
 
     def _process_env(self, container: dict[str, Any]) -> dict[str, str]:
-        env = dict(os.environ)
-        python_dir = str(Path(sys.executable).parent)
-        env["PATH"] = os.pathsep.join([python_dir, env.get("PATH", "")])
-        env["PYTHONUNBUFFERED"] = "1"
-        env[credentials.CONF_SOURCE_VAR] = self._conf_source
-        if self._env:
-            env[credentials.CONF_ENV_VAR] = self._env
-        env.pop(seal.KEY_ENV, None)
+        env = node_env(self._conf_source, self._env)
         for item in container.get("env", []):
             if item["name"] == credentials.FILE_VAR and str(item.get("value", "")).startswith(
                     CREDENTIALS_MOUNT):
