@@ -174,7 +174,7 @@ class Bench:
                 self.cluster.namespace, label_selector=selector, propagation_policy="Background")
         with contextlib.suppress(Exception):
             client.CoreV1Api(api).delete_collection_namespaced_pod(
-                self.cluster.namespace, label_selector=selector, grace_period_seconds=0)
+                self.cluster.namespace, label_selector=selector, grace_period_seconds=1)
 
 
 class RealBench(Bench):

@@ -364,9 +364,11 @@ class KubernetesBackend(Backend):
         with_retries(lambda: self._batch.delete_collection_namespaced_job(
             self.namespace, label_selector=self.selector, propagation_policy="Background"),
             "delete the run's Jobs")
+        # Gracefully (each pod's own grace period; the entrypoint exits on SIGTERM), never
+        # forced: a force-deleted pod that has just started can crash the kubelet (v1.34's
+        # in-place resize path dereferences the record the removal dropped).
         with_retries(lambda: self._core.delete_collection_namespaced_pod(
-            self.namespace, label_selector=self.selector, grace_period_seconds=0),
-            "delete the run's Pods")
+            self.namespace, label_selector=self.selector), "delete the run's Pods")
         return [t.name for t in running]
 
     def close(self) -> None:

@@ -187,9 +187,8 @@ class KubernetesRuns:
         with_retries(lambda: self._batch.delete_collection_namespaced_job(
             self.namespace, label_selector=selector, propagation_policy="Background"),
             "delete the run's Jobs")
-        with_retries(lambda: self._core.delete_collection_namespaced_pod(
-            self.namespace, label_selector=selector, grace_period_seconds=0),
-            "delete the run's Pods")
+        with_retries(lambda: self._core.delete_collection_namespaced_pod(  # never forced:
+            self.namespace, label_selector=selector), "delete the run's Pods")  # see cancel_all
         return unfinished
 
     def clean(self, run: RunInfo) -> int:

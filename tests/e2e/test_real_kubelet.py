@@ -309,19 +309,37 @@ def test_sigint_deletes_every_job_pod_and_container_of_the_run(real_demo, real_c
             proc.kill()
     assert proc.returncode != 0
     assert "Cancelled" in out
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         jobs, pods = run_objects(real_cluster, run_label)
-        tasks = real_cluster.containerd.ctr("tasks", "list", "--quiet").stdout.split()
-        if not jobs and not pods and container_id not in tasks:
+        status = task_status(real_cluster, container_id)
+        if not jobs and not pods and status in (None, "STOPPED"):
             print(f"[real bench] SIGINT {sent - started:.1f} s after the start: driver exited "
-                  f"after {exited:.1f} s, container gone after {time.monotonic() - sent:.1f} s")
+                  f"after {exited:.1f} s, container stopped after "
+                  f"{time.monotonic() - sent:.1f} s")
             break
         time.sleep(0.5)
     else:
         pytest.fail(f"left behind: jobs {[j.metadata.name for j in jobs]}, pods "
-                    f"{[p.metadata.name for p in pods]}, container running: "
-                    f"{container_id in tasks}")
+                    f"{[p.metadata.name for p in pods]}, container task: {status}")
+    # Pods are deleted gracefully, never forced: a force-deleted pod that had just started
+    # crashed kubelet v1.34 (nil pointer in its in-place resize path) on CI.
+    kubelet = real_cluster.kubelet.process
+    assert kubelet.running(), kubelet.log_tail()
+    assert "Observed a panic" not in kubelet.log_path.read_text(errors="replace")
+
+
+def task_status(cluster, container_id: str) -> str | None:
+    """The containerd task's status (``RUNNING``, ``STOPPED``, ...), ``None`` once removed.
+
+    A stopped task's process is gone; the kubelet removes the task itself later (for a
+    force-deleted pod, at its next cleanup), which is not what the test is about.
+    """
+    for line in cluster.containerd.ctr("tasks", "list").stdout.splitlines()[1:]:
+        fields = line.split()
+        if fields and fields[0] == container_id:
+            return fields[-1]
+    return None
 
 
 def test_resume_after_the_driver_is_killed_runs_nothing_twice(real_demo, real_cluster,
