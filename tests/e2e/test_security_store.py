@@ -115,6 +115,9 @@ def test_a_result_forged_after_results_first_read_it_is_never_read(demo, tmp_pat
     with PausedRun(demo, tmp_path, "split-data-node", local_race_env) as run:
         path = Path(run.paused_result().removeprefix("file://"))
         genuine = path.read_bytes()
+        # Settled from the genuine result while its pod still pauses: only results first
+        # can have read it. Only then does the store writer strike.
+        run.driver.wait_for_output("Completed node: split_data_node", flat=True)
         folder = path.parent.parent
         forge(folder, "split_data_node", SPLIT_OUTPUTS, marker)
         assert path.read_bytes() != genuine  # delivered: the forgery replaced the result
