@@ -75,6 +75,17 @@ def popen_run(project: Path, cluster, *args: str) -> subprocess.Popen:
     return proc
 
 
+def wait_for_text(proc, text: str, timeout: float = 600) -> None:
+    """Wait until the output of ``proc`` (started by :func:`popen_run`) contains ``text``."""
+    deadline = time.monotonic() + timeout
+    while text not in proc.log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            output = proc.log.read_text(errors="replace")
+            raise AssertionError(f"no {text!r} in the output of kedro run ({proc.poll()}):\n"
+                                 f"{output[-5000:]}")
+        time.sleep(0.2)
+
+
 def pod_names(cluster) -> set[str]:
     """Names of the bench's Pods now (a run's own Pods are the ones not in this set)."""
     return {p.metadata.name for p in cluster.core_v1().list_namespaced_pod(

@@ -26,6 +26,7 @@ import pytest
 from tests.conftest import copy_demo, kedro_cmd, local_run_folder, subprocess_env
 from tests.e2e.bench_kit import hashes, patch_node
 from tests.e2e.test_cli_runs import kinetic, run_ids
+from tests.kedro_run import kedro_popen
 from tests.pod_kit import evil_pickle
 
 if TYPE_CHECKING:
@@ -261,7 +262,10 @@ def test_a_forked_node_outlives_a_killed_driver_and_the_resumed_run_adopts_it(de
                (pathlib.Path({str(marks)!r}) / "pid").write_text(str(os.getpid()))
                with open(pathlib.Path({str(marks)!r}) / "ran", "a") as f:
                    f.write("ran\\n")
-               time.sleep(8)
+               go = pathlib.Path({str(marks)!r}) / "go"
+               deadline = time.monotonic() + 600
+               while not go.exists() and time.monotonic() < deadline:  # until adopted
+                   time.sleep(0.1)
                print("still alive after the driver died", flush=True)
                """)
     driver = start_driver(demo, log)
@@ -272,10 +276,18 @@ def test_a_forked_node_outlives_a_killed_driver_and_the_resumed_run_adopts_it(de
     driver.wait(timeout=60)
     node = int((marks / "pid").read_text())
     assert _state(node) not in (None, "Z"), "the forked node died with its driver"
-    resumed = run(demo, "--runner-params", f"resume={run_id}")
-    output = resumed.stdout + resumed.stderr
+    resumed = kedro_popen(demo, "run", "--runner=kedro_kinetic.GKERunner",
+                          "--pipeline=data_processing", "--runner-params", f"resume={run_id}",
+                          env={"COLUMNS": "2000"})
+    try:
+        resumed.wait_for_output(f"Adopted process {node} of job")
+        (marks / "go").write_text("go")  # the node ends only once the resumed run adopted it
+        resumed.wait()
+    finally:
+        (marks / "go").write_text("go")
+        resumed.kill()
+    output = resumed.output
     assert resumed.returncode == 0, output[-5000:]
-    assert f"Adopted process {node} of job" in output
     assert (marks / "ran").read_text() == "ran\n"  # ran once, not twice
     logs = list(local_run_folder(demo, run_id).glob("logs/store-features-node*.log"))
     assert len(logs) == 1 and "still alive after the driver died" in logs[0].read_text()

@@ -26,6 +26,7 @@ from tests.e2e.real_kit import (
     popen_run,
     real_env,
     wait_for_pod,
+    wait_for_text,
 )
 
 pytestmark = [pytest.mark.real_kubelet, pytest.mark.e2e]
@@ -345,7 +346,10 @@ def task_status(cluster, container_id: str) -> str | None:
 def test_resume_after_the_driver_is_killed_runs_nothing_twice(real_demo, real_cluster,
                                                               reference):
     project = real_demo()
-    for sig, node, extra in ((STORE_SIG, "store_features_node", "import time; time.sleep(20)"),
+    hold = ("import pathlib, time\nend = time.monotonic() + 600\n"  # until the test says go:
+            "while not pathlib.Path('data/go').exists() and time.monotonic() < end:\n"
+            "    time.sleep(0.2)")  # (the project's data/ is the pod's, mounted)
+    for sig, node, extra in ((STORE_SIG, "store_features_node", hold),
                              (CLEAN_SALES, "clean_sales_node", "")):
         patch_node(project, sig, f"open('data/executions-{node}', 'a').write('ran\\n')\n{extra}")
     before = pod_names(real_cluster)
@@ -361,12 +365,19 @@ def test_resume_after_the_driver_is_killed_runs_nothing_twice(real_demo, real_cl
         if proc.poll() is None:
             proc.kill()
     run_id = run_id_of(out)
-    resumed = kedro_run(project, real_cluster, "--pipeline=data_processing", "--runner-params",
+    resumed = popen_run(project, real_cluster, "--pipeline=data_processing", "--runner-params",
                         f"resume={run_id}")
-    output = resumed.stdout + resumed.stderr
+    try:  # the slow node's Job, still running, is followed again; then it may end
+        wait_for_text(resumed, "Adopted existing Job")
+        (project / "data" / "go").write_text("go")
+        resumed.wait(timeout=600)
+    finally:
+        (project / "data" / "go").write_text("go")
+        if resumed.poll() is None:
+            resumed.kill()
+    output = resumed.log.read_text()
     assert resumed.returncode == 0, output[-5000:]
     assert "already finished" in output
-    assert "Adopted existing Job" in output  # the slow node's Job was followed again
     for node in ("store_features_node", "clean_sales_node"):
         runs = (project / "data" / f"executions-{node}").read_text().splitlines()
         assert len(runs) == 1, node
