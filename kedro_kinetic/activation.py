@@ -26,8 +26,8 @@ class RunState:
     #: The runner's ``kinetic`` overrides and its code-given command (``None``: default).
     runner_overrides: dict[str, Any] = field(default_factory=dict)
     runner_command: tuple[str, ...] | None = None
-    #: A local run's fork server started while Kedro loads the project:
-    #: ``(env digest, server)``, taken by the backend (see ``backends.forkstart``).
+    #: A local run's fork server started while Kedro loads the project (a
+    #: ``backends.forkstart.EarlyServer``), taken by the backend.
     early_server: Any = None
     #: Whether the hook may start that server (``kedro kinetic render`` runs nothing).
     fork_early: bool = True
