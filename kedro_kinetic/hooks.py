@@ -50,7 +50,7 @@ class KineticHooks:
         STATE.raw_catalog = raw
         from kedro_kinetic.backends.forkstart import start_early
 
-        start_early(STATE, _params(context))  # its imports overlap Kedro's pipeline loading
+        start_early(STATE, context)  # its imports overlap Kedro's pipeline loading
         from kedro_kinetic import viz
 
         viz.quiet_sequential_only_notice()  # we record the run for kedro-viz ourselves
@@ -95,17 +95,6 @@ class KineticHooks:
         from kedro_kinetic import viz
 
         viz.record_run(STATE, run_params, pipeline, catalog, error)
-
-
-def _params(context: Any) -> dict[str, Any]:
-    """The parameters as configured (the config loader's, runtime params merged; not
-    ``context.params``, which would load every pipeline to validate them), or none if they
-    cannot be read (the runner reads them again and reports why)."""
-    try:
-        params = context.config_loader["parameters"]
-    except Exception:  # the runner reads them again and reports why
-        return {}
-    return dict(params) if isinstance(params, dict) else {}
 
 
 hooks = KineticHooks()

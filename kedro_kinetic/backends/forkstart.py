@@ -74,31 +74,39 @@ def pipeline_packages(package: str) -> list[str]:
 
 
 def _wanted(state: RunState, params: dict[str, Any]) -> bool:
-    """Whether this run's Jobs will be forked by a local fork server."""
-    import dataclasses
-
+    """Whether this run's Jobs will be forked by a local fork server: the local backend,
+    and the default command (the runner's, else the project settings', as the run takes it)."""
     from kedro_kinetic import config as kinetic_config
 
-    if state.runner_command is not None and state.runner_command != kinetic_config.DEFAULT_COMMAND:
+    command = state.runner_command or state.settings.command or kinetic_config.DEFAULT_COMMAND
+    if tuple(command) != kinetic_config.DEFAULT_COMMAND:
         return False
-    settings = state.settings
-    if state.runner_command:
-        settings = dataclasses.replace(settings, command=state.runner_command)
-    block = params.get("kinetic") if isinstance(params, dict) else None
+    block = params.get("kinetic")
     cfg = kinetic_config.load(block if isinstance(block, dict) else None,
-                              overrides=state.runner_overrides, settings=settings,
+                              overrides=state.runner_overrides, settings=state.settings,
                               check_images=False)
-    return cfg.backend == "local" and tuple(cfg.command) == kinetic_config.DEFAULT_COMMAND
+    return cfg.backend == "local"
 
 
-def start_early(state: RunState, params: dict[str, Any]) -> None:
-    """Start the run's fork server now if the run will fork its nodes (a speed-up only:
-    any failure leaves the first Job to start one, as without this)."""
+def _params(context: Any) -> dict[str, Any]:
+    """The parameters as configured (the config loader's, runtime params merged; not
+    ``context.params``, which would load every pipeline to validate them), or none if they
+    cannot be read (the runner reads them again and reports why)."""
+    try:
+        params = context.config_loader["parameters"]
+    except Exception:  # the runner reads them again and reports why
+        return {}
+    return dict(params) if isinstance(params, dict) else {}
+
+
+def start_early(state: RunState, context: Any) -> None:
+    """Start the run's fork server now, from Kedro's ``context``, if the run will fork its
+    nodes (a speed-up only: any failure leaves the first Job to start one, as without this)."""
     if not state.fork_early or state.project_path is None or not state.package_name:
         return
     state.fork_early = False  # once per runner: the next session of this process is not a run
     try:
-        if not _wanted(state, params):
+        if not _wanted(state, _params(context)):
             return
         from kedro_kinetic.allowlist import build_allowlist
         from kedro_kinetic.backends.forkclient import ForkServer

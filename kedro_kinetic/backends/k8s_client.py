@@ -74,3 +74,17 @@ def with_retries(call: Callable[[], T], what: str, attempts: int = 8,
             delay = random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311
             time.sleep(delay)
     raise AssertionError(f"unreachable: {what}")  # pragma: no cover
+
+
+def delete_run_objects(batch: Any, core: Any, namespace: str, selector: str) -> None:
+    """Delete the Jobs and Pods that ``selector`` picks (a run's), retrying transient errors.
+
+    Pods go gracefully (each pod's own grace period; the entrypoint exits on SIGTERM),
+    never forced: a force-deleted pod that has just started can crash the kubelet (v1.34's
+    in-place resize path dereferences the record the removal dropped).
+    """
+    with_retries(lambda: batch.delete_collection_namespaced_job(
+        namespace, label_selector=selector, propagation_policy="Background"),
+        "delete the run's Jobs")
+    with_retries(lambda: core.delete_collection_namespaced_pod(
+        namespace, label_selector=selector), "delete the run's Pods")

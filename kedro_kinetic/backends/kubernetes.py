@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 from kedro_kinetic import seal
 from kedro_kinetic.backends import k8s_events as events
 from kedro_kinetic.backends.base import Backend, JobEvent
-from kedro_kinetic.backends.k8s_client import api_client, with_retries
+from kedro_kinetic.backends.k8s_client import api_client, delete_run_objects, with_retries
 from kedro_kinetic.backends.k8s_events import STUCK_WAITING, Action, Track
 from kedro_kinetic.backends.k8s_logs import DRAIN_SECONDS, PodLogs
 from kedro_kinetic.backends.k8s_watch import RunWatch
@@ -361,14 +361,7 @@ class KubernetesBackend(Backend):
                         self.events.put(action.event)
         if not self._tracks:
             return []
-        with_retries(lambda: self._batch.delete_collection_namespaced_job(
-            self.namespace, label_selector=self.selector, propagation_policy="Background"),
-            "delete the run's Jobs")
-        # Gracefully (each pod's own grace period; the entrypoint exits on SIGTERM), never
-        # forced: a force-deleted pod that has just started can crash the kubelet (v1.34's
-        # in-place resize path dereferences the record the removal dropped).
-        with_retries(lambda: self._core.delete_collection_namespaced_pod(
-            self.namespace, label_selector=self.selector), "delete the run's Pods")
+        delete_run_objects(self._batch, self._core, self.namespace, self.selector)
         return [t.name for t in running]
 
     def close(self) -> None:

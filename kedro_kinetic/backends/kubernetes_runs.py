@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import naming, seal, store
 from kedro_kinetic.backends.base import NodeStatus, RunInfo
-from kedro_kinetic.backends.k8s_client import api_client, with_retries
+from kedro_kinetic.backends.k8s_client import api_client, delete_run_objects, with_retries
 from kedro_kinetic.errors import BackendError, RunNotFound
 from kedro_kinetic.layout import RunLayout
 from kedro_kinetic.manifest import (
@@ -183,12 +183,7 @@ class KubernetesRuns:
     def cancel(self, run: RunInfo) -> list[str]:
         unfinished = [str((j.get("metadata") or {}).get("name")) for j in self._jobs(run)
                       if job_state(j) in ("running", "submitted")]
-        selector = f"{LABEL_RUN}={run.label}"
-        with_retries(lambda: self._batch.delete_collection_namespaced_job(
-            self.namespace, label_selector=selector, propagation_policy="Background"),
-            "delete the run's Jobs")
-        with_retries(lambda: self._core.delete_collection_namespaced_pod(  # never forced:
-            self.namespace, label_selector=selector), "delete the run's Pods")  # see cancel_all
+        delete_run_objects(self._batch, self._core, self.namespace, f"{LABEL_RUN}={run.label}")
         return unfinished
 
     def clean(self, run: RunInfo) -> int:

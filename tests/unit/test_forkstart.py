@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -71,6 +72,11 @@ def state(project: Path, **changes) -> RunState:
     return run
 
 
+def context(params: dict) -> SimpleNamespace:
+    """Kedro's context as the hook gets it: the parameters through its config loader."""
+    return SimpleNamespace(config_loader={"parameters": params})
+
+
 def test_pipeline_packages_are_the_project_pipeline_folders_with_an_init(project):
     assert pipeline_packages("early_pkg") == ["early_pkg.pipelines.alpha",
                                               "early_pkg.pipelines.beta"]
@@ -81,7 +87,7 @@ def test_a_local_run_starts_one_server_with_its_node_env_and_checked_classes(
         project, recorder, monkeypatch):
     monkeypatch.setenv(KEY_ENV, "ab" * 32)  # never in the server's environment
     run = state(project, conf_source=str(project / "conf"), env="staging")
-    start_early(run, {"kinetic": {"backend": "local"}})
+    start_early(run, context({"kinetic": {"backend": "local"}}))
     [server] = recorder.started
     assert run.early_server.server is server
     assert KEY_ENV not in server.env
@@ -93,7 +99,7 @@ def test_a_local_run_starts_one_server_with_its_node_env_and_checked_classes(
     assert server.warm.classes == ["kedro_datasets.pandas.CSVDataset",  # as Kedro resolves
                                    "kedro_datasets.partitions.PartitionedDataset",
                                    "kedro_datasets.pandas.ParquetDataset"]
-    start_early(run, {})  # once per runner
+    start_early(run, context({}))  # once per runner
     assert len(recorder.started) == 1
 
 
@@ -106,7 +112,7 @@ def test_a_local_run_starts_one_server_with_its_node_env_and_checked_classes(
 ])
 def test_no_server_when_the_run_will_not_fork_its_nodes(project, recorder, params, changes):
     run = state(project, **changes)
-    start_early(run, params)
+    start_early(run, context(params))
     assert recorder.started == [] and run.early_server is None
 
 
