@@ -17,7 +17,9 @@ and refuses it, naming it).
 
 Store requests per run: while at least one node runs, one listing every
 ``interval`` seconds (0.2 s for GCS: 5 listings/s; 0.05 s for a local folder)
-plus one read per result written.
+plus one read per result written. A GCS listing holds every result of the run
+so far; a local folder is not listed at all: each poll stats just the results
+still expected, so its cost follows the nodes running, not the run's size.
 """
 
 from __future__ import annotations
@@ -61,10 +63,10 @@ class ResultWatcher:
             interval: Seconds between listings (default by store: GCS or local).
         """
         self._prefix = prefix
+        self._local = not prefix.startswith("gs://")
         self._key = key
         self._post = post
-        self._interval = interval or (GCS_INTERVAL if prefix.startswith("gs://")
-                                      else LOCAL_INTERVAL)
+        self._interval = interval or (LOCAL_INTERVAL if self._local else GCS_INTERVAL)
         self._expected: dict[str, _Expected] = {}  # result URI -> what to post
         self._versions: dict[str, str] = {}  # as of the last listing
         self._lock = threading.Condition()
@@ -74,9 +76,11 @@ class ResultWatcher:
 
     def expect(self, job: str, results: dict[str, str]) -> None:
         """Watch for the results of a submitted Job (``{node name: result URI}``)."""
+        now = self._current(list(results.values())) if self._local else None
         with self._lock:
             for node, uri in results.items():
-                self._expected[uri] = _Expected(job, node, self._versions.get(uri))
+                baseline = (now if now is not None else self._versions).get(uri)
+                self._expected[uri] = _Expected(job, node, baseline)
             self._lock.notify_all()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
@@ -112,8 +116,16 @@ class ResultWatcher:
                     return
                 self._lock.wait(max(0.0, self._interval - (time.monotonic() - started)))
 
+    def _current(self, uris: list[str]) -> dict[str, str]:
+        """Versions now: a local folder stats ``uris``; GCS lists the whole prefix."""
+        base = self._prefix.rstrip("/") + "/"
+        return store.list_versions(self._prefix, [u.removeprefix(base) for u in uris
+                                                  if u.startswith(base)])
+
     def _poll(self) -> None:
-        versions = store.list_versions(self._prefix)
+        with self._lock:
+            uris = list(self._expected)
+        versions = self._current(uris)
         self.listings += 1
         with self._lock:
             self._versions = versions

@@ -14,24 +14,17 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from kedro_kinetic.errors import CredentialsError, ObjectNotFound, StoreError
 
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
 __all__ = [
-    "ObjectNotFound",
-    "StoreError",
-    "delete",
-    "delete_tree",
-    "exists",
-    "join",
-    "list_objects",
-    "list_versions",
-    "local_path",
-    "read_bytes",
-    "to_uri",
-    "write_bytes",
+    "ObjectNotFound", "StoreError", "delete", "delete_tree", "exists", "join",
+    "list_objects", "list_versions", "local_path", "read_bytes", "to_uri", "write_bytes",
     "write_new",
 ]
 
@@ -171,7 +164,7 @@ class _LocalStore:
     def list(self, prefix: str) -> list[str]:
         return sorted(self.versions(prefix))
 
-    def versions(self, prefix: str) -> dict[str, str]:
+    def versions(self, prefix: str, names: Collection[str] | None = None) -> dict[str, str]:
         parents, name = self._split(prefix.rstrip("/"))
         try:
             folder = self._open_dir(prefix, [*parents, name], create=False)
@@ -179,12 +172,18 @@ class _LocalStore:
             return {}
         root = _local_path(prefix.rstrip("/"))
         found = {}
-        try:
-            for top, _dirs, files, top_fd in os.fwalk(".", dir_fd=folder):
+        try:  # given names: a stat each, right below the prefix; else the whole tree
+            tree = ([(".", [n for n in names if "/" not in n], folder)] if names is not None
+                    else ((top, files, fd) for top, _dirs, files, fd
+                          in os.fwalk(".", dir_fd=folder)))
+            for top, files, top_fd in tree:
                 for file in files:
                     if file.startswith("."):
                         continue  # a write in progress
-                    info = os.stat(file, dir_fd=top_fd, follow_symlinks=False)
+                    try:
+                        info = os.stat(file, dir_fd=top_fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
                     if stat.S_ISREG(info.st_mode):
                         # a write replaces the file (a new inode), so this changes with it
                         found[(root / top / file).as_uri()] = (
@@ -304,7 +303,8 @@ class _GCSStore:
     def list(self, prefix: str) -> list[str]:
         return sorted(self.versions(prefix))
 
-    def versions(self, prefix: str) -> dict[str, str]:
+    def versions(self, prefix: str, names: Collection[str] | None = None) -> dict[str, str]:
+        del names  # one listing request either way; the caller picks what it needs
         bucket, name = self._bucket_and_name(prefix)
         blobs = bucket.client.list_blobs(bucket, prefix=name.rstrip("/") + "/",
                                          fields="items(name,generation),nextPageToken")
@@ -375,13 +375,15 @@ def list_objects(prefix: str) -> list[str]:
     return _store_for(prefix).list(prefix)
 
 
-def list_versions(prefix: str) -> dict[str, str]:
+def list_versions(prefix: str, names: Collection[str] | None = None) -> dict[str, str]:
     """``{uri: version}`` of every object below ``prefix`` in one listing.
 
     The version (a GCS generation, or a local file's inode, time and size)
-    changes whenever the object is written again.
+    changes whenever the object is written again. ``names`` (objects right
+    below ``prefix``) narrows a local folder to a stat of each; GCS still lists
+    the whole prefix in one request, so the result may hold more.
     """
-    return _store_for(prefix).versions(prefix)
+    return _store_for(prefix).versions(prefix, names)
 
 
 def delete(uri: str) -> None:
