@@ -49,13 +49,14 @@ class _Args(argparse.Namespace):
     group: str | None
     group_sha256: str | None
     result: str | None
+    notice: str | None
 
 
 def _parse(argv: list[str]) -> _Args:
     parser = argparse.ArgumentParser(prog="kinetic-pod", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     for flag in ("--spec", "--spec-sha256", "--payload", "--payload-sha256", "--group",
-                 "--group-sha256", "--result"):
+                 "--group-sha256", "--result", "--notice"):
         parser.add_argument(flag)
     return parser.parse_args(argv, namespace=_Args())
 
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     args = _parse(sys.argv[1:] if argv is None else argv)
     first = NodeRun({"result_uri": args.result or "", "node": None})
+    first.notice_uri = args.notice
     key: bytes | None = None
     try:
         key = seal.take_key_from_env()  # first: node code never sees it
@@ -155,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"the pod has no run key (${seal.KEY_ENV}), so its results could not be "
                 "authenticated; nothing was run")
         runs = [NodeRun(entry) for entry in _entries(args)]
+        for run in runs:
+            run.notice_uri = args.notice
     except Exception as exc:  # nothing could start: one failed result, at --result
         first.res.phase = "verify"
         code = first.fail(exc)

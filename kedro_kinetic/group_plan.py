@@ -116,7 +116,8 @@ def finalise_group(group: GroupPlan, planner: Planner, digests: Mapping[str, str
     group.pins = manifest.Pins(payload_uri=first.payload_uri,
                                payload_sha256=first.payload_sha256, spec_uri=uri,
                                spec_sha256=digest, result_uri=first.result_uri,
-                               group_uri=uri, group_sha256=digest)
+                               group_uri=uri, group_sha256=digest,
+                               notice_uri=planner.notice_uri(group.ident.job_name))
     group.manifest = manifest.render(group.ident, group.pins, group.settings, planner.config,
                                      group_nodes=[p.node.name for p in group.plans])
     for plan in group.plans:

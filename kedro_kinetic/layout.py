@@ -69,6 +69,14 @@ class RunLayout:
     def results_prefix(self) -> str:
         return store.join(self.root, "results")
 
+    def notice_uri(self, name: str) -> str:
+        """A Job's doorbell: an empty object its pod writes after each result."""
+        return store.join(self.root, "notices", name)
+
+    @property
+    def notices_prefix(self) -> str:
+        return store.join(self.root, "notices")
+
 
 def state_dir() -> Path:
     """The user's private kedro-kinetic folder (``$KINETIC_STATE_DIR`` overrides)."""

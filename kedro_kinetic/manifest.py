@@ -44,6 +44,8 @@ class Pins:
     #: For a group: its group spec (which pins every node's payload and spec).
     group_uri: str | None = None
     group_sha256: str | None = None
+    #: Where the pod rings after each result (results first on GCS; a hint, never trusted).
+    notice_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,14 @@ def image_is_pinned(image: str) -> bool:
 
 def container_args(pins: Pins) -> list[str]:
     """The entrypoint arguments that pin the payload and spec (or a group's spec)."""
+    notice = ["--notice", pins.notice_uri] if pins.notice_uri else []
     if pins.group_uri:
         return ["--group", pins.group_uri, "--group-sha256", str(pins.group_sha256),
-                "--result", pins.result_uri]
+                "--result", pins.result_uri, *notice]
     return [
         "--spec", pins.spec_uri, "--spec-sha256", pins.spec_sha256,
         "--payload", pins.payload_uri, "--payload-sha256", pins.payload_sha256,
-        "--result", pins.result_uri,
+        "--result", pins.result_uri, *notice,
     ]
 
 

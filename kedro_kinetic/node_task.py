@@ -123,12 +123,13 @@ class NodeTasks:
         for node in nodes:
             self.show(node, NodeState.SUBMITTED, plan.ident.job_name)
         results = {n.name: ctx.plans[n].result_uri for n in nodes}
+        notice = job.pins.notice_uri if job.pins is not None else None
 
         def dispatch() -> None:  # I/O only: runs on a submitter thread
             for write in writes:
                 write()
             if ctx.watcher is not None:
-                ctx.watcher.expect(plan.ident.job_name, results)
+                ctx.watcher.expect(plan.ident.job_name, results, notice)
             ctx.backend.submit(job.manifest, display)
             now = time.time()
             for node in nodes:

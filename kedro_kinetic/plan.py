@@ -8,7 +8,9 @@ pinned into it, then the spec is stored and its digest pinned in the Job.
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -123,6 +125,8 @@ class Planner:
         self.versions = dict(versions or {})
         self.settings = settings or ProjectSettings()
         self.produced: frozenset[str] = frozenset()
+        # doorbells sort by submission, across drivers of the run too (a resumed one)
+        self._notices = itertools.count(time.time_ns() // 1000)
         #: The groups of the last planned pipeline (``grouping``/``group`` settings).
         self.groups: list[Any] = []
 
@@ -265,10 +269,23 @@ class Planner:
             spec_uri=spec_uri,
             spec_sha256=spec_sha,
             result_uri=plan.result_uri,
+            notice_uri=self.notice_uri(plan.ident.job_name) if render else None,
         )
         if render:
             plan.manifest = manifest.render(plan.ident, plan.pins, plan.settings, self.config)
         return plan
+
+    def notice_uri(self, job_name: str) -> str | None:
+        """A new doorbell for a Job, when results first watches a GCS store from Kubernetes.
+
+        One listing of ``notices/`` from the oldest Job still running then finds the
+        finished ones, however many results the run already has.
+        """
+        if not (self.layout.write and self.config.results_first
+                and self.config.backend == "kubernetes"
+                and self.layout.root.startswith("gs://")):
+            return None
+        return self.layout.notice_uri(f"{next(self._notices):020d}-{job_name}")
 
     def record(self, plan: NodePlan) -> None:
         """Keep the manifest as submitted in the run's store (for status and audits)."""

@@ -50,6 +50,8 @@ class NodeRun:
         """
         self.entry = entry
         self.result_uri: str = entry["result_uri"]
+        #: Written (empty) after each result, so the driver's listing finds it (optional).
+        self.notice_uri: str | None = None
         self.res = results.NodeResult(node=entry.get("node") or "?", started_at=time.time())
         self._bytes: tuple[bytes, bytes] | None = None
         self.spec: dict[str, Any] = {}
@@ -198,8 +200,10 @@ class NodeRun:
         data = self.res.sealed(key, self.result_uri) if key is not None else self.res.to_json()
         try:
             store.write_bytes(self.result_uri, data)
+            if self.notice_uri:
+                store.write_bytes(self.notice_uri, b"")
         except Exception as exc:
-            log(f"could not write the result to {self.result_uri}: {exc}")
+            log(f"could not write the result to {self.result_uri} or its notice: {exc}")
 
 
 def _build_catalog(configs: dict[str, Any], creds: dict[str, Any], spec: dict) -> Any:

@@ -4,22 +4,33 @@ A real kubelet reports a container's exit about 1.7 s after it happens (its
 status relist), and every edge of the DAG would wait that long before the next
 Job is even created. A node's result, sealed with the run's key, is written
 last by its pod: once it is in the store, authentic, the node is done. So one
-thread per run lists the run's ``results/`` prefix at a short interval (one
-listing request per interval, not one request per node, and only while nodes
-are running), reads each result that appeared or changed since its node was
-submitted, and posts :data:`~kedro_kinetic.backends.base.EventKind.NODE_RESULT`
-with the authenticated result. A group's nodes report one by one this way.
+thread per run polls the store at a short interval (one request per interval,
+not one per node, and only while nodes are running), reads each result that
+appeared or changed since its node was submitted, and posts
+:data:`~kedro_kinetic.backends.base.EventKind.NODE_RESULT` with the
+authenticated result. A group's nodes report one by one this way.
 
+What it polls:
+
+- Kubernetes with a GCS store: each Job gets a doorbell, ``notices/<submission
+  time>-<job>``, that its pod writes (empty) after each result. One listing of
+  ``notices/`` starting at the oldest running Job's doorbell finds the Jobs
+  that rang, so it holds about as many names as Jobs run at once, however many
+  results the run already has. Then their results are read.
+- A Job without a doorbell (adopted from an earlier driver, or the local backend
+  on GCS): one listing of ``results/`` (it holds every result of the run).
+- A local folder: no listing; a stat of each result still expected.
+
+A doorbell is a hint and nothing more: its content is never read, and a
+planted or missing one only costs a read or falls back to the Job's own end.
 What ends without a result (OOM, eviction, image errors, deadline) still comes
 from the backend's own events. Anything in ``results/`` that is not sealed
 with the run's key for its URI is ignored here (the backend's event then reads
 and refuses it, naming it).
 
 Store requests per run: while at least one node runs, one listing every
-``interval`` seconds (0.2 s for GCS: 5 listings/s; 0.05 s for a local folder)
-plus one read per result written. A GCS listing holds every result of the run
-so far; a local folder is not listed at all: each poll stats just the results
-still expected, so its cost follows the nodes running, not the run's size.
+``interval`` seconds (0.2 s for GCS: 5 listings/s; 0.05 s for a local folder:
+stats only) plus one read per result written (per doorbell rung, on GCS).
 """
 
 from __future__ import annotations
@@ -48,21 +59,27 @@ LOCAL_INTERVAL = 0.05
 class _Expected:
     job: str
     node: str
-    baseline: str | None  # the version already there when the node was submitted
+    #: The result's version already there when the node was submitted; with a
+    #: doorbell: the doorbell's version last answered.
+    baseline: str | None
+    notice: str | None = None  # the doorbell's URI
+    posted: bytes | None = None  # the result last posted (a group's rings repeat it)
 
 
 class ResultWatcher:
     """Posts a node's authenticated result as soon as it is in the store."""
 
     def __init__(self, prefix: str, key: bytes, post: Callable[[JobEvent], None],
-                 interval: float | None = None) -> None:
+                 interval: float | None = None, notices: str | None = None) -> None:
         """Args:
             prefix: The run's ``results/`` prefix.
             key: The run's key (results are sealed with it).
             post: Where events go (the backend's event queue's ``put``).
             interval: Seconds between listings (default by store: GCS or local).
+            notices: The run's ``notices/`` prefix (the Jobs' doorbells).
         """
         self._prefix = prefix
+        self._notices = (notices or "").rstrip("/") + "/"
         self._local = not prefix.startswith("gs://")
         self._key = key
         self._post = post
@@ -74,13 +91,17 @@ class ResultWatcher:
         self._thread: threading.Thread | None = None
         self.listings = 0
 
-    def expect(self, job: str, results: dict[str, str]) -> None:
-        """Watch for the results of a submitted Job (``{node name: result URI}``)."""
+    def expect(self, job: str, results: dict[str, str], notice: str | None = None) -> None:
+        """Watch for the results of a submitted Job (``{node name: result URI}``).
+
+        ``notice``: the Job's doorbell, rung by its pod after each result.
+        """
         now = self._current(list(results.values())) if self._local else None
         with self._lock:
             for node, uri in results.items():
-                baseline = (now if now is not None else self._versions).get(uri)
-                self._expected[uri] = _Expected(job, node, baseline)
+                baseline = (None if notice else
+                            (now if now is not None else self._versions).get(uri))
+                self._expected[uri] = _Expected(job, node, baseline, notice)
             self._lock.notify_all()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
@@ -124,21 +145,37 @@ class ResultWatcher:
 
     def _poll(self) -> None:
         with self._lock:
-            uris = list(self._expected)
-        versions = self._current(uris)
-        self.listings += 1
-        with self._lock:
-            self._versions = versions
-            due = [(uri, exp, versions[uri]) for uri, exp in self._expected.items()
-                   if uri in versions and versions[uri] != exp.baseline]
-        for uri, expected, version in due:
-            try:
-                result = read_sealed(store.read_bytes(uri), self._key, uri)
-            except KineticError:
-                continue  # not (yet) authentic: the backend's event will say why
+            expected = dict(self._expected)
+        due: list[tuple[str, _Expected, str]] = []
+        rung = {e.notice.removeprefix(self._notices) for e in expected.values()
+                if e.notice}
+        if rung:  # one listing, from the oldest Job's doorbell on
+            notices = store.list_versions(self._notices, sorted(rung))
+            due += [(uri, e, notices[e.notice]) for uri, e in expected.items()
+                    if e.notice in notices and notices[e.notice] != e.baseline]
+        plain = [uri for uri, e in expected.items() if not e.notice]
+        if plain:
+            versions = self._current(plain)
             with self._lock:
-                if self._expected.get(uri) is not expected:
-                    continue
-                expected.baseline = version  # post each version once
-            self._post(JobEvent(expected.job, EventKind.NODE_RESULT, node=expected.node,
-                                result=result, time=time.time()))
+                self._versions = versions
+            due += [(uri, expected[uri], versions[uri]) for uri in plain
+                    if uri in versions and versions[uri] != expected[uri].baseline]
+        self.listings += 1
+        for uri, expected_one, version in due:
+            self._read(uri, expected_one, version)
+
+    def _read(self, uri: str, expected: _Expected, version: str) -> None:
+        try:
+            data = store.read_bytes(uri)
+            result = read_sealed(data, self._key, uri)
+        except KineticError:
+            if expected.notice:  # answered: its pod rings again after its next write
+                expected.baseline = version
+            return  # not (yet) authentic: the backend's event will say why
+        with self._lock:
+            if self._expected.get(uri) is not expected or expected.posted == data:
+                expected.baseline = version
+                return
+            expected.baseline, expected.posted = version, data  # post each result once
+        self._post(JobEvent(expected.job, EventKind.NODE_RESULT, node=expected.node,
+                            result=result, time=time.time()))

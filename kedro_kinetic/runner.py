@@ -248,7 +248,8 @@ class GKERunner(AbstractRunner):
             digests=digests, progress=make_progress(cfg, run_id, [n.name for n in plans]),
             results=self.last_results, timeline=self.last_timeline,
             groups={g.name: g for g in planner.groups},
-            watcher=(ResultWatcher(planner.layout.results_prefix, key, backend.events.put)
+            watcher=(ResultWatcher(planner.layout.results_prefix, key, backend.events.put,
+                                   notices=planner.layout.notices_prefix)
                      if cfg.results_first else None))
         return self._ctx
 

@@ -304,9 +304,10 @@ class _GCSStore:
         return sorted(self.versions(prefix))
 
     def versions(self, prefix: str, names: Collection[str] | None = None) -> dict[str, str]:
-        del names  # one listing request either way; the caller picks what it needs
         bucket, name = self._bucket_and_name(prefix)
-        blobs = bucket.client.list_blobs(bucket, prefix=name.rstrip("/") + "/",
+        base = name.rstrip("/") + "/"  # names given: one listing from the first on
+        blobs = bucket.client.list_blobs(bucket, prefix=base,
+                                         start_offset=base + min(names) if names else None,
                                          fields="items(name,generation),nextPageToken")
         found = {}
         for page in blobs.pages:  # the listing's JSON as is: results first lists often,
@@ -380,8 +381,9 @@ def list_versions(prefix: str, names: Collection[str] | None = None) -> dict[str
 
     The version (a GCS generation, or a local file's inode, time and size)
     changes whenever the object is written again. ``names`` (objects right
-    below ``prefix``) narrows a local folder to a stat of each; GCS still lists
-    the whole prefix in one request, so the result may hold more.
+    below ``prefix``) narrows a local folder to a stat of each, and a GCS
+    listing (still one request) to the names from the first of them on (in
+    name order), so the result may hold more.
     """
     return _store_for(prefix).versions(prefix, names)
 

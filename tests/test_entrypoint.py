@@ -41,6 +41,22 @@ def test_verified_node_runs_and_reports_output_digest(tmp_path, marker):
     assert res["started_at"] <= res["finished_at"]
 
 
+def test_the_pod_rings_its_doorbell_after_each_result_even_a_refusal(tmp_path, marker):
+    task = Task(tmp_path, marker)
+    bell = tmp_path / "notices" / "00000000000000000001-job"
+    proc = task.run([*task.args(), "--notice", bell.as_uri()])
+    assert proc.returncode == 0, proc.stderr
+    assert bell.read_bytes() == b"" and task.result()["status"] == "succeeded"
+    # the result is there before the doorbell, so a driver that saw the bell can read it
+    assert (tmp_path / "result.json").stat().st_mtime_ns <= bell.stat().st_mtime_ns
+    bell.unlink()
+    (tmp_path / "payload.pkl").write_bytes(evil_pickle(marker))
+    marker.unlink()
+    proc = task.run([*task.args(), "--notice", bell.as_uri()])
+    assert proc.returncode == results.EXIT_VERIFICATION_FAILED and not marker.exists()
+    assert bell.exists() and task.result()["error_type"].endswith("VerificationError")
+
+
 def test_payload_with_one_byte_flipped_never_runs(tmp_path, marker):
     task = Task(tmp_path, marker)
     blob = bytearray((tmp_path / "payload.pkl").read_bytes())

@@ -13,6 +13,7 @@ import time
 import pytest
 import yaml
 
+from kedro_kinetic import store
 from tests.conftest import copy_demo
 from tests.e2e.bench_kit import (
     NODES,
@@ -50,6 +51,10 @@ def test_demo_on_the_bench_equals_sequential_runner_one_job_per_node(bench_demo,
     new = [j for j in run_jobs(k8s_cluster) if j.metadata.name not in before]
     names = [j.metadata.annotations["kedro-kinetic.io/node-name"] for j in new]
     assert len(names) == 13 and len(set(names)) == 13
+    # results first: each pod rang its Job's own doorbell after its result
+    bells = [args[args.index("--notice") + 1]
+             for args in (j.spec.template.spec.containers[0].args for j in new)]
+    assert len(set(bells)) == 13 and all(store.exists(bell) for bell in bells), bells
 
     def incomplete() -> list[str]:  # the runner moves on when the container ends;
         return [j.metadata.name for j in run_jobs(k8s_cluster)  # the job controller

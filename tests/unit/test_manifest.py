@@ -90,3 +90,40 @@ def test_patched_manifest_may_add_but_not_unpin():
         manifest.check_patched(job, relabelled, "n")
     with pytest.raises(manifest.ManifestError, match="not a batch/v1 Job"):
         manifest.check_patched(job, ["nope"], "n")
+
+
+def test_a_doorbell_is_the_last_argument_and_a_group_carries_one_too():
+    run = config.load({"image": "img@sha256:" + "c" * 64})
+    bell = "gs://b/p/notices/00000000000000000007-job"
+    single = manifest.Pins("gs://b/p/objects/aa", "a" * 64, "gs://b/p/objects/bb", "b" * 64,
+                           "gs://b/p/results/n.json", notice_uri=bell)
+    group = manifest.Pins("gs://b/p/objects/aa", "a" * 64, "gs://b/g", "d" * 64,
+                          "gs://b/p/results/n.json", group_uri="gs://b/g",
+                          group_sha256="d" * 64, notice_uri=bell)
+    for pins in (single, group):
+        args = manifest.container_of(manifest.render(_ident(), pins, run.node_settings("n"),
+                                                     run))["args"]
+        assert args[-2:] == ["--notice", bell] and args.count("--notice") == 1
+
+
+def _planner(store_root: str, write: bool = True, **kinetic):
+    from kedro_kinetic.layout import RunLayout
+    from kedro_kinetic.plan import Planner
+
+    run = config.load({"image": "img@sha256:" + "c" * 64, "store": "gs://b", **kinetic},
+                      check_images=False)
+    return Planner(run_id="r", pipeline_name="__default__", config=run,
+                   layout=RunLayout(store_root, write=write), resolver=None,
+                   parameters={}, allow=(), by_value=())
+
+
+def test_doorbells_only_where_a_listing_needs_them_and_they_sort_by_submission():
+    planner = _planner("gs://b/runs/r", backend="kubernetes")
+    first, second = planner.notice_uri("job-z"), planner.notice_uri("job-a")
+    assert first and second and first.startswith("gs://b/runs/r/notices/")
+    assert first.endswith("-job-z") and first < second  # submission order, not names
+    assert _planner("gs://b/runs/r", backend="local").notice_uri("j") is None
+    assert _planner("gs://b/runs/r", backend="kubernetes",
+                    results_first=False).notice_uri("j") is None
+    assert _planner("gs://b/runs/r", write=False,  # render: nothing run, no doorbell
+                    backend="kubernetes").notice_uri("j") is None
