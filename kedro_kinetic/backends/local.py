@@ -198,10 +198,12 @@ class LocalBackend(Backend):
             threading.Thread(target=self._follow_adopted, args=(job, orphan),
                              daemon=True).start()
             return
+        offset = size(self._log_path(name))  # before the start: a forked node writes at once
         self._start(job)
         self.events.put(JobEvent(name, EventKind.STARTED, time=time.time()))
         deadline = spec.get("activeDeadlineSeconds")
-        threading.Thread(target=self._follow, args=(job, deadline), daemon=True).start()
+        threading.Thread(target=self._follow, args=(job, deadline, offset),
+                         daemon=True).start()
 
     def _log_path(self, name: str) -> Path | None:
         return None if self._folder is None else self._folder.log_path(name)
@@ -300,7 +302,7 @@ class LocalBackend(Backend):
         except (ValueError, IndexError, KineticError):
             return None
 
-    def _follow(self, job: _LocalJob, deadline: int | None) -> None:
+    def _follow(self, job: _LocalJob, deadline: int | None, offset: int) -> None:
         timer = None
         if deadline:
             timer = threading.Timer(deadline, self._kill, args=(job.name, "DeadlineExceeded"))
@@ -308,7 +310,6 @@ class LocalBackend(Backend):
             timer.start()
         failures = 0
         path = self._log_path(job.name)
-        offset = size(path) if path is not None else 0
         while True:
             with self._lock:
                 proc = self._procs[job.name]
