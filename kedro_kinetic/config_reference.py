@@ -111,8 +111,9 @@ _RUN: dict[str, _Meta] = {
         "hooks, status and result.", active=True),
     "results_first": _Meta(
         "boolean",
-        "Learn that a node finished from its sealed result in the store (one listing of the "
-        "run's results every 0.2 s on GCS, 0.05 s locally, while nodes run) instead of "
+        "Learn that a node finished from its sealed result in the store (on GCS one listing "
+        "of the run's `notices/`, the Jobs' doorbells, every 0.2 s while nodes run; locally a "
+        "stat of each result still expected every 0.05 s) instead of "
         "waiting for the kubelet to report the container's exit (about 1.7 s on GKE). Nodes "
         "of a group report one by one only with it on. What ends without a result (OOM, "
         "eviction, deadline) is always reported by the backend.", active=True),
