@@ -1,4 +1,4 @@
-"""The local backend echoes a node's output from its first line, however late its follower starts."""
+"""The local backend echoes a node's output from its first line, even with a late follower."""
 
 from __future__ import annotations
 
