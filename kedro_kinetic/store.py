@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from kedro_kinetic.errors import CredentialsError, ObjectNotFound, StoreError
+from kedro_kinetic.errors import ObjectNotFound, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -224,24 +224,6 @@ class _LocalStore:
             os.close(folder)
 
 
-def _default_client(uri: str) -> Any:
-    """A GCS client with the machine's default credentials.
-
-    Raises:
-        CredentialsError: There are none (names the fix instead of google-auth's frames).
-    """
-    from google.auth import exceptions as auth_exceptions
-    from google.cloud import storage
-
-    try:
-        return storage.Client()
-    except auth_exceptions.DefaultCredentialsError as exc:
-        raise CredentialsError(
-            f"no Google credentials to reach {uri}: run `gcloud auth application-default "
-            "login` (or set GOOGLE_APPLICATION_CREDENTIALS); `kedro kinetic doctor` checks "
-            "this machine's set-up") from exc
-
-
 class _GCSStore:
     def __init__(self) -> None:
         self._client: Any = None
@@ -249,17 +231,9 @@ class _GCSStore:
     def _bucket_and_name(self, uri: str) -> tuple[Any, str]:
         parsed = urlparse(uri)
         if self._client is None:
-            from google.cloud import storage
+            from kedro_kinetic.gcs_client import client_for
 
-            if os.environ.get("STORAGE_EMULATOR_HOST"):
-                from google.auth.credentials import AnonymousCredentials
-
-                self._client = storage.Client(
-                    project=os.environ.get("GOOGLE_CLOUD_PROJECT", "kinetic-test"),
-                    credentials=AnonymousCredentials(),
-                )
-            else:
-                self._client = _default_client(uri)
+            self._client = client_for(uri)
         return self._client.bucket(parsed.netloc), parsed.path.lstrip("/")
 
     def read(self, uri: str) -> bytes:
