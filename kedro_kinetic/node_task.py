@@ -134,7 +134,7 @@ class NodeTasks:
             now = time.time()
             for node in nodes:
                 ctx.timeline[node.name] = {"submitted": now}
-            ctx.planner.record(job)  # for audits; nothing reads it back as trusted
+            ctx.planner.record_later(job)  # for audits; nothing reads it back as trusted
             logger.debug("Submitted %s (job %s)", ", ".join(n.name for n in nodes)
                         if len(nodes) > 1 else f"node: {display}", plan.ident.job_name)
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 
     from kedro_kinetic.config import NodeSettings, RunConfig
     from kedro_kinetic.layout import RunLayout
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -127,6 +132,8 @@ class Planner:
         self.produced: frozenset[str] = frozenset()
         # doorbells sort by submission, across drivers of the run too (a resumed one)
         self._notices = itertools.count(time.time_ns() // 1000)
+        self._records: ThreadPoolExecutor | None = None
+        self._records_lock = threading.Lock()
         #: The groups of the last planned pipeline (``grouping``/``group`` settings).
         self.groups: list[Any] = []
 
@@ -293,3 +300,25 @@ class Planner:
             return
         store.write_bytes(self.layout.manifest_uri(plan.ident.node_key),
                           json.dumps(plan.manifest, sort_keys=True, indent=1).encode())
+
+    def record_later(self, plan: Any) -> None:
+        """:meth:`record` on one background thread, off the path of the next Jobs'
+        creation (a fan-out creates its Jobs in a burst); :meth:`flush_records` waits."""
+        with self._records_lock:
+            if self._records is None:
+                self._records = ThreadPoolExecutor(1, thread_name_prefix="kinetic-record")
+            self._records.submit(self._record_logged, plan)
+
+    def _record_logged(self, plan: Any) -> None:
+        try:
+            self.record(plan)
+        except Exception as exc:  # an audit copy: the Job runs all the same
+            logger.warning("Could not keep the manifest of Job %s: %s",
+                           plan.ident.job_name, exc)
+
+    def flush_records(self) -> None:
+        """Wait until every manifest handed to :meth:`record_later` is written."""
+        with self._records_lock:
+            records, self._records = self._records, None
+        if records is not None:
+            records.shutdown(wait=True)

@@ -215,6 +215,7 @@ class GKERunner(AbstractRunner):
         finally:
             if ctx.watcher is not None:
                 ctx.watcher.stop()
+            ctx.planner.flush_records()
             ctx.backend.close()
             self._ctx = None
         logger.info("Pipeline execution completed successfully in %.1f sec.",

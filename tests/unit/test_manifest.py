@@ -127,3 +127,27 @@ def test_doorbells_only_where_a_listing_needs_them_and_they_sort_by_submission()
                     results_first=False).notice_uri("j") is None
     assert _planner("gs://b/runs/r", write=False,  # render: nothing run, no doorbell
                     backend="kubernetes").notice_uri("j") is None
+
+
+def test_manifests_are_kept_in_the_background_and_all_written_by_the_flush(tmp_path, caplog):
+    import json
+    from types import SimpleNamespace
+
+    from kedro_kinetic import store
+
+    root = store.to_uri(str(tmp_path / "runs" / "r"))
+    planner = _planner(root, backend="local")
+    jobs = [SimpleNamespace(ident=SimpleNamespace(node_key=f"n{k}", job_name=f"job-{k}"),
+                            manifest={"metadata": {"name": f"job-{k}"}}) for k in range(20)]
+    blocked = tmp_path / "runs" / "r" / "manifests" / "bad.json"
+    blocked.mkdir(parents=True)  # a folder where the file should go: the write fails
+    for job in jobs:
+        planner.record_later(job)
+    planner.record_later(SimpleNamespace(ident=SimpleNamespace(node_key="bad", job_name="x"),
+                                         manifest={}))
+    planner.flush_records()
+    for job in jobs:
+        written = json.loads((tmp_path / "runs" / "r" / "manifests" / f"{job.ident.node_key}"
+                              ".json").read_text())
+        assert written == job.manifest
+    assert "Could not keep the manifest of Job x" in caplog.text  # logged, never raised
