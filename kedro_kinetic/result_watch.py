@@ -138,7 +138,10 @@ class ResultWatcher:
                 self._lock.wait(max(0.0, self._interval - (time.monotonic() - started)))
 
     def _current(self, uris: list[str]) -> dict[str, str]:
-        """Versions now: a local folder stats ``uris``; GCS lists the whole prefix."""
+        """Versions now: a local folder stats ``uris``; GCS lists the whole prefix (the
+        baselines of Jobs submitted later come from it)."""
+        if not self._local:
+            return store.list_versions(self._prefix)
         base = self._prefix.rstrip("/") + "/"
         return store.list_versions(self._prefix, [u.removeprefix(base) for u in uris
                                                   if u.startswith(base)])
