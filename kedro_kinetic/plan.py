@@ -118,6 +118,7 @@ class Planner:
         by_value: Iterable[str],
         versions: Mapping[str, Any] | None = None,
         settings: ProjectSettings | None = None,
+        doorbells: bool = True,
     ) -> None:
         self.run_id = run_id
         self.pipeline_name = pipeline_name
@@ -130,8 +131,9 @@ class Planner:
         self.versions = dict(versions or {})
         self.settings = settings or ProjectSettings()
         self.produced: frozenset[str] = frozenset()
-        # doorbells sort by submission, across drivers of the run too (a resumed one)
-        self._notices = itertools.count(time.time_ns() // 1000)
+        #: Whether Jobs get doorbells (:meth:`notice_uri`); not in a resumed run.
+        self.doorbells = doorbells
+        self._notices = itertools.count(time.time_ns() // 1000)  # sort by submission
         self._records: ThreadPoolExecutor | None = None
         self._records_lock = threading.Lock()
         #: The groups of the last planned pipeline (``grouping``/``group`` settings).
@@ -286,9 +288,11 @@ class Planner:
         """A new doorbell for a Job, when results first watches a GCS store from Kubernetes.
 
         One listing of ``notices/`` from the oldest Job still running then finds the
-        finished ones, however many results the run already has.
+        finished ones, however many results the run already has. A resumed run gives
+        none: a Job an earlier driver left running is adopted with that driver's
+        doorbell, which this one cannot know, so its results are found by listing.
         """
-        if not (self.layout.write and self.config.results_first
+        if not (self.doorbells and self.layout.write and self.config.results_first
                 and self.config.backend == "kubernetes"
                 and self.layout.root.startswith("gs://")):
             return None

@@ -17,8 +17,9 @@ What it polls:
   ``notices/`` starting at the oldest running Job's doorbell finds the Jobs
   that rang, so it holds about as many names as Jobs run at once, however many
   results the run already has. Then their results are read.
-- A Job without a doorbell (adopted from an earlier driver, or the local backend
-  on GCS): one listing of ``results/`` (it holds every result of the run).
+- Jobs without a doorbell (a resumed run, whose Jobs an earlier driver may have
+  started, or the local backend on GCS): one listing of ``results/`` (it holds
+  every result of the run).
 - A local folder: no listing; a stat of each result still expected.
 
 A doorbell is a hint and nothing more: its content is never read, and a

@@ -161,6 +161,7 @@ class GKERunner(AbstractRunner):
             versions={"save_version": run_id if self._resume else state.save_version or run_id,
                       "load_versions": state.load_versions},
             settings=state.settings,
+            doorbells=not self._resume,  # an earlier driver's Jobs, adopted, have their own
         )
         check_images(cfg, pipeline.nodes)
         return cfg, planner, planner.plan(pipeline)

@@ -127,6 +127,9 @@ def test_doorbells_only_where_a_listing_needs_them_and_they_sort_by_submission()
                     results_first=False).notice_uri("j") is None
     assert _planner("gs://b/runs/r", write=False,  # render: nothing run, no doorbell
                     backend="kubernetes").notice_uri("j") is None
+    resumed = _planner("gs://b/runs/r", backend="kubernetes")
+    resumed.doorbells = False  # what the runner sets for --runner-params resume=...
+    assert resumed.notice_uri("j") is None
 
 
 def test_manifests_are_kept_in_the_background_and_all_written_by_the_flush(tmp_path, caplog):
