@@ -145,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     signal.signal(signal.SIGTERM, _stop)
     args = _parse(sys.argv[1:] if argv is None else argv)
-    first = NodeRun({"result_uri": args.result or "", "node": None})
-    first.notice_uri = args.notice
+    first = NodeRun({"result_uri": args.result or "", "node": None}, args.notice)
     key: bytes | None = None
     try:
         key = seal.take_key_from_env()  # first: node code never sees it
@@ -156,9 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             raise VerificationError(
                 f"the pod has no run key (${seal.KEY_ENV}), so its results could not be "
                 "authenticated; nothing was run")
-        runs = [NodeRun(entry) for entry in _entries(args)]
-        for run in runs:
-            run.notice_uri = args.notice
+        runs = [NodeRun(entry, args.notice) for entry in _entries(args)]
     except Exception as exc:  # nothing could start: one failed result, at --result
         first.res.phase = "verify"
         code = first.fail(exc)

@@ -42,16 +42,17 @@ def log(message: str) -> None:
 class NodeRun:
     """One node's journey inside the pod, tracking its phase for its result."""
 
-    def __init__(self, entry: dict[str, Any]) -> None:
+    def __init__(self, entry: dict[str, Any], notice_uri: str | None = None) -> None:
         """Args:
             entry: Where the node's spec, payload and result live and the pinned
                 digests: ``spec_uri``, ``spec_sha256``, ``payload_uri``,
                 ``payload_sha256``, ``result_uri`` (and ``node`` in a group).
+            notice_uri: The Job's doorbell, written (empty) after each result so that
+                the driver's listing finds it (optional).
         """
         self.entry = entry
         self.result_uri: str = entry["result_uri"]
-        #: Written (empty) after each result, so the driver's listing finds it (optional).
-        self.notice_uri: str | None = None
+        self.notice_uri = notice_uri
         self.res = results.NodeResult(node=entry.get("node") or "?", started_at=time.time())
         self._bytes: tuple[bytes, bytes] | None = None
         self.spec: dict[str, Any] = {}
