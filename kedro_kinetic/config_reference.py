@@ -80,7 +80,9 @@ _RUN: dict[str, _Meta] = {
     "unschedulable_timeout_seconds": _Meta(
         "integer >= 1",
         "How long a pod may stay `Unschedulable` before its node fails. GPU/TPU node pools that "
-        "scale up from zero need several minutes.", active=True),
+        "scale up from zero need several minutes. It also bounds how long a container may "
+        "wait while the kubelet retries a Secret or ConfigMap cache that has not synced yet.",
+        active=True),
     "credentials_secret": _Meta(
         "DNS-1123 label",
         "Kubernetes Secret with a `credentials.yml` key, mounted read-only into every pod; "

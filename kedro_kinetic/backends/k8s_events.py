@@ -12,6 +12,10 @@ already final (exit 0, since the result is written before the entrypoint
 exits, or an exit code the podFailurePolicy turns into FailJob), else on the
 Job's ``Complete``/``Failed`` condition (another exit code may be retried).
 Stuck states become failures at once: image pull errors, bad container config.
+Two waits become failures only if they last (``unschedulable_timeout_seconds``):
+an Unschedulable pod, and a container the kubelet could not configure yet because
+its Secret or ConfigMap cache had not synced (it retries by itself; a loaded node
+reports this for a Secret that many new pods read at once).
 """
 
 from __future__ import annotations
@@ -35,6 +39,15 @@ STUCK_WAITING = {
     "CreateContainerError": "the container could not be created",
 }
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+#: How the kubelet words a config wait it retries by itself ("failed to sync secret
+#: cache: timed out waiting for the condition"; configmap likewise).
+_CACHE_NOT_SYNCED = ("failed to sync secret cache", "failed to sync configmap cache")
+
+
+def _retried_by_kubelet(waiting: dict[str, Any]) -> bool:
+    message = str(waiting.get("message") or "")
+    return (waiting.get("reason") == "CreateContainerConfigError"
+            and any(m in message for m in _CACHE_NOT_SYNCED))
 
 
 @dataclass
@@ -48,6 +61,8 @@ class Track:
     started: bool = False
     unschedulable: bool = False
     unschedulable_message: str = ""
+    #: The kubelet's last "failed to sync ... cache" message, while it retries.
+    config_wait: str = ""
     exit_code: int | None = None
     term_reason: str | None = None
     logging_pods: frozenset[str] = frozenset()
@@ -130,6 +145,14 @@ def on_pod(track: Track, pod: dict[str, Any], now: float) -> list[Action]:
 
 def _container(track: Track, state: dict[str, Any], pod: str, now: float, out: _Out) -> None:
     waiting, terminated = state.get("waiting"), state.get("terminated")
+    if waiting and _retried_by_kubelet(waiting):
+        if not track.config_wait:  # pending once; the timer fails it if it lasts
+            out.emit(track, EventKind.PENDING, now, reason=waiting["reason"],
+                     message=waiting.get("message"))
+            out.actions.append(Action("timer"))
+        track.config_wait = str(waiting.get("message"))
+        track.unschedulable = False  # the kubelet has it: it was scheduled
+        return
     if waiting and waiting.get("reason") in STUCK_WAITING:
         reason = waiting["reason"]
         out.finish(track, now, None, reason, f"{STUCK_WAITING[reason]} ({reason}: "
@@ -139,6 +162,7 @@ def _container(track: Track, state: dict[str, Any], pod: str, now: float, out: _
     if state.get("running") and not track.started:
         track.started = True
         track.unschedulable = False
+        track.config_wait = ""
         out.emit(track, EventKind.STARTED, now)
         _logs(track, pod, out)
     if terminated:
@@ -157,10 +181,19 @@ def _logs(track: Track, pod: str, out: _Out) -> None:
         out.actions.append(Action("logs", pod=pod))
 
 
-def unschedulable_expired(track: Track, now: float, timeout: float) -> list[Action]:
-    """The actions when a pod stayed Unschedulable for ``timeout`` seconds."""
+def pending_expired(track: Track, now: float, timeout: float) -> list[Action]:
+    """The actions when a pod stayed Unschedulable, or its container unconfigured while
+    the kubelet retried, for ``timeout`` seconds (the timer started by :func:`on_pod`)."""
     out = _Out()
-    if track.finished or track.started or not track.unschedulable:
+    if track.finished or track.started:
+        return out.actions
+    if not track.unschedulable:
+        if track.config_wait:
+            reason = "CreateContainerConfigError"
+            out.finish(track, now, None, reason,
+                       f"{STUCK_WAITING[reason]}; the kubelet still could not after "
+                       f"{timeout:g} s ({reason}: {track.config_wait})")
+            out.actions.append(Action("delete"))
         return out.actions
     out.finish(track, now, None, "Unschedulable",
                f"no node could host the pod for {timeout:g} s: {track.unschedulable_message} "

@@ -5,8 +5,9 @@ selected by the run's label, turn API events into :class:`JobEvent` objects;
 they resume from the last ``resourceVersion`` and re-list on ``410 Gone`` or
 after a broken connection, so no transition is missed and none is reported
 twice. Stuck states become fast, clear failures: image pull errors, bad
-container config (e.g. a missing Secret) and pods unschedulable for longer
-than the configured time; ``OOMKilled`` and ``DeadlineExceeded`` are named.
+container config (e.g. a missing Secret) and pods unschedulable (or waiting on
+the kubelet's Secret cache, which it retries) for longer than the configured
+time; ``OOMKilled`` and ``DeadlineExceeded`` are named.
 """
 
 from __future__ import annotations
@@ -282,14 +283,14 @@ class KubernetesBackend(Backend):
             elif action.kind == "delete":
                 self._delete(track.name)
             elif action.kind == "timer":
-                timer = threading.Timer(self._timeout, self._unschedulable_expired,
+                timer = threading.Timer(self._timeout, self._pending_expired,
                                         args=(track,))
                 timer.daemon = True
                 timer.start()
 
-    def _unschedulable_expired(self, track: Track) -> None:
+    def _pending_expired(self, track: Track) -> None:
         with self._lock:
-            actions = events.unschedulable_expired(track, time.time(), self._timeout)
+            actions = events.pending_expired(track, time.time(), self._timeout)
         self._apply(track, actions)
 
     # -- logs --------------------------------------------------------------------

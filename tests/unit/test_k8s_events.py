@@ -89,6 +89,53 @@ def test_stuck_waiting_reasons_fail_at_once_and_delete_the_job():
         assert "detail" in actions[0].event.message
 
 
+def test_a_secret_cache_not_synced_yet_is_pending_until_the_timer():
+    """The kubelet retries "failed to sync secret cache" by itself (a loaded node reports it
+    for a Secret that many new pods read at once): pending, then failed only if it lasts."""
+    t = track()
+    stuck = {"reason": "CreateContainerConfigError",
+             "message": "failed to sync secret cache: timed out waiting for the condition"}
+    first = ev.on_pod(t, pod({"waiting": stuck}), 1.0)
+    assert events(first) == [(EventKind.PENDING, None, "CreateContainerConfigError")]
+    assert kinds(first) == ["emit", "timer"]
+    assert ev.on_pod(t, pod({"waiting": stuck}), 2.0) == []  # one pending, one timer
+    expired = ev.pending_expired(t, 9.0, 8)
+    assert events(expired) == [(EventKind.FINISHED, None, "CreateContainerConfigError")]
+    assert kinds(expired) == ["emit", "delete"]
+    assert "still could not after 8 s" in expired[0].event.message
+    assert "failed to sync secret cache" in expired[0].event.message
+
+
+def test_a_container_configured_on_the_kubelets_retry_runs_on():
+    t = track()
+    stuck = {"reason": "CreateContainerConfigError",
+             "message": "failed to sync configmap cache: timed out waiting for the condition"}
+    ev.on_pod(t, pod({"waiting": stuck}), 1.0)
+    started = ev.on_pod(t, pod({"running": {"startedAt": "2026-11-30T00:00:02Z"}}), 2.0)
+    assert events(started) == [(EventKind.STARTED, None, None)]
+    assert ev.pending_expired(t, 9.0, 8) == []
+
+
+def test_a_lasting_config_error_after_the_cache_wait_fails_at_once():
+    t = track()
+    ev.on_pod(t, pod({"waiting": {"reason": "CreateContainerConfigError",
+                                  "message": "failed to sync secret cache: timed out"}}), 1.0)
+    failed = ev.on_pod(t, pod({"waiting": {"reason": "CreateContainerConfigError",
+                                           "message": 'secret "api" not found'}}), 2.0)
+    assert events(failed) == [(EventKind.FINISHED, None, "CreateContainerConfigError")]
+    assert 'secret "api" not found' in failed[0].event.message
+
+
+def test_an_unschedulable_pod_that_then_waits_on_its_config_fails_as_a_config_wait():
+    t = track()
+    cond = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]
+    ev.on_pod(t, pod(conditions=cond), 1.0)
+    ev.on_pod(t, pod({"waiting": {"reason": "CreateContainerConfigError",
+                                  "message": "failed to sync secret cache: timed out"}}), 2.0)
+    expired = ev.pending_expired(t, 400.0, 300)
+    assert events(expired) == [(EventKind.FINISHED, None, "CreateContainerConfigError")]
+
+
 def test_ordinary_waiting_reports_nothing():
     t = track()
     assert ev.on_pod(t, pod({"waiting": {"reason": "ContainerCreating"}}), 1.0) == []
@@ -102,7 +149,7 @@ def test_unschedulable_is_pending_once_then_fails_after_the_timer():
     assert events(first) == [(EventKind.PENDING, None, "Unschedulable")]
     assert kinds(first) == ["emit", "timer"]
     assert ev.on_pod(t, pod(conditions=cond), 2.0) == []
-    expired = ev.unschedulable_expired(t, 7.0, 6)
+    expired = ev.pending_expired(t, 7.0, 6)
     assert events(expired) == [(EventKind.FINISHED, None, "Unschedulable")]
     assert "no node could host the pod for 6 s" in expired[0].event.message
     assert "didn't match node selector" in expired[0].event.message
@@ -113,7 +160,7 @@ def test_a_pod_that_got_scheduled_before_the_timer_is_not_failed():
     cond = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]
     ev.on_pod(t, pod(conditions=cond), 1.0)
     ev.on_pod(t, pod({"running": {"startedAt": "2026-11-30T00:00:02Z"}}), 2.0)
-    assert ev.unschedulable_expired(t, 7.0, 6) == []
+    assert ev.pending_expired(t, 7.0, 6) == []
 
 
 def test_a_deleted_job_finishes_its_node():
