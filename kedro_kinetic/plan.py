@@ -11,10 +11,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -29,6 +27,7 @@ from kedro_kinetic.catalog_spec import (
 from kedro_kinetic.digest import sha256_hex
 from kedro_kinetic.errors import CatalogSpecError, SpecError
 from kedro_kinetic.project_settings import ProjectSettings
+from kedro_kinetic.quiet_writer import QuietWriter
 from kedro_kinetic.task_spec import SPEC_FORMAT
 
 if TYPE_CHECKING:
@@ -134,8 +133,8 @@ class Planner:
         #: Whether Jobs get doorbells (:meth:`notice_uri`); not in a resumed run.
         self.doorbells = doorbells
         self._notices = itertools.count(time.time_ns() // 1000)  # sort by submission
-        self._records: ThreadPoolExecutor | None = None
-        self._records_lock = threading.Lock()
+        self._records = QuietWriter(self.record,
+                                    lambda plan: f"the manifest of Job {plan.ident.job_name}")
         #: The groups of the last planned pipeline (``grouping``/``group`` settings).
         self.groups: list[Any] = []
 
@@ -306,23 +305,11 @@ class Planner:
                           json.dumps(plan.manifest, sort_keys=True, indent=1).encode())
 
     def record_later(self, plan: Any) -> None:
-        """:meth:`record` on one background thread, off the path of the next Jobs'
-        creation (a fan-out creates its Jobs in a burst); :meth:`flush_records` waits."""
-        with self._records_lock:
-            if self._records is None:
-                self._records = ThreadPoolExecutor(1, thread_name_prefix="kinetic-record")
-            self._records.submit(self._record_logged, plan)
-
-    def _record_logged(self, plan: Any) -> None:
-        try:
-            self.record(plan)
-        except Exception as exc:  # an audit copy: the Job runs all the same
-            logger.warning("Could not keep the manifest of Job %s: %s",
-                           plan.ident.job_name, exc)
+        """:meth:`record` on a background thread once Job creation pauses, off the path
+        of the next Jobs (a fan-out creates its Jobs in a burst); :meth:`flush_records`
+        writes the rest and waits."""
+        self._records.add(plan)
 
     def flush_records(self) -> None:
-        """Wait until every manifest handed to :meth:`record_later` is written."""
-        with self._records_lock:
-            records, self._records = self._records, None
-        if records is not None:
-            records.shutdown(wait=True)
+        """Write every manifest handed to :meth:`record_later` and wait for them."""
+        self._records.flush()
