@@ -42,9 +42,9 @@ class PodLogs:
     def follow(self, display: str, pod: str) -> None:
         """Start printing ``pod``'s log, prefixed by ``display``."""
         thread = threading.Thread(target=self._stream, args=(display, pod), daemon=True)
-        with self._lock:
+        with self._lock:  # listed once started: drain() joins only started threads
+            thread.start()
             self._threads.append(thread)
-        thread.start()
 
     def drain(self, seconds: float = DRAIN_SECONDS) -> None:
         """Wait, at most ``seconds`` in all, for the streams to end (not when cancelled)."""
