@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from kedro_kinetic import store
 from kedro_kinetic.errors import KineticError, SealError, StoreError, StoreObjectError
 from kedro_kinetic.plan import reported_digest
-from kedro_kinetic.result import EXIT_MEANINGS, NodeResult, read_sealed
+from kedro_kinetic.result import EXIT_MEANINGS, MAX_RESULT_BYTES, NodeResult, read_sealed
 from kedro_kinetic.text import printable
 
 if TYPE_CHECKING:
@@ -93,7 +93,8 @@ def read_stored(plan: NodePlan, key: bytes, exit_code: int | None = None
         StoreError: The store could not be read (other than a missing object).
     """
     try:
-        return read_sealed(store.read_bytes(plan.result_uri), key, plan.result_uri)
+        return read_sealed(store.read_bytes(plan.result_uri, MAX_RESULT_BYTES), key,
+                           plan.result_uri)
     except store.ObjectNotFound:
         return None
     except (SealError, StoreObjectError) as exc:
@@ -152,7 +153,8 @@ def read_finished(plan: NodePlan, key: bytes) -> NodeResult | None:
         SealError: Something is at the result's URI that the run did not seal.
     """
     try:
-        result = read_sealed(store.read_bytes(plan.result_uri), key, plan.result_uri)
+        result = read_sealed(store.read_bytes(plan.result_uri, MAX_RESULT_BYTES), key,
+                           plan.result_uri)
     except store.ObjectNotFound:
         return None
     except StoreObjectError:

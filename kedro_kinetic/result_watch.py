@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 from kedro_kinetic import store
 from kedro_kinetic.backends.base import EventKind, JobEvent
 from kedro_kinetic.errors import KineticError
-from kedro_kinetic.result import read_sealed
+from kedro_kinetic.result import MAX_RESULT_BYTES, read_sealed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -97,7 +97,13 @@ class ResultWatcher:
 
         ``notice``: the Job's doorbell, rung by its pod after each result.
         """
-        now = self._current(list(results.values())) if self._local else None
+        now = None
+        if self._local:
+            try:
+                now = self._current(list(results.values()))
+            except Exception as exc:  # a baseline is an optimisation: read what comes
+                logger.debug("listing %s failed: %s", self._prefix, exc)
+                now = {}
         with self._lock:
             for node, uri in results.items():
                 baseline = (None if notice else
@@ -170,7 +176,7 @@ class ResultWatcher:
 
     def _read(self, uri: str, expected: _Expected, version: str) -> None:
         try:
-            data = store.read_bytes(uri)
+            data = store.read_bytes(uri, MAX_RESULT_BYTES)
             result = read_sealed(data, self._key, uri)
         except KineticError:
             if expected.notice:  # answered: its pod rings again after its next write

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from kedro_kinetic import store
 from kedro_kinetic.errors import KineticError
 from kedro_kinetic.layout import RunLayout
-from kedro_kinetic.result import NodeResult, read_sealed
+from kedro_kinetic.result import MAX_RESULT_BYTES, NodeResult, read_sealed
 
 if TYPE_CHECKING:
     from kedro_kinetic.backends.base import NodeStatus
@@ -37,7 +37,8 @@ def read_run_results(root: str, key: bytes) -> RunResults:
             found.rejected[uri] = "not a result's name"
             continue
         try:
-            found.by_key[node_key] = read_sealed(store.read_bytes(uri), key, uri)
+            data = store.read_bytes(uri, MAX_RESULT_BYTES)
+            found.by_key[node_key] = read_sealed(data, key, uri)
         except KineticError as exc:
             found.rejected[uri] = str(exc)
     return found

@@ -1,23 +1,22 @@
 """Put and get bytes by URI: a local folder (``file://``) or GCS (``gs://``).
 
 Shared by the driver and the pod. Writes are atomic: a local object is written
-to a temporary name and renamed; a GCS upload becomes visible only when it is
-complete. ``google-cloud-storage`` is imported only when a ``gs://`` URI is
-used, and honours ``STORAGE_EMULATOR_HOST`` (fake-gcs-server in tests).
+to a temporary name and renamed (:mod:`kedro_kinetic.local_store`, which never
+follows a link); a GCS upload becomes visible only when it is complete.
+``google-cloud-storage`` is imported only when a ``gs://`` URI is used, and
+honours ``STORAGE_EMULATOR_HOST`` (fake-gcs-server in tests).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
-import secrets
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
-from kedro_kinetic.errors import ObjectNotFound, StoreError
+from kedro_kinetic.errors import ObjectNotFound, StoreError, StoreObjectError
+from kedro_kinetic.local_store import LocalStore
+from kedro_kinetic.local_store import path_of as _local_path
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -50,178 +49,9 @@ def to_uri(location: str, project_path: Path | None = None) -> str:
     return path.resolve().as_uri()
 
 
-def _local_path(uri: str) -> Path:
-    return Path(unquote(urlparse(uri).path))
-
-
 def local_path(uri: str) -> Path | None:
     """The folder or file behind a ``file://`` URI; ``None`` for other schemes."""
     return _local_path(uri) if uri.startswith("file://") else None
-
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-
-
-class _LocalStore:
-    """A folder of objects that never follows a symlink or ``..``.
-
-    The store is writable by others than the run (that is the threat model), so
-    every path is walked one component at a time from ``/`` with ``O_NOFOLLOW``:
-    a planted symlink (to a file or folder outside the store) or FIFO is refused
-    instead of being read, truncated or appended to. Store roots are resolved
-    when configured (:func:`to_uri`), so a legitimately symlinked data folder
-    still works.
-    """
-
-    @staticmethod
-    def _split(uri: str) -> tuple[list[str], str]:
-        path = _local_path(uri)
-        parts = list(path.parts[1:]) if path.is_absolute() else []
-        if not parts or any(part in ("..", ".") for part in parts):
-            raise StoreError(f"refusing store path {uri!r}: it must be absolute, without '..'")
-        return parts[:-1], parts[-1]
-
-    @staticmethod
-    def _open_dir(uri: str, parts: list[str], create: bool) -> int:
-        fd = os.open("/", _DIR_FLAGS)
-        try:
-            for part in parts:
-                try:
-                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                except FileNotFoundError:
-                    if not create:
-                        raise ObjectNotFound(f"no object at {uri}") from None
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(part, 0o777, dir_fd=fd)
-                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd = child
-        except (ObjectNotFound, StoreError):
-            os.close(fd)
-            raise
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise StoreError(f"refusing {uri}: a component of its path is a symlink or "
-                                 "not a folder (the local store never follows links)") from None
-            raise StoreError(f"cannot open the folder of {uri}: {exc}") from exc
-        return fd
-
-    def read(self, uri: str) -> bytes:
-        parents, name = self._split(uri)
-        folder = self._open_dir(uri, parents, create=False)
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
-        except FileNotFoundError as exc:
-            raise ObjectNotFound(f"no object at {uri}") from exc
-        except OSError as exc:
-            raise StoreError(f"cannot read {uri}: {exc.strerror} (a symlink is refused)") from exc
-        finally:
-            os.close(folder)
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise StoreError(f"refusing {uri}: not a regular file")
-            os.set_blocking(handle.fileno(), True)
-            return handle.read()
-
-    def write(self, uri: str, data: bytes) -> None:
-        parents, name = self._split(uri)
-        folder = self._open_dir(uri, parents, create=True)
-        tmp = f".{name}.{secrets.token_hex(6)}"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
-                         dir_fd=folder)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp, dir_fd=folder)
-                raise
-        except OSError as exc:
-            raise StoreError(f"cannot write {uri}: {exc}") from exc
-        finally:
-            os.close(folder)
-
-    def write_new(self, uri: str, data: bytes) -> None:
-        if not self.exists(uri):
-            self.write(uri, data)
-
-    def exists(self, uri: str) -> bool:
-        parents, name = self._split(uri)
-        try:
-            folder = self._open_dir(uri, parents, create=False)
-        except StoreError:
-            return False
-        try:
-            return stat.S_ISREG(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
-        except OSError:
-            return False
-        finally:
-            os.close(folder)
-
-    def list(self, prefix: str) -> list[str]:
-        return sorted(self.versions(prefix))
-
-    def versions(self, prefix: str, names: Collection[str] | None = None) -> dict[str, str]:
-        parents, name = self._split(prefix.rstrip("/"))
-        try:
-            folder = self._open_dir(prefix, [*parents, name], create=False)
-        except StoreError:
-            return {}
-        root = _local_path(prefix.rstrip("/"))
-        found = {}
-        try:  # given names: a stat each, right below the prefix; else the whole tree
-            tree = ([(".", [n for n in names if "/" not in n], folder)] if names is not None
-                    else ((top, files, fd) for top, _dirs, files, fd
-                          in os.fwalk(".", dir_fd=folder)))
-            for top, files, top_fd in tree:
-                for file in files:
-                    if file.startswith("."):
-                        continue  # a write in progress
-                    try:
-                        info = os.stat(file, dir_fd=top_fd, follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue
-                    if stat.S_ISREG(info.st_mode):
-                        # a write replaces the file (a new inode), so this changes with it
-                        found[(root / top / file).as_uri()] = (
-                            f"{info.st_ino}:{info.st_mtime_ns}:{info.st_size}")
-        finally:
-            os.close(folder)
-        return found
-
-    def delete(self, uri: str) -> None:
-        parents, name = self._split(uri)
-        try:
-            folder = self._open_dir(uri, parents, create=False)
-        except ObjectNotFound:
-            return
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name, dir_fd=folder)
-        finally:
-            os.close(folder)
-
-    def delete_tree(self, uri: str) -> None:
-        import shutil
-
-        parents, name = self._split(uri.rstrip("/"))
-        try:
-            folder = self._open_dir(uri, parents, create=False)
-        except ObjectNotFound:
-            return
-        try:
-            info = os.stat(name, dir_fd=folder, follow_symlinks=False)
-            if stat.S_ISDIR(info.st_mode):
-                shutil.rmtree(name, dir_fd=folder)  # fd-based: never leaves the folder
-            else:
-                os.unlink(name, dir_fd=folder)  # a planted link or file: remove it only
-        except FileNotFoundError:
-            pass
-        finally:
-            os.close(folder)
 
 
 class _GCSStore:
@@ -236,16 +66,21 @@ class _GCSStore:
             self._client = client_for(uri)
         return self._client.bucket(parsed.netloc), parsed.path.lstrip("/")
 
-    def read(self, uri: str) -> bytes:
+    def read(self, uri: str, max_bytes: int | None = None) -> bytes:
         from google.api_core import exceptions
 
         bucket, name = self._bucket_and_name(uri)
-        try:
-            return bucket.blob(name).download_as_bytes()
+        try:  # with a bound, one byte more than it: enough to tell an object too large
+            data = bytes(bucket.blob(name).download_as_bytes(
+                **({} if max_bytes is None else {"start": 0, "end": max_bytes})))
         except exceptions.NotFound as exc:
             raise ObjectNotFound(f"no object at {uri}") from exc
         except exceptions.GoogleAPIError as exc:
             raise StoreError(f"cannot read {uri}: {exc}") from exc
+        if max_bytes is not None and len(data) > max_bytes:
+            raise StoreObjectError(f"refusing {uri}: more than the {max_bytes} bytes such "
+                                   "an object may have")
+        return data
 
     def write(self, uri: str, data: bytes, **precondition: int) -> None:
         from google.api_core import exceptions
@@ -268,7 +103,10 @@ class _GCSStore:
             # landed meets 412, which means the same: the object is there)
             self.write(uri, data, if_generation_match=0)
         except exceptions.PreconditionFailed:
-            pass
+            with contextlib.suppress(StoreError, StoreObjectError):
+                if self.read(uri, max_bytes=len(data)) == data:
+                    return
+            self.write(uri, data)  # other bytes under this name (planted): replaced
 
     def exists(self, uri: str) -> bool:
         bucket, name = self._bucket_and_name(uri)
@@ -312,18 +150,23 @@ def _store_for(uri: str) -> Any:
     if scheme not in ("file", "gs"):
         raise StoreError(f"unsupported store URI {uri!r}: use a local path or gs://")
     if scheme not in _STORES:
-        _STORES[scheme] = _LocalStore() if scheme == "file" else _GCSStore()
+        _STORES[scheme] = LocalStore() if scheme == "file" else _GCSStore()
     return _STORES[scheme]
 
 
-def read_bytes(uri: str) -> bytes:
+def read_bytes(uri: str, max_bytes: int | None = None) -> bytes:
     """Return the object's bytes.
+
+    Args:
+        uri: The object.
+        max_bytes: Refuse an object larger than this (it is never read whole).
 
     Raises:
         ObjectNotFound: No such object.
+        StoreObjectError: The object is larger than ``max_bytes``.
         StoreError: Any other failure.
     """
-    return _store_for(uri).read(uri)
+    return _store_for(uri).read(uri, max_bytes)
 
 
 def write_bytes(uri: str, data: bytes) -> None:
@@ -332,10 +175,11 @@ def write_bytes(uri: str, data: bytes) -> None:
 
 
 def write_new(uri: str, data: bytes) -> None:
-    """Write the object unless one exists at ``uri`` (content-addressed objects).
+    """Write the object unless the same bytes are at ``uri`` (content-addressed objects).
 
-    An object already there is left alone: its name is its digest, and readers
-    verify the digest before using the bytes.
+    Readers verify the digest before using the bytes, so other bytes under the name
+    (planted in the store) could never be used; they are replaced, so that a run can
+    still be resumed.
     """
     _store_for(uri).write_new(uri, data)
 

@@ -292,13 +292,14 @@ class LocalBackend(Backend):
         """The exit code in the sealed result an adopted process wrote (not our child)."""
         from kedro_kinetic import store
         from kedro_kinetic.errors import KineticError
-        from kedro_kinetic.result import read_sealed
+        from kedro_kinetic.result import MAX_RESULT_BYTES, read_sealed
 
         if self._key is None:
             return None
         try:
             uri = argv[argv.index("--result") + 1]
-            return read_sealed(store.read_bytes(uri), self._key, uri).exit_code
+            return read_sealed(store.read_bytes(uri, MAX_RESULT_BYTES), self._key,
+                               uri).exit_code
         except (ValueError, IndexError, KineticError):
             return None
 

@@ -18,6 +18,7 @@ import pytest
 from kedro_kinetic import naming
 from kedro_kinetic.result import RESULT_FORMAT
 from tests.conftest import STATE_DIR
+from tests.deep_folders import nest, unnest
 from tests.e2e.bench_kit import DS_NODES, patch_node
 from tests.kedro_run import START_CEILING, STOP_CEILING, flat, kedro, kedro_popen, wait_until
 
@@ -162,3 +163,35 @@ def test_control_characters_from_nodes_reach_the_terminal_escaped(demo):
     for args in (("status", run_id), ("logs", run_id, "clean_sales_node")):
         shown = kinetic(demo, *args)
         assert "PWNED" in shown.stdout and "\x1b" not in shown.stdout + shown.stderr
+
+
+def test_planted_shapes_that_exhaust_memory_or_recursion_give_one_clear_message(demo):
+    """A 2 TB sparse file as a result raised MemoryError in `status` and on resume, and 3000
+    nested folders under results/ raised RecursionError in `status` and `clean`."""
+    proc = kedro_run(demo, "--pipeline=data_processing")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [run_id] = run_ids(demo)
+    folder = store_runs(demo) / naming.run_label(run_id)
+    result = folder / "results" / f"{naming.node_key('clean_sales_node')}.json"
+    os.truncate(result, 2 << 40)  # sparse: no disk used, 2 TB to a reader
+    nest(folder / "results", 3000)
+    try:
+        _planted_shapes_are_refused(demo, run_id, result)
+    finally:
+        unnest(folder / "results")
+
+
+def _planted_shapes_are_refused(demo: Path, run_id: str, result: Path) -> None:
+    for args in (("status",), ("status", run_id)):
+        shown = kinetic(demo, *args)
+        assert "Traceback" not in shown.stdout + shown.stderr
+    status = flat(kinetic(demo, "status", run_id).stderr)
+    assert f"{result.name}: 2199023255552 bytes, more than the" in status  # named, ignored
+    resumed = kedro_run(demo, "--pipeline=data_processing", "--runner-params",
+                        f"resume={run_id}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]  # the node simply runs again
+    assert "Traceback" not in resumed.stdout + resumed.stderr
+    cleaned = kinetic(demo, "clean", run_id, "--yes", check=False)
+    assert cleaned.returncode != 0 and "Traceback" not in cleaned.stdout + cleaned.stderr
+    assert "holds folders more than 64 deep" in flat(cleaned.stdout + cleaned.stderr)
+    assert "delete it by hand" in flat(cleaned.stdout + cleaned.stderr)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from kedro_kinetic import store
-from kedro_kinetic.errors import ObjectNotFound, StoreError
+from kedro_kinetic.errors import ObjectNotFound, StoreError, StoreObjectError
+from tests.deep_folders import nest, unnest
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -102,3 +103,81 @@ def test_configured_roots_are_resolved_so_a_symlinked_data_folder_still_works(tm
     store.write_bytes(store.join(uri, "x"), b"ok")
     assert (real / "kinetic" / "x").read_bytes() == b"ok"
     assert store.to_uri((tmp_path / "data").as_uri()) == real.as_uri()
+
+
+def test_a_read_stops_at_the_size_its_caller_allows(root):
+    """A planted 2 TB sparse file would have been read whole (MemoryError in the driver)."""
+    uri = store.join(root.as_uri(), "runs/r/results/a.json")
+    store.write_bytes(uri, b"{}")
+    os.truncate(store.local_path(uri), 2 << 40)
+    with pytest.raises(StoreObjectError, match=r"a\.json: 2199023255552 bytes, more than the "
+                                               r"4096 such an object may have"):
+        store.read_bytes(uri, max_bytes=4096)
+    store.write_bytes(uri, b"x" * 4096)
+    assert store.read_bytes(uri, max_bytes=4096) == b"x" * 4096
+
+
+def test_a_planted_tree_too_deep_is_listed_to_a_depth_and_refused_whole_on_delete(root):
+    """os.fwalk and shutil.rmtree recurse: 3000 nested folders raised RecursionError."""
+    run = root / "runs" / "r"
+    (run / "results").mkdir(parents=True)
+    (run / "results" / "a.json").write_text("{}")
+    nest(run / "results", 3000)
+    try:
+        listed = store.list_objects(store.join(root.as_uri(), "runs/r/results"))
+        assert listed == [(run / "results" / "a.json").as_uri()]  # below 64 levels: skipped
+        with pytest.raises(StoreError, match="more than 64 deep, which kedro-kinetic never "
+                                             "makes; delete it by hand"):
+            store.delete_tree(store.join(root.as_uri(), "runs/r"))
+        assert (run / "results" / "a.json").exists()  # refused before anything was deleted
+    finally:
+        unnest(run / "results")
+
+
+def test_a_tree_of_ordinary_depth_is_listed_and_deleted_whole(root):
+    run = root / "runs" / "r"
+    for name in ("results", "objects", "data/a/b"):
+        (run / name).mkdir(parents=True)
+    (run / "results" / "a.json").write_text("{}")
+    (run / "data" / "a" / "b" / "c.csv").write_text("1")
+    nest(run / "data", 40)
+    listed = store.list_objects(store.join(root.as_uri(), "runs/r"))
+    assert len(listed) == 3 and listed[0].endswith("/data/a/b/c.csv")
+    assert listed[1].endswith("/d" * 40 + "/x.json")
+    store.delete_tree(store.join(root.as_uri(), "runs/r"))
+    assert not run.exists() and root.exists()
+
+
+def test_an_entry_that_cannot_be_read_is_skipped_not_fatal(root, monkeypatch):
+    """A folder planted by another user (mode 0444) made stat raise PermissionError."""
+    from kedro_kinetic import local_store
+
+    results = root / "runs" / "r" / "results"
+    results.mkdir(parents=True)
+    (results / "a.json").write_text("{}")
+    (results / "b.json").write_text("{}")
+    real_stat = os.stat
+
+    def stat(name, *args, **kwargs):
+        if name == "b.json":
+            raise PermissionError(13, "Permission denied", name)
+        return real_stat(name, *args, **kwargs)
+
+    monkeypatch.setattr(local_store.os, "stat", stat)
+    prefix = store.join(root.as_uri(), "runs/r/results")
+    assert store.list_objects(prefix) == [(results / "a.json").as_uri()]
+    assert list(store.list_versions(prefix, ["a.json", "b.json"])) == [
+        (results / "a.json").as_uri()]
+
+
+def test_other_bytes_under_a_content_address_are_replaced(root):
+    """A planted object under a payload's name made every later resume fail verification."""
+    uri = store.join(root.as_uri(), "runs/r/objects/abc")
+    store.write_new(uri, b"genuine")
+    inode = os.stat(store.local_path(uri)).st_ino
+    store.write_new(uri, b"genuine")  # the same bytes: left alone
+    assert os.stat(store.local_path(uri)).st_ino == inode
+    for planted in (b"PLANTED", b"genuine and longer", b""):
+        store.write_bytes(uri, planted)
+        store.write_new(uri, b"genuine")
+        assert store.read_bytes(uri) == b"genuine"

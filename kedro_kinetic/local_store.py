@@ -1,0 +1,289 @@
+"""The local store: a folder of objects that never follows a symlink or ``..``.
+
+The store is writable by others than the run (that is the threat model), so
+every path is walked one component at a time from ``/`` with ``O_NOFOLLOW``: a
+planted symlink (to a file or folder outside the store) or FIFO is refused
+instead of being read, truncated or appended to. Store roots are resolved when
+configured (``store.to_uri``), so a legitimately symlinked data folder still
+works. What a planted shape can cost is bounded too: a read stops at the size
+its caller allows, a listing goes at most :data:`MAX_DEPTH` folders deep, and
+an entry that cannot be read is skipped instead of ending the listing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
+
+from kedro_kinetic.errors import ObjectNotFound, StoreError, StoreObjectError
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterator
+
+#: Folders deeper than this below a listed prefix are not kedro-kinetic's: a listing
+#: skips them, and deleting a tree that has them is refused with a message.
+MAX_DEPTH = 64
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def path_of(uri: str) -> Path:
+    """The path of a ``file://`` URI."""
+    return Path(unquote(urlparse(uri).path))
+
+
+def _split(uri: str) -> tuple[list[str], str]:
+    path = path_of(uri)
+    parts = list(path.parts[1:]) if path.is_absolute() else []
+    if not parts or any(part in ("..", ".") for part in parts):
+        raise StoreError(f"refusing store path {uri!r}: it must be absolute, without '..'")
+    return parts[:-1], parts[-1]
+
+
+def _open_dir(uri: str, parts: list[str], create: bool) -> int:
+    fd = os.open("/", _DIR_FLAGS)
+    try:
+        for part in parts:
+            try:
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise ObjectNotFound(f"no object at {uri}") from None
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o777, dir_fd=fd)
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except (ObjectNotFound, StoreError):
+        os.close(fd)
+        raise
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise StoreError(f"refusing {uri}: a component of its path is a symlink or "
+                             "not a folder (the local store never follows links)") from None
+        raise StoreError(f"cannot open the folder of {uri}: {exc}") from exc
+    return fd
+
+
+def _entries(fd: int) -> list[tuple[str, bool]]:
+    """``(name, is a folder)`` of each entry of an open folder; none if it cannot be read."""
+    try:
+        with os.scandir(fd) as entries:
+            return [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+    except OSError:
+        return []
+
+
+def _walk(folder: int) -> Iterator[tuple[str, list[str], int]]:
+    """``(relative folder, file names, folder fd)`` of a tree, depth first and without
+    recursion, at most :data:`MAX_DEPTH` deep (so at most that many folders open at
+    once); folders that cannot be opened or read are skipped."""
+    listed = _entries(folder)
+    yield ".", [n for n, is_dir in listed if not is_dir], folder
+    stack = [(".", os.dup(folder), iter([n for n, is_dir in listed if is_dir]))]
+    try:
+        while stack:
+            top, fd, subfolders = stack[-1]
+            name = next(subfolders, None)
+            if name is None:
+                stack.pop()
+                os.close(fd)
+                continue
+            if len(stack) >= MAX_DEPTH:
+                continue
+            try:
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                continue
+            listed = _entries(child)
+            stack.append((f"{top}/{name}", child, iter([n for n, d in listed if d])))
+            yield f"{top}/{name}", [n for n, is_dir in listed if not is_dir], child
+    finally:
+        for _top, fd, _subfolders in stack:
+            os.close(fd)
+
+
+class LocalStore:
+    """Objects in a local folder, by ``file://`` URI (see the module's docstring)."""
+
+    def read(self, uri: str, max_bytes: int | None = None) -> bytes:
+        parents, name = _split(uri)
+        folder = _open_dir(uri, parents, create=False)
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"no object at {uri}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot read {uri}: {exc.strerror} (a symlink is refused)") from exc
+        finally:
+            os.close(folder)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise StoreError(f"refusing {uri}: not a regular file")
+            if max_bytes is not None and info.st_size > max_bytes:
+                raise StoreObjectError(f"refusing {uri}: {info.st_size} bytes, more than "
+                                       f"the {max_bytes} such an object may have")
+            os.set_blocking(handle.fileno(), True)
+            try:
+                data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+            except (MemoryError, OverflowError, OSError) as exc:
+                raise StoreError(f"cannot read {uri}: {type(exc).__name__}") from None
+        if max_bytes is not None and len(data) > max_bytes:  # it grew while we read
+            raise StoreObjectError(f"refusing {uri}: more than the {max_bytes} bytes such "
+                                   "an object may have")
+        return data
+
+    def write(self, uri: str, data: bytes) -> None:
+        parents, name = _split(uri)
+        folder = _open_dir(uri, parents, create=True)
+        tmp = f".{name}.{secrets.token_hex(6)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+                         dir_fd=folder)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=folder)
+                raise
+        except OSError as exc:
+            raise StoreError(f"cannot write {uri}: {exc}") from exc
+        finally:
+            os.close(folder)
+
+    def write_new(self, uri: str, data: bytes) -> None:
+        """Write unless the same bytes are there already (anything else is replaced)."""
+        try:
+            if self.read(uri, max_bytes=len(data)) == data:
+                return
+        except (StoreError, StoreObjectError):  # absent, planted, too large: written anew
+            pass
+        self.write(uri, data)
+
+    def exists(self, uri: str) -> bool:
+        parents, name = _split(uri)
+        try:
+            folder = _open_dir(uri, parents, create=False)
+        except StoreError:
+            return False
+        try:
+            return stat.S_ISREG(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+        except OSError:
+            return False
+        finally:
+            os.close(folder)
+
+    def list(self, prefix: str) -> list[str]:
+        return sorted(self.versions(prefix))
+
+    def versions(self, prefix: str, names: Collection[str] | None = None) -> dict[str, str]:
+        parents, name = _split(prefix.rstrip("/"))
+        try:
+            folder = _open_dir(prefix, [*parents, name], create=False)
+        except StoreError:
+            return {}
+        root = path_of(prefix.rstrip("/"))
+        found = {}
+        try:  # given names: a stat each, right below the prefix; else the whole tree
+            tree = ([(".", [n for n in names if "/" not in n], folder)] if names is not None
+                    else _walk(folder))
+            for top, files, top_fd in tree:
+                for file in files:
+                    if file.startswith("."):
+                        continue  # a write in progress
+                    try:
+                        info = os.stat(file, dir_fd=top_fd, follow_symlinks=False)
+                    except OSError:  # gone, or planted unreadable: not an object of ours
+                        continue
+                    if stat.S_ISREG(info.st_mode):
+                        # a write replaces the file (a new inode), so this changes with it
+                        found[(root / top / file).as_uri()] = (
+                            f"{info.st_ino}:{info.st_mtime_ns}:{info.st_size}")
+        finally:
+            os.close(folder)
+        return found
+
+    def delete(self, uri: str) -> None:
+        parents, name = _split(uri)
+        try:
+            folder = _open_dir(uri, parents, create=False)
+        except ObjectNotFound:
+            return
+        try:
+            os.unlink(name, dir_fd=folder)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"cannot delete {uri}: {exc.strerror}") from None
+        finally:
+            os.close(folder)
+
+    def delete_tree(self, uri: str) -> None:
+        parents, name = _split(uri.rstrip("/"))
+        try:
+            folder = _open_dir(uri, parents, create=False)
+        except ObjectNotFound:
+            return
+        try:
+            info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+            if stat.S_ISDIR(info.st_mode):
+                _remove_tree(folder, name, uri)  # fd-based: never leaves the folder
+            else:
+                os.unlink(name, dir_fd=folder)  # a planted link or file: remove it only
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"cannot delete {uri}: {exc}") from None
+        finally:
+            os.close(folder)
+
+
+def _remove_tree(parent: int, name: str, uri: str) -> None:
+    """Delete the folder ``name`` of ``parent`` and all below it, without recursion; a
+    tree deeper than :data:`MAX_DEPTH` is refused before anything is deleted."""
+    _walk_tree(parent, name, uri, delete=False)
+    _walk_tree(parent, name, uri, delete=True)
+
+
+def _walk_tree(parent: int, name: str, uri: str, delete: bool) -> None:
+    def open_listed(above: int, folder_name: str) -> tuple[int, Iterator[str]]:
+        fd = os.open(folder_name, _DIR_FLAGS, dir_fd=above)
+        try:
+            listed = _entries(fd)
+            for file, is_dir in listed:
+                if delete and not is_dir:
+                    os.unlink(file, dir_fd=fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, iter([n for n, is_dir in listed if is_dir])
+
+    stack = [(parent, name, *open_listed(parent, name))]
+    try:
+        while stack:
+            above, folder_name, fd, subfolders = stack[-1]
+            below = next(subfolders, None)
+            if below is None:
+                stack.pop()
+                os.close(fd)
+                if delete:
+                    os.rmdir(folder_name, dir_fd=above)
+                continue
+            if len(stack) >= MAX_DEPTH:
+                raise StoreError(
+                    f"refusing to delete {uri}: it holds folders more than {MAX_DEPTH} "
+                    "deep, which kedro-kinetic never makes; delete it by hand")
+            stack.append((fd, below, *open_listed(fd, below)))
+    finally:
+        for _above, _name, fd, _subfolders in stack:
+            os.close(fd)
