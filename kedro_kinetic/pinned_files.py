@@ -45,15 +45,17 @@ MULTI = frozenset({"kedro_datasets.partitions.PartitionedDataset",
 
 
 def loads_code(config: Any) -> bool:
-    """Whether a (checked, canonical) catalog config loads a code-executing format."""
+    """Whether a (checked, canonical) catalog config loads a code-executing format, itself
+    or through any config it holds: ``dataset`` (wrappers, partitions) and ``checkpoint``
+    (``IncrementalDataset`` loads its checkpoint with the class it names)."""
     if not isinstance(config, Mapping):
         return False
     if config.get("type") in CODE_LOADING:
         return True
     nested = config.get("dataset")
-    if isinstance(nested, str):
-        return nested in CODE_LOADING
-    return loads_code(nested)
+    if isinstance(nested, str) and nested in CODE_LOADING:
+        return True
+    return loads_code(nested) or loads_code(config.get("checkpoint"))
 
 
 def pinnable(config: Mapping[str, Any]) -> bool:

@@ -244,6 +244,33 @@ def test_a_pickle_no_node_of_the_run_produced_is_refused_unless_pinned_or_truste
     assert not marker.exists()
 
 
+def test_a_pickle_checkpoint_of_partitions_is_refused_unless_trusted(demo, tmp_path):
+    """IncrementalDataset loads its checkpoint with the class its config names; a pickle there
+    was unpickled unpinned (only the partitions' own ``dataset`` was looked at)."""
+    marker = tmp_path / "MARKER"
+    parts = demo / "data" / "01_raw" / "sales_parts"
+    parts.mkdir()
+    shutil.copyfile(demo / "data" / "01_raw" / "sales.csv", parts / "part1.csv")
+    (parts / "CHECKPOINT.pkl").write_bytes(evil_pickle(marker))  # a dataset-content author's
+    with (demo / "conf" / "local" / "catalog.yml").open("a") as handle:
+        handle.write("\nsales:\n  type: partitions.IncrementalDataset\n"
+                     "  path: data/01_raw/sales_parts\n  dataset: pandas.CSVDataset\n"
+                     "  filename_suffix: .csv\n  checkpoint:\n"
+                     "    type: pickle.PickleDataset\n"
+                     "    filepath: data/01_raw/sales_parts/CHECKPOINT.pkl\n")
+
+    refused = kedro_run(demo, "--nodes", "clean_sales_node")
+    text = flat(refused)
+    assert refused.returncode != 0
+    assert "input 'sales' loads a code-executing format whose bytes kedro-kinetic cannot " \
+           "pin" in text and "KINETIC_TRUSTED_DATA = ['sales']" in text
+    assert not marker.exists()
+
+    add_settings(demo, "KINETIC_TRUSTED_DATA = ['sales']")  # the author's opt-in, in code
+    kedro_run(demo, "--nodes", "clean_sales_node")
+    assert marker.exists()  # the same entry does unpickle the checkpoint: the attack was real
+
+
 def test_a_pickle_replaced_between_its_producer_and_its_consumers_is_refused(demo, tmp_path):
     marker = tmp_path / "MARKER"
     # the consumers start once the producer's Job ends (after the replacement), not at its

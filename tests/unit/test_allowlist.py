@@ -368,3 +368,27 @@ def test_the_audit_page_lists_every_rule():
         for rule in rules:
             if rule.kind == "value":
                 assert any(f"`{rule.at}`" in row for row in mine), f"{cls} {rule.at}"
+
+
+@pytest.mark.parametrize(("config", "loads"), [
+    ({"type": "kedro_datasets.partitions.IncrementalDataset", "path": "p",
+      "dataset": "kedro_datasets.pandas.CSVDataset",
+      "checkpoint": {"type": "kedro_datasets.pickle.PickleDataset", "filepath": "c"}}, True),
+    ({"type": "kedro.io.CachedDataset", "dataset": {
+        "type": "kedro_datasets.partitions.IncrementalDataset", "path": "p",
+        "dataset": "kedro_datasets.pandas.CSVDataset",
+        "checkpoint": {"type": "kedro_datasets.pickle.PickleDataset", "filepath": "c"}}}, True),
+    ({"type": "kedro_datasets.partitions.IncrementalDataset", "path": "p",
+      "dataset": "kedro_datasets.pandas.CSVDataset",
+      "checkpoint": {"type": "kedro_datasets.text.TextDataset", "filepath": "c"}}, False),
+    ({"type": "kedro_datasets.partitions.IncrementalDataset", "path": "p",
+      "dataset": "kedro_datasets.pandas.CSVDataset", "checkpoint": "2026-01-01"}, False),
+    ({"type": "kedro_datasets.partitions.PartitionedDataset", "path": "p",
+      "dataset": "kedro_datasets.pickle.PickleDataset"}, True),
+])
+def test_every_config_a_dataset_holds_counts_for_whether_it_loads_code(config, loads):
+    """``checkpoint`` is walked by the allowlist check; it must count here too (a pickle
+    checkpoint of IncrementalDataset was unpickled without a pin)."""
+    from kedro_kinetic.pinned_files import loads_code
+
+    assert loads_code(config) is loads
