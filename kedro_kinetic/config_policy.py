@@ -37,20 +37,33 @@ REFUSED_ENV_PREFIXES = (
     "PIP_", "CONDA", "VIRTUAL_ENV", "NODE_", "PERL", "RUBY", "GIT_", "XDG_", "IPYTHON",
     "JUPYTER", "BASH_", "GRPC_", "REQUESTS_", "CURL_", "NUMBA_", "JOBLIB_", "TCL",
     "TK_", "QT_", "GTK_", "GST_", "GIO_", "DBUS_",
+    # libraries that import a module, or load a shared library, named by a variable:
+    # loky (LOKY_PICKLER, imported with scikit-learn), sysconfig (_PYTHON_SYSCONFIGDATA_NAME),
+    # Dynaconf (Kedro's settings), coverage/pytest start-up hooks, Dask preloads,
+    # OpenTelemetry distros, Arrow's libhdfs, TensorFlow/PyTorch/NCCL/PJRT plugins, GDAL
+    # drivers, ODBC drivers, Kerberos and SASL plugins, Keras backends
+    "LOKY_", "_PYTHON", "DYNACONF", "COVERAGE_", "COV_CORE_", "PYTEST_", "DASK_", "OTEL_",
+    "ARROW_", "PYARROW_", "TF_", "TORCH", "NCCL_", "PJRT_", "GDAL_", "CPL_", "PROJ_", "ODBC",
+    "KRB5", "SASL_", "KERAS_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "SETUPTOOLS_",
+    "DISTUTILS_",
 )
+#: Dynaconf reads ``<SETTING>_FOR_DYNACONF`` too (``LOADERS_FOR_DYNACONF`` names modules).
+REFUSED_ENV_SUFFIXES = ("_FOR_DYNACONF",)
 REFUSED_ENV_NAMES = frozenset({
     "HOME", "PATH", "SHELL", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND",
     "IFS", "CDPATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RESOLV_HOST_CONF", "LOCALDOMAIN",
     "RES_OPTIONS", "TMPDIR", "TEMP", "TMP", "CLASSPATH", "STORAGE_EMULATOR_HOST",
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY", "EDITOR", "VISUAL",
     "PAGER", "BROWSER", "TERMINFO", "TERMINFO_DIRS", "MAGIC", "HF_HOME", "TORCH_HOME",
+    "SSLKEYLOGFILE",  # TLS session keys written to a file: the store's traffic readable
 })
 
 
 def env_name_refused(name: str) -> bool:
     """Whether configuration may not set environment variable ``name``."""
     upper = name.upper()
-    return upper in REFUSED_ENV_NAMES or upper.startswith(REFUSED_ENV_PREFIXES)
+    return (upper in REFUSED_ENV_NAMES or upper.startswith(REFUSED_ENV_PREFIXES)
+            or upper.endswith(REFUSED_ENV_SUFFIXES))
 
 
 def _sections(raw: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any], bool]]:

@@ -29,6 +29,10 @@ ANN_SPEC = "kedro-kinetic.io/spec-sha256"
 ANN_GROUP_NODES = "kedro-kinetic.io/group-nodes"
 CONTAINER = "node"
 CREDENTIALS_MOUNT = "/var/run/secrets/kedro-kinetic"
+#: Every node process starts without its working folder on ``sys.path``: the project's
+#: ``data/`` (files a dataset-content or store writer can place) is there, and a library
+#: that imports a module named by a setting must never find one of them.
+SAFE_PATH_ENV = {"name": "PYTHONSAFEPATH", "value": "1"}
 _DIGEST_IMAGE = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
@@ -141,6 +145,7 @@ def _env(s: NodeSettings, run: RunConfig, run_label: str) -> list[dict[str, Any]
     if run.credentials_secret:
         env.append({"name": "KINETIC_CREDENTIALS_FILE",
                     "value": f"{CREDENTIALS_MOUNT}/credentials.yml"})
+    env.append(dict(SAFE_PATH_ENV))
     env.append(key_env(run_label))
     return env
 

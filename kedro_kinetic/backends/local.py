@@ -38,6 +38,7 @@ from kedro_kinetic.layout import argv_digest
 from kedro_kinetic.manifest import (
     CREDENTIALS_MOUNT,
     LABEL_NODE,
+    SAFE_PATH_ENV,
     container_of,
     fail_job_exit_codes,
 )
@@ -74,12 +75,13 @@ class _LocalJob:
 
 def node_env(conf_source: str, kedro_env: str | None) -> dict[str, str]:
     """A local node process's environment before its Job's own entries: this one's,
-    this interpreter's folder first on ``PATH``, the run's configuration folder and
-    environment, never a run key."""
+    this interpreter's folder first on ``PATH``, no working folder on ``sys.path``, the
+    run's configuration folder and environment, never a run key."""
     env = dict(os.environ)
     python_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([python_dir, env.get("PATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
+    env[SAFE_PATH_ENV["name"]] = SAFE_PATH_ENV["value"]  # the fork server's too
     env[credentials.CONF_SOURCE_VAR] = conf_source
     if kedro_env:
         env[credentials.CONF_ENV_VAR] = kedro_env

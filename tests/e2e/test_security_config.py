@@ -7,6 +7,8 @@ check (the error names the key) and that the marker is absent and nothing ran.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -16,7 +18,6 @@ import yaml
 from tests.kedro_run import flat, kedro
 
 if TYPE_CHECKING:
-    import subprocess
     from pathlib import Path
 
 pytestmark = pytest.mark.e2e
@@ -92,7 +93,8 @@ def test_interpreter_env_from_runtime_params_is_refused(demo, tmp_path, variable
 
 
 @pytest.mark.parametrize("variable", ["LD_PRELOAD", "KINETIC_RESULT_KEY", "KEDRO_LOGGING_CONFIG",
-                                      "GOOGLE_APPLICATION_CREDENTIALS", "HOME", "BASH_ENV"])
+                                      "GOOGLE_APPLICATION_CREDENTIALS", "HOME", "BASH_ENV",
+                                      "LOKY_PICKLER", "LOADERS_FOR_DYNACONF"])
 def test_loader_and_verification_env_from_parameters_is_refused(demo, tmp_path, variable):
     marker = tmp_path / "MARKER"
     planted = plant_startup_module(tmp_path, marker)
@@ -132,3 +134,26 @@ def test_the_allowlist_cannot_be_extended_from_runtime_params(demo, tmp_path):
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "evil_mod.Thing" in text
     assert not marker.exists()
+
+
+def test_node_processes_never_import_from_their_working_folder(tmp_path):
+    """A library setting that names a module (loky's LOKY_PICKLER, imported with scikit-learn;
+    allowed in code, or one the refused names missed) resolved it against the node's working
+    folder, the project, whose data/ holds what dataset authors and store writers place."""
+    from kedro_kinetic.backends.local import node_env
+
+    marker = tmp_path / "MARKER"
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nclass Pickler:\n    pass\n")
+    probe = [sys.executable, "-c", "import joblib.externals.loky"]
+    env = {**node_env(str(project / "conf"), None), "LOKY_PICKLER": "data.evil"}
+    without = {k: v for k, v in env.items() if k != "PYTHONSAFEPATH"}
+    subprocess.run(probe, cwd=project, env=without, capture_output=True, timeout=300)
+    assert marker.exists()  # the sink is real: with the working folder on sys.path it runs
+    marker.unlink()
+    proc = subprocess.run(probe, cwd=project, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert not marker.exists()
+    assert "data.evil" in proc.stderr or proc.returncode == 0  # not found, never run

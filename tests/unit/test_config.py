@@ -94,6 +94,9 @@ def test_command_and_kubeconfig_come_from_project_code():
     "STORAGE_EMULATOR_HOST", "HOME", "PATH", "BASH_ENV", "ENV", "GCONV_PATH", "OPENSSL_CONF",
     "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "PYSPARK_PYTHON", "MPLBACKEND", "GLIBC_TUNABLES",
     "https_proxy", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "KUBECONFIG", "XDG_CONFIG_HOME",
+    "LOKY_PICKLER", "_PYTHON_SYSCONFIGDATA_NAME", "LOADERS_FOR_DYNACONF", "DYNACONF_LOADERS",
+    "COVERAGE_PROCESS_START", "ARROW_LIBHDFS_DIR", "SSLKEYLOGFILE", "TF_PLUGGABLE_DEVICE_LIBRARY",
+    "NCCL_NET_PLUGIN", "GDAL_DRIVER_PATH", "ODBCSYSINI",
 ])
 @pytest.mark.parametrize("section", ["defaults", "tags", "nodes", "pipeline", "runner-params"])
 @pytest.mark.parametrize("key", ["env", "secret_env"])

@@ -154,3 +154,13 @@ def test_manifests_are_kept_in_the_background_and_all_written_by_the_flush(tmp_p
                               ".json").read_text())
         assert written == job.manifest
     assert "Could not keep the manifest of Job x" in caplog.text  # logged, never raised
+
+
+def test_every_node_process_starts_without_its_working_folder_on_sys_path():
+    """PYTHONSAFEPATH: the pod's (and local node's) working folder holds the project's data/,
+    so a library setting that names a module must not find one there."""
+    run = config.load({"image": "img@sha256:" + "c" * 64,
+                       "defaults": {"env": {"LOG_LEVEL": "debug"}}})
+    job = manifest.render(_ident(), PINS, run.node_settings("n"), run)
+    env = {e["name"]: e.get("value") for e in manifest.container_of(job)["env"]}
+    assert env["PYTHONSAFEPATH"] == "1" and env["LOG_LEVEL"] == "debug"
