@@ -89,7 +89,7 @@ class IOTrace:
 
             setattr(cls, op, wrapper)
 
-        for cls in (store._LocalStore, store._GCSStore):
+        for cls in (store.LocalStore, store._GCSStore):
             for op in ("read", "write", "exists", "list", "delete"):
                 wrap_store(cls, op)
 

@@ -1,7 +1,7 @@
 """Data path: bytes of intermediate datasets that pass through the driver process.
 
 demo_project runs on the bench (backend kubernetes, store in fake GCS) with the
-driver's store calls wrapped (``_LocalStore``/``_GCSStore`` read, write, exists,
+driver's store calls wrapped (``LocalStore``/``_GCSStore`` read, write, exists,
 list, delete: everything ``store.read_bytes``/``write_bytes`` reach) and its
 ``DataCatalog.load``/``save`` calls counted (parameters aside). Store URIs are
 classified by their place in the run's layout: ``/data/`` (datasets travelling
