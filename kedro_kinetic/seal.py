@@ -62,10 +62,40 @@ def key_from_hex(text: str, where: str) -> bytes:
 def take_key_from_env() -> bytes | None:
     """Remove the run key from this process's environment and return it.
 
-    The pod calls this first, so node code and its subprocesses never see it.
+    The pod calls this first, so node code and its subprocesses never see it, not even
+    in ``/proc/self/environ`` (the block the process started with).
     """
     text = os.environ.pop(KEY_ENV, None)
+    if text:
+        _scrub_initial_environment(KEY_ENV)
     return key_from_hex(text, f"${KEY_ENV}") if text else None
+
+
+def _scrub_initial_environment(name: str) -> None:
+    """Zero ``name=value`` in the environment block the process started with.
+
+    ``os.environ.pop`` removes the variable, but the kernel still shows the block the
+    process was started with as ``/proc/self/environ``, which node code (or a dataset
+    whose path a config author chose) can read. Linux only; elsewhere nothing to do.
+    """
+    import ctypes
+
+    try:
+        with open("/proc/self/stat", "rb") as stat_file:
+            fields = stat_file.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[47]), int(fields[48])  # env_start, env_end (proc(5))
+    except (OSError, ValueError, IndexError):
+        return
+    if not 0 < start < end:
+        return
+    block = ctypes.string_at(start, end - start)
+    entry = name.encode() + b"="
+    at = block.find(entry)
+    while at != -1:
+        if at == 0 or block[at - 1] == 0:  # the start of an entry, not inside a value
+            stop = block.find(b"\0", at)
+            ctypes.memset(start + at, 0, (len(block) if stop == -1 else stop) - at)
+        at = block.find(entry, at + 1)
 
 
 def _mac(key: bytes, context: str, body: bytes) -> str:

@@ -104,3 +104,23 @@ def test_forged_or_replayed_seals_are_refused(tamper):
 def test_a_malformed_key_is_one_clear_error():
     with pytest.raises(SealError, match="not 32 bytes of hex"):
         seal.key_from_hex("zz", "$KINETIC_RESULT_KEY")
+
+
+def test_the_run_key_leaves_the_environment_block_the_process_started_with():
+    """os.environ.pop left the key in /proc/self/environ, which node code, or a dataset
+    whose path a config author points there, can read (then results could be forged)."""
+    import os
+    import subprocess
+    import sys
+
+    key = "ab" * 32
+    code = ("from kedro_kinetic import seal\n"
+            "before = open('/proc/self/environ', 'rb').read()\n"
+            "taken = seal.take_key_from_env()\n"
+            "after = open('/proc/self/environ', 'rb').read()\n"
+            f"print({key!r}.encode() in before, len(taken), {key!r}.encode() in after,\n"
+            "      b'KINETIC_RESULT_KEY' in after, b'NEIGHBOUR=kept' in after)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "KINETIC_RESULT_KEY": key,
+                               "NEIGHBOUR": "kept"}, timeout=120, check=True)
+    assert proc.stdout.split() == ["True", "32", "False", "False", "True"]
