@@ -8,6 +8,7 @@ the driver authenticated. Writing the file is :mod:`kedro_kinetic.viz`'s job.
 
 from __future__ import annotations
 
+import html
 import traceback as tb
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -109,6 +110,16 @@ def node_error_text(result: NodeResult) -> str:
     return f"{kind}: {message}" if kind else message
 
 
+def as_html_text(text: str) -> str:
+    """``text`` for a field kedro-viz inserts as HTML (an error's ``message``).
+
+    Error messages quote data (a bad CSV cell, a column name), which a dataset's author
+    chooses; unescaped, ``<img onerror=...>`` in one runs in the kedro-viz page.
+    Tracebacks are shown through a highlighter that escapes them itself: not these.
+    """
+    return html.escape(text, quote=False)
+
+
 def node_events(run: NodeRun, sizes: DatasetSizes, contract: VizContract) -> list[dict[str, Any]]:
     """kedro-viz events for one finished node, as its own hook would write them.
 
@@ -139,7 +150,7 @@ def node_events(run: NodeRun, sizes: DatasetSizes, contract: VizContract) -> lis
             "event": "on_node_error",
             "node": run.node.name,
             "node_id": node_id,
-            "error": node_error_text(result),
+            "error": as_html_text(node_error_text(result)),
             "timestamp": iso(result.finished_at) or _now(),
             "traceback": result.traceback or "",
         })
@@ -151,7 +162,7 @@ def pipeline_error_event(error: BaseException, runs: list[NodeRun], ordered: lis
     """kedro-viz's ``on_pipeline_error`` event, pointing at the failed (or first unstarted) node."""
     event: dict[str, Any] = {
         "event": "on_pipeline_error",
-        "error": str(error),
+        "error": as_html_text(str(error)),
         "timestamp": _now(),
         "traceback": "".join(tb.format_exception(type(error), error, error.__traceback__)),
     }

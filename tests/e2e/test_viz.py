@@ -17,6 +17,7 @@ kedro-viz changes what :mod:`kedro_kinetic.viz` relies on.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from kedro_kinetic import viz
 from kedro_kinetic.result import NodeResult
 from tests.e2e.viz_support import (
     FORCED_ERROR,
+    HTML_PROBE,
     Browser,
     VizServer,
     events_of,
@@ -377,7 +379,9 @@ def test_failed_node_shows_the_remote_error_and_traceback(failed):
     assert bad["duration"] == pytest.approx(
         failed["results"]["preprocess_stores_node"].duration, abs=1e-9)
     assert bad["duration"] > 0
-    assert bad["error"]["message"] == f"ValueError: {FORCED_ERROR}"
+    # kedro-viz inserts the message as HTML: escaped, the data it quotes stays text
+    assert bad["error"]["message"] == (f"ValueError: {FORCED_ERROR} "
+                                       f"{html.escape(HTML_PROBE, quote=False)}")
     assert "in preprocess_stores" in bad["error"]["traceback"]
     assert f"ValueError: {FORCED_ERROR}" in bad["error"]["traceback"]
     pipeline = failed["status"]["pipeline"]
@@ -398,6 +402,11 @@ def test_workflow_page_shows_the_failure(failed, kinetic):
         node = browser.css('g.pipeline-node--task[data-node-fullname="preprocess_stores_node"]')
         browser.click(node[0])
         browser.wait(lambda d: FORCED_ERROR in d.page_source)
+        # the probe the error quotes is shown as text (delivered), never run as HTML
+        browser.wait(lambda d: HTML_PROBE in d.find_element("tag name", "body").text)
+        assert browser.driver.execute_script("return document.body.dataset.pwned || null") \
+            is None
+        assert not browser.css("img[onerror]")
         browser.screenshot("workflow-failed.png")
         browser.click(browser.css('label[for="pipeline-toggle-input-code"]')[0])
         traceback = browser.wait(lambda d: [  # .text: only what is rendered visibly

@@ -36,6 +36,9 @@ CHROME_FLAGS = (
 )
 #: The message a patched demo node raises when ``reference_year`` is negative.
 FORCED_ERROR = "kinetic viz test: reference_year must not be negative"
+#: What the message goes on to quote, as error messages quote data (a bad cell): HTML that
+#: would run in the kedro-viz page if its error panel received it unescaped.
+HTML_PROBE = "<img src=x onerror=\"document.body.dataset.pwned='yes'\">"
 
 
 # -- projects ----------------------------------------------------------------------
@@ -61,7 +64,7 @@ def make_project(parent: Path, *, previews: bool, failure_switch: bool) -> Path:
             doc_end = text.index('"""', text.index('"""', start) + 3) + 3
             start = text.index("\n", doc_end) + 1
         switch = (f"    if reference_year < 0:\n"
-                  f"        raise ValueError({FORCED_ERROR!r})\n")
+                  f"        raise ValueError({FORCED_ERROR + ' ' + HTML_PROBE!r})\n")
         nodes.write_text(text[:start] + switch + text[start:])
     return project
 
