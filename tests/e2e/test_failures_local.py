@@ -73,8 +73,10 @@ def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def write_pid(path: Path) -> str:
-    """Node code that writes its process id to ``path`` (the test waits for the file)."""
-    return f"import os, pathlib; pathlib.Path({str(path)!r}).write_text(str(os.getpid()))"
+    """Node code that writes its process id to ``path`` (the test waits for the file): to a
+    temporary name first, then renamed, so the file never appears empty."""
+    return (f"import os, pathlib; pathlib.Path({str(path)!r} + '.tmp')"
+            f".write_text(str(os.getpid())); os.replace({str(path)!r} + '.tmp', {str(path)!r})")
 
 
 def test_node_error_carries_remote_traceback_resume_hint_and_fires_hooks(demo):
