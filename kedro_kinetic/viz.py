@@ -65,6 +65,8 @@ _SUPPORTED_MAX = (13, 0)
 
 RECORD_FILE = "kedro_kinetic_run.json"
 RECORD_FORMAT = "kedro-kinetic/viz-run@1"
+#: A record larger than this is not one the plugin wrote (it holds a few lines per node).
+RECORD_MAX_BYTES = 16 * 1024 * 1024
 
 _clock: dict[str, float] = {}
 #: The plans dict of the last run recorded in this process: a run that fails
@@ -305,9 +307,13 @@ def read_record(start: Path | None = None) -> dict[str, Any] | None:
     contract = load_contract()
     if contract is not None:
         metadata_dir = contract.metadata_dir
-    try:
-        document = json.loads((Path(project) / metadata_dir / RECORD_FILE).read_text("utf8"))
-    except (OSError, ValueError):
+    from kedro_kinetic.errors import KineticError
+    from kedro_kinetic.local_store import LocalStore
+
+    path = Path(project) / metadata_dir / RECORD_FILE
+    try:  # a regular file, no link, bounded: kedro-viz calls this on its event loop
+        document = json.loads(LocalStore().read(path.as_uri(), max_bytes=RECORD_MAX_BYTES))
+    except (KineticError, ValueError, RecursionError):
         return None
     if not isinstance(document, dict) or document.get("format") != RECORD_FORMAT:
         return None
@@ -318,20 +324,26 @@ def preview_text(node_name: str, record: Mapping[str, Any] | None) -> str:
     """YAML shown in kedro-viz's node panel for ``node_name``: settings first."""
     import yaml
 
-    entry = ((record or {}).get("nodes") or {}).get(node_name)
-    if record is None or entry is None:
+    nodes = (record or {}).get("nodes")
+    entry = nodes.get(node_name) if isinstance(nodes, dict) else None
+    if record is None or not isinstance(entry, dict):
         return (
             "# kedro-kinetic: no GKERunner run of this node is recorded yet.\n"
             "# Run `kedro run --runner=kedro_kinetic.GKERunner` with kedro-viz installed.\n"
         )
+    settings, last_run = entry.get("kubernetes"), entry.get("last_run")
     body = {
-        **(entry.get("kubernetes") or {}),
+        **(settings if isinstance(settings, dict) else {}),
         "job": entry.get("job"),
         "namespace": entry.get("namespace"),
-        "last_run": {"run_id": record.get("run_id"), **(entry.get("last_run") or {})},
+        "last_run": {"run_id": record.get("run_id"),
+                     **(last_run if isinstance(last_run, dict) else {})},
     }
     header = "# kedro-kinetic: the Kubernetes Job of this node\n"
-    return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+    try:
+        return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+    except (yaml.YAMLError, RecursionError):
+        return f"# kedro-kinetic: {RECORD_FILE} is malformed; the next GKERunner run rewrites it\n"
 
 
 @dataclass(frozen=True)

@@ -427,3 +427,38 @@ def _task_nodes(browser: Browser, count: int):
 
 def _svg_text(element) -> str:
     return element.get_attribute("textContent") or ""
+
+
+def _record_project(tmp_path):
+    project = tmp_path / "p"
+    (project / ".viz").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[tool.kedro]\npackage_name = "p"\n'
+                                            'project_name = "p"\nkedro_init_version = "1.0"\n')
+    return project, project / ".viz" / viz.RECORD_FILE
+
+
+def test_a_planted_record_never_hangs_or_breaks_the_node_panel(tmp_path):
+    """kedro-viz asks for a preview on its event loop: a FIFO there froze the whole server, a
+    link to /dev/zero grew without bound, and wrong shapes raised from preview_text."""
+    import os
+
+    project, record = _record_project(tmp_path)
+    os.mkfifo(record)  # nobody ever writes to it: a blocking read would never return
+    assert viz.read_record(project) is None
+    record.unlink()
+    record.symlink_to("/dev/zero")
+    assert viz.read_record(project) is None
+    record.unlink()
+    record.write_text("[" * 100_000 + "]" * 100_000)  # RecursionError in json.loads
+    assert viz.read_record(project) is None
+    for nodes in ([1, 2], {"n": "text"}, {"n": {"kubernetes": [1], "last_run": "x"}}):
+        document = {"format": viz.RECORD_FORMAT, "run_id": "r", "nodes": nodes}
+        record.write_text(json.dumps(document))
+        assert viz.read_record(project) == document
+        text = viz.preview_text("n", document)
+        assert text.startswith("# kedro-kinetic:")
+    deep: dict = {}
+    for _ in range(2000):
+        deep = {"d": deep}
+    text = viz.preview_text("n", {"nodes": {"n": {"kubernetes": deep}}})
+    assert "is malformed" in text
