@@ -54,6 +54,13 @@ def local_path(uri: str) -> Path | None:
     return _local_path(uri) if uri.startswith("file://") else None
 
 
+#: Names per page of a listing (GCS's own default), and the pages one listing for given
+#: ``names`` reads at most: the doorbells of the Jobs still running come first, and a flood
+#: of names planted after them is not read on.
+LISTING_PAGE_SIZE = 1000
+NAMED_LISTING_PAGES = 10
+
+
 class _GCSStore:
     def __init__(self) -> None:
         self._client: Any = None
@@ -68,15 +75,28 @@ class _GCSStore:
 
     def read(self, uri: str, max_bytes: int | None = None) -> bytes:
         from google.api_core import exceptions
+        from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+        from requests import RequestException
 
         bucket, name = self._bucket_and_name(uri)
-        try:  # with a bound, one byte more than it: enough to tell an object too large
+        try:  # with a bound, one byte more than it: enough to tell an object too large;
+            # raw: the stored bytes, never decoded by a Content-Encoding a writer planted
+            # (a gzip bomb would grow past any bound; garbage raised from requests)
             data = bytes(bucket.blob(name).download_as_bytes(
+                raw_download=True,
                 **({} if max_bytes is None else {"start": 0, "end": max_bytes})))
         except exceptions.NotFound as exc:
             raise ObjectNotFound(f"no object at {uri}") from exc
+        except exceptions.RequestRangeNotSatisfiable:
+            return b""  # a ranged read of an empty object
+        except exceptions.BadRequest as exc:  # e.g. an object planted with its own key
+            raise StoreObjectError(f"cannot read {uri}: {exc}") from exc
         except exceptions.GoogleAPIError as exc:
             raise StoreError(f"cannot read {uri}: {exc}") from exc
+        except (DataCorruption, InvalidResponse) as exc:  # checksums, a malformed response
+            raise StoreObjectError(f"cannot read {uri}: {type(exc).__name__}: {exc}") from exc
+        except RequestException as exc:  # the network, once the client's retries are spent
+            raise StoreError(f"cannot read {uri}: {type(exc).__name__}: {exc}") from exc
         if max_bytes is not None and len(data) > max_bytes:
             raise StoreObjectError(f"refusing {uri}: more than the {max_bytes} bytes such "
                                    "an object may have")
@@ -120,10 +140,13 @@ class _GCSStore:
         base = name.rstrip("/") + "/"  # names given: one listing from the first on
         blobs = bucket.client.list_blobs(bucket, prefix=base,
                                          start_offset=base + min(names) if names else None,
+                                         page_size=LISTING_PAGE_SIZE,
                                          fields="items(name,generation),nextPageToken")
         found = {}
-        for page in blobs.pages:  # the listing's JSON as is: results first lists often,
-            for item in page.raw_page.get("items", ()):  # a Blob per item cost ~50 us
+        for number, page in enumerate(blobs.pages):  # the listing's JSON as is: results
+            if names and number >= NAMED_LISTING_PAGES:  # names a store writer planted
+                break  # after the first ones: those Jobs are settled by their own end
+            for item in page.raw_page.get("items", ()):  # first lists often; a Blob: ~50 us
                 if isinstance(item, dict) and isinstance(item.get("name"), str):
                     found[f"gs://{bucket.name}/{item['name']}"] = str(item.get("generation"))
         return found
