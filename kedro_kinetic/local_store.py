@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlparse
 from kedro_kinetic.errors import ObjectNotFound, StoreError, StoreObjectError
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterator
+    from collections.abc import Callable, Collection, Iterator
 
 #: Folders deeper than this below a listed prefix are not kedro-kinetic's: a listing
 #: skips them, and deleting a tree that has them is refused with a message.
@@ -214,36 +214,31 @@ class LocalStore:
         return found
 
     def delete(self, uri: str) -> None:
-        parents, name = _split(uri)
-        try:
-            folder = _open_dir(uri, parents, create=False)
-        except ObjectNotFound:
-            return
-        try:
-            os.unlink(name, dir_fd=folder)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise StoreError(f"cannot delete {uri}: {exc.strerror}") from None
-        finally:
-            os.close(folder)
+        self._remove(uri, lambda folder, name: os.unlink(name, dir_fd=folder))
 
     def delete_tree(self, uri: str) -> None:
+        def remove(folder: int, name: str) -> None:
+            if stat.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
+                _remove_tree(folder, name, uri)  # fd-based: never leaves the folder
+            else:
+                os.unlink(name, dir_fd=folder)  # a planted link or file: remove it only
+
+        self._remove(uri, remove)
+
+    @staticmethod
+    def _remove(uri: str, remove: Callable[[int, str], None]) -> None:
+        """``remove(folder fd, name)`` for the object at ``uri``; nothing if it is gone."""
         parents, name = _split(uri.rstrip("/"))
         try:
             folder = _open_dir(uri, parents, create=False)
         except ObjectNotFound:
             return
         try:
-            info = os.stat(name, dir_fd=folder, follow_symlinks=False)
-            if stat.S_ISDIR(info.st_mode):
-                _remove_tree(folder, name, uri)  # fd-based: never leaves the folder
-            else:
-                os.unlink(name, dir_fd=folder)  # a planted link or file: remove it only
+            remove(folder, name)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise StoreError(f"cannot delete {uri}: {exc}") from None
+            raise StoreError(f"cannot delete {uri}: {exc.strerror or exc}") from None
         finally:
             os.close(folder)
 
