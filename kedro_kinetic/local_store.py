@@ -38,6 +38,18 @@ def path_of(uri: str) -> Path:
     return Path(unquote(urlparse(uri).path))
 
 
+def within(uri: str, data: bytes, max_bytes: int | None) -> bytes:
+    """``data``, read with one byte more than ``max_bytes`` allowed, unless it has that many.
+
+    Raises:
+        StoreObjectError: The object is larger than ``max_bytes``.
+    """
+    if max_bytes is not None and len(data) > max_bytes:
+        raise StoreObjectError(f"refusing {uri}: more than the {max_bytes} bytes such an "
+                               "object may have")
+    return data
+
+
 def _split(uri: str) -> tuple[list[str], str]:
     path = path_of(uri)
     parts = list(path.parts[1:]) if path.is_absolute() else []
@@ -136,10 +148,7 @@ class LocalStore:
                 data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
             except (MemoryError, OverflowError, OSError) as exc:
                 raise StoreError(f"cannot read {uri}: {type(exc).__name__}") from None
-        if max_bytes is not None and len(data) > max_bytes:  # it grew while we read
-            raise StoreObjectError(f"refusing {uri}: more than the {max_bytes} bytes such "
-                                   "an object may have")
-        return data
+        return within(uri, data, max_bytes)  # it may have grown while we read
 
     def write(self, uri: str, data: bytes) -> None:
         parents, name = _split(uri)

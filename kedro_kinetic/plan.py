@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,8 +37,6 @@ if TYPE_CHECKING:
 
     from kedro_kinetic.config import NodeSettings, RunConfig
     from kedro_kinetic.layout import RunLayout
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass

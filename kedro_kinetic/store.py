@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from kedro_kinetic.errors import ObjectNotFound, StoreError, StoreObjectError
-from kedro_kinetic.local_store import LocalStore
+from kedro_kinetic.local_store import LocalStore, within
 from kedro_kinetic.local_store import path_of as _local_path
 
 if TYPE_CHECKING:
@@ -97,10 +97,7 @@ class _GCSStore:
             raise StoreObjectError(f"cannot read {uri}: {type(exc).__name__}: {exc}") from exc
         except RequestException as exc:  # the network, once the client's retries are spent
             raise StoreError(f"cannot read {uri}: {type(exc).__name__}: {exc}") from exc
-        if max_bytes is not None and len(data) > max_bytes:
-            raise StoreObjectError(f"refusing {uri}: more than the {max_bytes} bytes such "
-                                   "an object may have")
-        return data
+        return within(uri, data, max_bytes)
 
     def write(self, uri: str, data: bytes, **precondition: int) -> None:
         from google.api_core import exceptions

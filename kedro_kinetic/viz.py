@@ -307,12 +307,12 @@ def read_record(start: Path | None = None) -> dict[str, Any] | None:
     contract = load_contract()
     if contract is not None:
         metadata_dir = contract.metadata_dir
+    from kedro_kinetic import store
     from kedro_kinetic.errors import KineticError
-    from kedro_kinetic.local_store import LocalStore
 
     path = Path(project) / metadata_dir / RECORD_FILE
     try:  # a regular file, no link, bounded: kedro-viz calls this on its event loop
-        document = json.loads(LocalStore().read(path.as_uri(), max_bytes=RECORD_MAX_BYTES))
+        document = json.loads(store.read_bytes(path.as_uri(), RECORD_MAX_BYTES))
     except (KineticError, ValueError, RecursionError):
         return None
     if not isinstance(document, dict) or document.get("format") != RECORD_FORMAT:
