@@ -22,6 +22,10 @@ decides which code runs is therefore read from the project's ``settings.py``
 ``KINETIC_ALLOWED_ENV``
     Environment variable names that configuration may set although they are
     normally refused (see :data:`kedro_kinetic.config.REFUSED_ENV_PREFIXES`).
+``KINETIC_DATA_ROOTS``
+    Folders (relative to the project, or absolute) under which every local path a
+    catalog entry names must lie (default ``["data"]``); the local store and the
+    private state folder are never part of them.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class ProjectSettings:
     pinned_data: dict[str, str] = field(default_factory=dict)
     trusted_data: frozenset[str] = frozenset()
     allowed_env: frozenset[str] = frozenset()
+    data_roots: tuple[str, ...] = ("data",)
 
 
 def _strings(name: str, value: Any) -> tuple[str, ...]:
@@ -87,6 +92,7 @@ def from_module(module: Any) -> ProjectSettings:
                                         get("KINETIC_TRUSTED_DATA", ()) or ())),
         allowed_env=frozenset(_strings("KINETIC_ALLOWED_ENV",
                                        get("KINETIC_ALLOWED_ENV", ()) or ())),
+        data_roots=_strings("KINETIC_DATA_ROOTS", get("KINETIC_DATA_ROOTS", ("data",))),
     )
 
 
