@@ -98,6 +98,8 @@ class RunConfig:
     unschedulable_timeout_seconds: int = 300
     credentials_secret: str | None = None
     kubeconfig: str | None = None
+    #: Pods mount their service account's Kubernetes API token (settings.py opt-in only).
+    mount_service_account_token: bool = False
     kube_context: str | None = None
     event_source: str = "watch"
     progress: str = "auto"
@@ -153,7 +155,8 @@ def load(
         pipeline_names: The pipelines being run, choosing ``pipelines.<name>``.
         overrides: Runner keyword arguments (``--runner-params``), highest precedence.
         settings: What the project's code decided (command, kubeconfig, image
-            repositories, allowed env names).
+            repositories, allowed env names, Secrets and service accounts configuration
+            may name, whether pods mount their API token).
         check_images: Refuse images outside the project's declared repositories
             (``kedro kinetic doctor`` reports them one by one instead).
 
@@ -181,6 +184,7 @@ def load(
     merged = _merge(merged, scalars)
     merged["command"] = settings.command or DEFAULT_COMMAND
     merged["kubeconfig"] = settings.kubeconfig
+    merged["mount_service_account_token"] = settings.mount_service_account_token
     config = RunConfig(
         **{k: v for k, v in merged.items() if v is not None},
         overrides={k: rp[k] for k in ("defaults", "tags", "nodes") if k in rp},

@@ -3,15 +3,19 @@
 Configuration (parameters.yml, ``--params``, ``--runner-params``) is data,
 written by people who must not decide what runs. So: some settings exist only
 in code (:data:`CODE_ONLY`), environment variables that change what a process
-loads or how data is verified are refused (:func:`env_name_refused`), and an
+loads or how data is verified are refused (:func:`env_name_refused`), an
 image must come from a repository the project's code declares
-(:func:`image_allowed`). See SECURITY.md.
+(:func:`image_allowed`), and the Secrets and service accounts a pod gets must
+be listed in code (:func:`identity_errors`); kedro-kinetic's own run-key
+Secrets are never available to configuration. See SECURITY.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+
+from kedro_kinetic.naming import key_secret
 
 if TYPE_CHECKING:
     from kedro_kinetic.project_settings import ProjectSettings
@@ -24,6 +28,9 @@ CODE_ONLY = {
                   "be chosen by $KUBECONFIG or settings.py KINETIC_KUBECONFIG",
     "dataset_allowlist": "the allowlist can only be extended in code: settings.py "
                          "KINETIC_DATASET_ALLOWLIST or GKERunner(allow=[...])",
+    "mount_service_account_token": "whether pods get a Kubernetes API token can only be "
+                                   "chosen in code: settings.py "
+                                   "KINETIC_MOUNT_SERVICE_ACCOUNT_TOKEN = True",
 }
 #: Environment variables configuration may not set: they change what a process loads
 #: (interpreter, dynamic loader, shells, libraries reading plugins or config files by
@@ -57,6 +64,16 @@ REFUSED_ENV_NAMES = frozenset({
     "PAGER", "BROWSER", "TERMINFO", "TERMINFO_DIRS", "MAGIC", "HF_HOME", "TORCH_HOME",
     "SSLKEYLOGFILE",  # TLS session keys written to a file: the store's traffic readable
 })
+
+
+#: Every Secret kedro-kinetic makes for a run's key is named ``kinetic-run-<run label>``
+#: (:func:`kedro_kinetic.naming.key_secret`): a pod that reads one can forge results.
+OWN_SECRET_PREFIX = key_secret("")
+
+
+def own_secret(name: str) -> bool:
+    """Whether ``name`` is (or could be) one of kedro-kinetic's own run-key Secrets."""
+    return name.strip().lower().startswith(OWN_SECRET_PREFIX)
 
 
 def env_name_refused(name: str) -> bool:
@@ -98,12 +115,14 @@ def image_allowed(image: str, repositories: Iterable[str]) -> bool:
 
 def policy_errors(raw: Any, path: str, settings: ProjectSettings,
                    images: list[tuple[str, str]]) -> list[str]:
-    """What configuration may not choose: code-only keys, refused env names."""
+    """What configuration may not choose: code-only keys, refused env names, Secrets and
+    service accounts the project's code does not list."""
     errors = []
     for where, section, run_level in _sections(raw, path):
         if run_level:
             errors += [f"{where}.{key}: {why}" for key, why in CODE_ONLY.items()
                        if key in section]
+        errors += identity_errors(where, section, run_level, settings)
         if isinstance(section.get("image"), str) and not run_level:
             images.append((f"{where}.image", section["image"]))
         for key in ("env", "secret_env"):
@@ -115,6 +134,56 @@ def policy_errors(raw: Any, path: str, settings: ProjectSettings,
                         "loads or how kedro-kinetic verifies its data, so configuration may "
                         "not set it (allow it in code: settings.py KINETIC_ALLOWED_ENV, or "
                         "patch the Job in a kinetic_job_manifest hook)")
+    return errors
+
+
+def _named_identities(where: str, section: Mapping[str, Any],
+                      run_level: bool) -> Iterator[tuple[str, str, str]]:
+    """``(kind, key path, name)`` of every Secret and service account a section names."""
+    if run_level:
+        if isinstance(section.get("credentials_secret"), str):
+            yield "secret", f"{where}.credentials_secret", section["credentials_secret"]
+        return
+    refs = section.get("secret_env")
+    for env, ref in refs.items() if isinstance(refs, Mapping) else ():
+        if isinstance(ref, Mapping) and isinstance(ref.get("secret"), str):
+            yield "secret", f"{where}.secret_env.{env}.secret", ref["secret"]
+    if isinstance(section.get("service_account"), str):
+        yield "service_account", f"{where}.service_account", section["service_account"]
+
+
+def identity_errors(where: str, section: Mapping[str, Any], run_level: bool,
+                    settings: ProjectSettings) -> list[str]:
+    """Secrets and service accounts a section names that the project's code does not list.
+
+    A Secret named by configuration is read by node code, and a service account gives
+    the pod its Kubernetes and (Workload Identity) Google permissions, so only names
+    listed in settings.py (``KINETIC_SECRETS``, ``KINETIC_SERVICE_ACCOUNTS``) may be
+    used. kedro-kinetic's own run-key Secrets are refused even when listed.
+    """
+    errors = []
+    for kind, key_path, name in _named_identities(where, section, run_level):
+        if kind == "secret" and own_secret(name):
+            errors.append(
+                f"{key_path}: '{name}' is a kedro-kinetic run-key Secret "
+                f"({OWN_SECRET_PREFIX}<run label>, the key that seals every node's result); "
+                "configuration may never mount or reference one, and settings.py "
+                "KINETIC_SECRETS cannot allow it: name another Secret")
+        elif kind == "secret" and name not in settings.secrets:
+            listed = ", ".join(settings.secrets) or "none listed"
+            errors.append(
+                f"{key_path}: Secret '{name}' is not listed in settings.py KINETIC_SECRETS "
+                f"({listed}); its values reach node code, so the project's code declares "
+                f"which Secrets configuration may use: add '{name}' to KINETIC_SECRETS in "
+                "settings.py")
+        elif kind == "service_account" and name not in settings.service_accounts:
+            listed = ", ".join(settings.service_accounts) or "none listed"
+            errors.append(
+                f"{key_path}: service account '{name}' is not listed in settings.py "
+                f"KINETIC_SERVICE_ACCOUNTS ({listed}); it gives the pods its Kubernetes and "
+                "Google (Workload Identity) permissions, so the project's code declares which "
+                f"ones configuration may use: add '{name}' to KINETIC_SERVICE_ACCOUNTS in "
+                "settings.py")
     return errors
 
 

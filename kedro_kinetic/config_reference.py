@@ -86,7 +86,9 @@ _RUN: dict[str, _Meta] = {
     "credentials_secret": _Meta(
         "DNS-1123 label",
         "Kubernetes Secret with a `credentials.yml` key, mounted read-only into every pod; "
-        "catalog entries find their `credentials:` there by name.",
+        "catalog entries find their `credentials:` there by name. It must be listed in "
+        "settings.py `KINETIC_SECRETS` (kedro-kinetic's own `kinetic-run-*` Secrets never "
+        "may be).",
         example="kedro-credentials"),
     "kube_context": _Meta(
         "string", "Kubeconfig context to use. Unset: the current context.",
@@ -181,8 +183,10 @@ _NODE: dict[str, _Meta] = {
         "mapping: NAME -> {secret, key}",
         "Environment variables read from Kubernetes Secrets (`secretKeyRef`). The local "
         "backend refuses them.", default="none", map_key="DB_PASSWORD"),
-    "secret_env.<NAME>.secret": _Meta("DNS-1123 label, required", "Name of the Secret.",
-                                      example="db-credentials"),
+    "secret_env.<NAME>.secret": _Meta(
+        "DNS-1123 label, required", "Name of the Secret; it must be listed in settings.py "
+        "`KINETIC_SECRETS` (never a `kinetic-run-*` run-key Secret).",
+        example="db-credentials"),
     "secret_env.<NAME>.key": _Meta("string, required", "Key in the Secret.",
                                    example="password"),
     "node_selector": _Meta("mapping: label -> value", "Extra node selector labels.",
@@ -201,7 +205,10 @@ _NODE: dict[str, _Meta] = {
         example=600),
     "service_account": _Meta(
         "DNS-1123 label", "Kubernetes service account of the pod; with Workload Identity it "
-        "gives the pod its Google identity (GCS access).", example="kedro-runner"),
+        "gives the pod its Google identity (GCS access). It must be listed in settings.py "
+        "`KINETIC_SERVICE_ACCOUNTS`. Its Kubernetes API token is not mounted "
+        "(`automountServiceAccountToken: false`) unless settings.py sets "
+        "`KINETIC_MOUNT_SERVICE_ACCOUNT_TOKEN = True`.", example="kedro-runner"),
     "labels": _Meta("mapping: name -> value", "Extra labels on the Job and its pods.",
                     example={"team": "forecasting"}, default="none"),
     "annotations": _Meta("mapping: name -> value", "Extra annotations on the Job.",

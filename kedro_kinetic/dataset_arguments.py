@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from kedro_kinetic import dataset_hosts as hosts
+
 #: Scope of the filesystem-protocol rule in extension strings (``fsspec:protocol=X``).
 PROTOCOL_SCOPE = "fsspec"
 INCREMENTAL = "kedro_datasets.partitions.IncrementalDataset"
@@ -37,8 +39,11 @@ DEFAULT_CHECKPOINT_TYPE = "kedro_datasets.text.TextDataset"
 #: Keys of a ``checkpoint`` mapping that IncrementalDataset pops before building it.
 CHECKPOINT_OWN_KEYS = ("comparison_func", "force_checkpoint")
 
-#: fsspec protocols a path may use: Kedro's cloud and HTTP protocols, local and memory.
-PROTOCOLS = ("file", "memory", "http", "https", "gs", "gcs", "s3", "s3a", "s3n",
+#: fsspec protocols a path may use: Kedro's cloud protocols, local and memory. ``http`` and
+#: ``https`` fetch whatever URL configuration names, so code must allow them
+#: (``fsspec:protocol=https``), and even then never from the pod's own or its cloud's
+#: metadata hosts (:mod:`kedro_kinetic.dataset_hosts`).
+PROTOCOLS = ("file", "memory", "gs", "gcs", "s3", "s3a", "s3n",
              "abfs", "abfss", "az", "adl", "gdrive", "oci", "oss")
 PICKLE_BACKENDS = ("pickle", "joblib", "dill", "cloudpickle", "compress_pickle")
 COMPARISON_FUNCS = tuple(f"operator.{name}" for name in ("gt", "ge", "lt", "le", "eq", "ne"))
@@ -333,7 +338,8 @@ def check_rule(rule: Rule, config: Mapping[str, Any], allowed: Iterable[str], *,
                         f"{rule.name} ({rule.does}); {_allowed_text(rule, extra)}")
         return None
     if rule.kind == "protocol":
-        return _check_protocol(rule, value, extra, subject, pattern)
+        return (_check_protocol(rule, value, extra, subject, pattern)
+                or hosts.header_problem(config))
     if pattern and isinstance(value, str) and "{" in value:
         return (rule.at, _placeholder(value, subject, rule))
     if isinstance(value, str) and (value in rule.values or value in extra):
@@ -371,6 +377,9 @@ def _check_protocol(rule: Rule, value: Any, extra: set[str], subject: str,
         protocol = path_protocol(literal)
     except ValueError:
         protocol = literal
+    if protocol in hosts.HTTP_PROTOCOLS and (protocol in rule.values or protocol in extra):
+        why = hosts.url_problem(value, pattern=pattern)
+        return (rule.at, f"{why} ({subject})") if why else None
     if protocol in rule.values or protocol in extra:
         return None
     return (rule.at, f"protocol {protocol!r} of {value!r} is not allowed for {subject} "

@@ -27,6 +27,7 @@ from kedro_kinetic.doctor_checks import (
     SKIP,
     Check,
     _Cluster,
+    check_identities,
     check_image,
     check_store,
     named_images,
@@ -93,6 +94,8 @@ def diagnose(cfg: kinetic_config.RunConfig, project_path: Path,
     if not named_service_accounts(cfg):
         yield Check("service account", OK, "none named: pods run as the namespace's default "
                     "service account")
+    if settings is not None:
+        yield from check_identities(cfg, settings)
     repositories = settings.image_repositories if settings else None
     for image in named_images(cfg):
         yield check_image(image, cfg.image_policy, repositories)

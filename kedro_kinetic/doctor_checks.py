@@ -14,11 +14,14 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import config as kinetic_config
+from kedro_kinetic.config_policy import OWN_SECRET_PREFIX, own_secret
 from kedro_kinetic.manifest import image_is_pinned
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from pathlib import Path
+
+    from kedro_kinetic.project_settings import ProjectSettings
 
 OK, WARN, SKIP, FAIL = "ok", "warn", "skip", "FAIL"
 API_TIMEOUT = (5, 15)  # connect, read (seconds) for every API call
@@ -95,6 +98,35 @@ def check_image(image: str, policy: str,
            f"{bare}@sha256:<digest>")
     status = FAIL if policy == "require_digest" else WARN
     return Check(name, status, f"not pinned by digest (image_policy: {policy})", fix)
+
+
+def check_identities(cfg: kinetic_config.RunConfig, settings: ProjectSettings) -> list[Check]:
+    """What settings.py lets pods be and read: the API token, the declared lists."""
+    checks = []
+    if cfg.mount_service_account_token:
+        checks.append(Check(
+            "service account token", OK, "mounted in node pods (settings.py "
+            "KINETIC_MOUNT_SERVICE_ACCOUNT_TOKEN = True): node code can call the Kubernetes "
+            "API with the service account's permissions; grant it no more than that code "
+            "needs"))
+    else:
+        checks.append(Check(
+            "service account token", OK, "not mounted in node pods "
+            "(automountServiceAccountToken: false); Workload Identity's Google tokens come "
+            "from the node's GKE metadata server without it. Node code that calls the "
+            "Kubernetes API needs settings.py KINETIC_MOUNT_SERVICE_ACCOUNT_TOKEN = True"))
+    own = [name for name in settings.secrets if own_secret(name)]
+    if own:
+        checks.append(Check(
+            "settings KINETIC_SECRETS", FAIL, f"lists {', '.join(own)}: kedro-kinetic's own "
+            f"run-key Secrets ({OWN_SECRET_PREFIX}*) are refused whatever settings.py says",
+            "remove them from KINETIC_SECRETS in settings.py"))
+    for name, listed in (("KINETIC_SECRETS", settings.secrets),
+                         ("KINETIC_SERVICE_ACCOUNTS", settings.service_accounts)):
+        if listed:
+            checks.append(Check(f"settings {name}", OK, "configuration may name "
+                                f"{', '.join(listed)}"))
+    return checks
 
 
 def _probe_store(uri: str) -> None:

@@ -181,6 +181,9 @@ def _pod_spec(container: dict[str, Any], settings: NodeSettings,
         "restartPolicy": "Never",
         "securityContext": {"runAsNonRoot": True,
                             "seccompProfile": {"type": "RuntimeDefault"}},
+        # Node code needs no Kubernetes API token (Workload Identity's Google tokens come
+        # from the node's metadata server); settings.py may opt in (see project_settings).
+        "automountServiceAccountToken": run.mount_service_account_token,
         "containers": [container],
     }
     if selector:

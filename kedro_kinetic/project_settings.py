@@ -26,6 +26,14 @@ decides which code runs is therefore read from the project's ``settings.py``
     Folders (relative to the project, or absolute) under which every local path a
     catalog entry names must lie (default ``["data"]``); the local store and the
     private state folder are never part of them.
+``KINETIC_SECRETS``
+    Kubernetes Secrets that ``credentials_secret`` and ``secret_env`` may name
+    (kedro-kinetic's own run-key Secrets, ``kinetic-run-*``, never).
+``KINETIC_SERVICE_ACCOUNTS``
+    Kubernetes service accounts that ``service_account`` may name.
+``KINETIC_MOUNT_SERVICE_ACCOUNT_TOKEN``
+    ``True`` mounts the service account's Kubernetes API token into node pods
+    (default ``False``: ``automountServiceAccountToken: false``).
 """
 
 from __future__ import annotations
@@ -50,6 +58,12 @@ class ProjectSettings:
     trusted_data: frozenset[str] = frozenset()
     allowed_env: frozenset[str] = frozenset()
     data_roots: tuple[str, ...] = ("data",)
+    #: Secrets configuration may name (none unless declared).
+    secrets: tuple[str, ...] = ()
+    #: Service accounts configuration may name (none unless declared).
+    service_accounts: tuple[str, ...] = ()
+    #: Mount the Kubernetes API token into node pods (code opts in; default no).
+    mount_service_account_token: bool = False
 
 
 def _strings(name: str, value: Any) -> tuple[str, ...]:
@@ -93,7 +107,25 @@ def from_module(module: Any) -> ProjectSettings:
         allowed_env=frozenset(_strings("KINETIC_ALLOWED_ENV",
                                        get("KINETIC_ALLOWED_ENV", ()) or ())),
         data_roots=_strings("KINETIC_DATA_ROOTS", get("KINETIC_DATA_ROOTS", ("data",))),
+        **_identities(get),
     )
+
+
+def _identities(get: Any) -> dict[str, Any]:
+    """``KINETIC_SECRETS``, ``KINETIC_SERVICE_ACCOUNTS``, ``KINETIC_MOUNT_SERVICE_ACCOUNT_TOKEN``.
+
+    Raises:
+        ConfigError: A list has the wrong shape, or the token setting is not a bool.
+    """
+    mount = get("KINETIC_MOUNT_SERVICE_ACCOUNT_TOKEN", False)
+    if not isinstance(mount, bool):
+        raise ConfigError("settings.py KINETIC_MOUNT_SERVICE_ACCOUNT_TOKEN must be True or False")
+    return {
+        "secrets": _strings("KINETIC_SECRETS", get("KINETIC_SECRETS", ()) or ()),
+        "service_accounts": _strings("KINETIC_SERVICE_ACCOUNTS",
+                                     get("KINETIC_SERVICE_ACCOUNTS", ()) or ()),
+        "mount_service_account_token": mount,
+    }
 
 
 def load(package_name: str | None) -> ProjectSettings:

@@ -24,6 +24,9 @@ HEADER = """\
 # pin, and the run key Secret they read (kinetic-run-<label>), are created by a run, so
 # applying this file does not run the pipeline. Review it, diff it, or validate it with
 # `kedro kinetic render --dry-run-server` (or kubectl apply --dry-run=server).
+# Pods get no Kubernetes API token (automountServiceAccountToken) unless settings.py sets
+# KINETIC_MOUNT_SERVICE_ACCOUNT_TOKEN = True; the Secrets and service accounts they name are
+# ones settings.py lists (KINETIC_SECRETS, KINETIC_SERVICE_ACCOUNTS).
 """
 
 

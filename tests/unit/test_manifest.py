@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import dataclasses
+
 from kedro_kinetic import config, manifest, naming
+from kedro_kinetic.project_settings import ProjectSettings
 
 PINS = manifest.Pins("gs://b/p/objects/aa", "a" * 64, "gs://b/p/objects/bb", "b" * 64,
                      "gs://b/p/results/n.json")
@@ -35,12 +38,13 @@ def test_render_pins_digests_and_carries_names():
 
 
 def test_gpu_spot_tpu_and_secrets():
+    listed = ProjectSettings(secrets=("project-creds", "api"), service_accounts=("kedro-runner",))
     run = config.load({
         "credentials_secret": "project-creds",
         "defaults": {"gpu": {"type": "nvidia-l4"}, "spot": True,
                      "secret_env": {"TOKEN": {"secret": "api", "key": "token"}},
                      "service_account": "kedro-runner"},
-    })
+    }, settings=listed)
     job = manifest.render(_ident(), PINS, run.node_settings("n"), run)
     pod = job["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4",
@@ -164,3 +168,28 @@ def test_every_node_process_starts_without_its_working_folder_on_sys_path():
     job = manifest.render(_ident(), PINS, run.node_settings("n"), run)
     env = {e["name"]: e.get("value") for e in manifest.container_of(job)["env"]}
     assert env["PYTHONSAFEPATH"] == "1" and env["LOG_LEVEL"] == "debug"
+
+
+def test_pods_mount_no_api_token_unless_code_opts_in():
+    for block in ({}, {"defaults": {"service_account": "etl"}}, {"nodes": {"n": {"gpu": {
+            "type": "nvidia-l4"}}}}):
+        run = config.load(block, settings=ProjectSettings(service_accounts=("etl",)))
+        pod = manifest.render(_ident(), PINS, run.node_settings("n"), run)["spec"]["template"]
+        assert pod["spec"]["automountServiceAccountToken"] is False
+    opted = ProjectSettings(service_accounts=("etl",), mount_service_account_token=True)
+    run = config.load({"defaults": {"service_account": "etl"}}, settings=opted)
+    assert run.mount_service_account_token is True
+    pod = manifest.render(_ident(), PINS, run.node_settings("n"), run)["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True
+    assert pod["serviceAccountName"] == "etl"
+
+
+def test_render_is_pure_the_token_choice_travels_in_run_config():
+    run = config.load({})
+    first = manifest.render(_ident(), PINS, run.node_settings("n"), run)
+    again = manifest.render(_ident(), PINS, run.node_settings("n"), run)
+    assert first == again and not run.mount_service_account_token
+    flipped = dataclasses.replace(run, mount_service_account_token=True)
+    pod = manifest.render(_ident(), PINS, flipped.node_settings("n"), flipped)
+    assert pod["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+    assert first["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
