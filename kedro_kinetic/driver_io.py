@@ -4,7 +4,10 @@ Pipeline inputs that exist only in the driver's memory (a ``MemoryDataset``
 given in code, a value passed to ``session.run``) are pickled into the run's
 store, content-addressed and pinned like any intermediate. Free outputs are
 handed back as datasets that load only after the bytes match the digest the
-producing pod reported in its sealed result.
+producing pod reported in its sealed result. Free outputs of the catalog read
+their local files only under the data roots and never through a link
+(:func:`kedro_kinetic.confined_datasets.confine_dataset`): the dataset objects
+handed back are confined, the driver's process is not.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
     from kedro.pipeline.node import Node
 
+    from kedro_kinetic.data_paths import ResolvedRoots
     from kedro_kinetic.layout import RunLayout
     from kedro_kinetic.plan import NodePlan
 
@@ -52,15 +56,25 @@ def upload_driver_inputs(pipeline: Pipeline, catalog: CatalogProtocol,
 
 
 def free_outputs(pipeline: Pipeline, catalog: CatalogProtocol, plans: dict[Node, NodePlan],
-                 digests: dict[str, str]) -> dict[str, Any]:
-    """``{name: dataset}`` of the pipeline's free outputs, each verified on ``.load()``."""
+                 digests: dict[str, str], roots: ResolvedRoots | None = None
+                 ) -> dict[str, Any]:
+    """``{name: dataset}`` of the pipeline's free outputs, each verified on ``.load()``.
+
+    Args:
+        roots: The run's data roots: the catalog's datasets among them read local files
+            only there, never through a link.
+    """
+    from kedro_kinetic.confined_datasets import confine_dataset
+
     entries = {n: e for p in plans.values() for n, e in p.outputs.items()}
     out = {}
     for name in pipeline.outputs():
         entry = entries.get(name)
         if entry is not None and entry["kind"] == "pickle":
             catalog[name] = PinnedPickleDataset(entry["uri"], digests[name])
-        elif entry is not None and reported_digest(entry):
+        elif entry is not None and entry["kind"] == "catalog" and roots is not None:
+            confine_dataset(catalog[name], name, roots)
+        if entry is not None and entry["kind"] == "catalog" and reported_digest(entry):
             pinned_files.pin(catalog[name], name, digests.get(name))  # .load() verifies
         out[name] = catalog[name]
     return out

@@ -188,11 +188,14 @@ class Planner:
 
         Raises:
             CatalogSpecError: A code-executing input (a pickle) that no node of the
-                run produces is neither pinned nor trusted in settings.py.
+                run produces is neither pinned nor trusted in settings.py, or local
+                catalog paths lie outside the data roots (all of them named).
         """
         from kedro_kinetic.group_plan import plan_group
         from kedro_kinetic.grouping import form_groups
 
+        if self.resolver is not None:  # every refused local path at once, before any upload
+            self.resolver.check_paths(pipeline.datasets(), self.versions)
         self.produced = frozenset(o for node in pipeline.nodes for o in node.outputs)
         groups = form_groups(pipeline, lambda n: self.config.node_settings(n.name, n.tags),
                              self.config.grouping)  # refused before anything is stored
@@ -266,6 +269,9 @@ class Planner:
                 if n in plan.inputs or n in plan.outputs
             },
         }
+        roots = getattr(self.resolver, "data_roots", None)
+        if roots is not None:  # where the pod lets local catalog files lie
+            spec["data_roots"] = roots.to_spec()
         spec_bytes = json.dumps(spec, sort_keys=True, allow_nan=True).encode()
         spec_uri, spec_sha = put_content(self.layout, spec_bytes, deferred)
         plan.pins = manifest.Pins(

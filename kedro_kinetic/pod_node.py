@@ -78,8 +78,9 @@ class NodeRun:
 
     def read(self) -> None:
         """Parse the verified spec (safe loader), unpickle the verified payload, check
-        the catalog entries against the allowlist, resolve credential names."""
-        from kedro_kinetic import credentials
+        the catalog entries against the allowlist and their local paths against the
+        data roots (never trusting the driver's checks), resolve credential names."""
+        from kedro_kinetic import credentials, data_paths
         from kedro_kinetic import payload as payloads
 
         if self._bytes is None:
@@ -102,6 +103,7 @@ class NodeRun:
             for name, item in self.spec[side].items():
                 if item["kind"] == "catalog":
                     self.configs[name] = check_entry(name, item["config"], allowed)
+        data_paths.check_datasets(self.configs, data_paths.spec_roots(self.spec), self.spec)
         self.creds = credentials.resolve(self.spec.get("credentials", []))
 
     # -- running -------------------------------------------------------------------
@@ -208,14 +210,24 @@ class NodeRun:
 
 
 def _build_catalog(configs: dict[str, Any], creds: dict[str, Any], spec: dict) -> Any:
+    """The node's catalog, every local file of it under the data roots, never through a
+    link: fsspec's local protocols are confined in this process before it is built."""
     from kedro.io import DataCatalog
 
-    return DataCatalog.from_config(
+    from kedro_kinetic.confined_datasets import confine_dataset, install
+    from kedro_kinetic.data_paths import spec_roots
+
+    roots = spec_roots(spec)
+    install(roots)
+    catalog = DataCatalog.from_config(
         catalog=configs,
         credentials=creds,
         load_versions=spec.get("load_versions") or {},
         save_version=spec.get("save_version"),
     )
+    for name in configs:  # named in refusals; pandas' own opens go through it too
+        confine_dataset(catalog[name], name, roots)
+    return catalog
 
 
 def _pin_code_loading(spec: dict[str, Any], configs: dict[str, Any], catalog: Any,

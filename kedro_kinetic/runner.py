@@ -25,7 +25,7 @@ from kedro_kinetic import activation, store, user_errors
 from kedro_kinetic import config as kinetic_config
 from kedro_kinetic.allowlist import build_allowlist, class_path
 from kedro_kinetic.catalog_objects import refuse_code_only
-from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter
+from kedro_kinetic.catalog_spec import CatalogResolver, is_parameter, project_data_roots
 from kedro_kinetic.driver_io import free_outputs, upload_driver_inputs
 from kedro_kinetic.errors import RunNotFound
 from kedro_kinetic.hints import interrupted, print_last_words, suggest_resume
@@ -149,7 +149,8 @@ class GKERunner(AbstractRunner):
                else catalog.to_config()[0])  # type: ignore[attr-defined] # DataCatalog's
         params = {n: catalog.load(n) for n in pipeline.datasets() if is_parameter(n)}
         project = state.project_path or Path.cwd()
-        resolver = CatalogResolver(raw, allowed)
+        resolver = CatalogResolver(raw, allowed, project_data_roots(state.settings, project,
+                                                                    cfg.store), project)
         refuse_code_only(pipeline.datasets(), catalog, resolver.declares)
         planner = Planner(
             run_id=run_id, pipeline_name="+".join(names), config=cfg,
@@ -221,7 +222,8 @@ class GKERunner(AbstractRunner):
             self._ctx = None
         logger.info("Pipeline execution completed successfully in %.1f sec.",
                     time.perf_counter() - start)
-        return free_outputs(pipeline, catalog, ctx.plans, ctx.digests)
+        return free_outputs(pipeline, catalog, ctx.plans, ctx.digests,
+                            ctx.planner.resolver.local_roots)
 
     def _open(self, cfg: kinetic_config.RunConfig, pipeline: Pipeline,
               catalog: CatalogProtocol, hooks: PluginManager, run_id: str) -> RunContext:

@@ -25,6 +25,11 @@ A catalog input may carry ``"sha256"`` (a pickle pinned by its producer's
 digest or the project), ``"trusted": true`` (opted in by the project's code)
 or ``"from_group": true`` (a pickle an earlier node of the same pod wrote,
 pinned by the digest the pod recorded when it wrote it).
+
+``data_roots`` (``{"roots": [...], "excluded": [...]}``) says where local
+catalog paths may lie: folders relative to the project (the pod's working
+folder) or absolute (see :class:`kedro_kinetic.data_paths.DataRoots`). A spec
+without it lets no local catalog path be read or written.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from kedro_kinetic.data_paths import DataRoots, PathProblem
 from kedro_kinetic.digest import is_digest
 from kedro_kinetic.errors import SpecError
 
@@ -78,6 +84,11 @@ def validate_spec(spec: Any) -> dict[str, Any]:
     creds = spec.get("credentials", [])
     if not isinstance(creds, list) or not all(isinstance(c, str) for c in creds):
         raise SpecError("task spec key 'credentials' must be a list of names")
+    if "data_roots" in spec:
+        try:
+            DataRoots.from_spec(spec["data_roots"])
+        except PathProblem as exc:
+            raise SpecError(f"task spec key 'data_roots' {exc}") from None
     return dict(spec)
 
 
