@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from benchmarks.projects import add_code_settings
 from kedro_kinetic import config, scaffold
+from kedro_kinetic.project_settings import ProjectSettings
 from tests.kedro_run import kedro, python
 
 pytestmark = pytest.mark.e2e
@@ -98,7 +100,9 @@ def test_parameters_file_is_valid_and_mentions_every_schema_key(initialised: Pat
     assert config.load(loader["parameters"]["kinetic"]) == run
 
     everything = yaml.safe_load(uncomment(text))["kinetic"]
-    config.load(everything)  # every example is valid too
+    config.load(everything, settings=ProjectSettings(  # every example is valid too, once
+        secrets=("kedro-credentials", "db-credentials"),  # the code lists its Secrets and
+        service_accounts=("kedro-runner",)))  # service accounts
     found = key_paths(everything)
     wanted = {d.path for d in scaffold.reference() if d.scope == "run"}
     wanted |= {f"defaults.{d.path}" for d in scaffold.reference() if d.scope == "node"}
@@ -252,6 +256,8 @@ def test_doctor_on_the_bench_ready_then_each_missing_piece(demo: Path, k8s_clust
         "annotations": {"iam.gke.io/gcp-service-account": "kedro@p.iam.gserviceaccount.com"}}})
     core.create_namespaced_secret(ns, {"metadata": {"name": "doctor-creds"},
                                        "stringData": {"credentials.yml": "{}"}})
+    add_code_settings(demo, secrets=["doctor-creds", "no-creds"],
+                      service_accounts=["doctor-runner", "no-runner"])
     common = {"backend": "kubernetes", "image_policy": "require_digest"}
     cluster_env = {"KUBECONFIG": k8s_cluster.kubeconfig}
     with_env(demo, "ready", **common, namespace=ns, image=PINNED,

@@ -13,6 +13,7 @@ import time
 import pytest
 import yaml
 
+from benchmarks.projects import add_code_settings
 from kedro_kinetic import store
 from tests.conftest import copy_demo
 from tests.e2e.bench_kit import (
@@ -215,6 +216,8 @@ def test_rendered_manifests_pass_a_server_side_dry_run(bench_demo, k8s_cluster, 
                                                        tmp_path):
     out = tmp_path / "jobs.yaml"
     args = ["kinetic", "render", "--env=bench", "-o", str(out), "--dry-run-server"]
+    add_code_settings(bench_demo, secrets=["api", "kedro-credentials"],
+                      service_accounts=["kedro-runner"])
     if variant:
         args += ["--runner-params", variant]
     proc = kedro(bench_demo, *args)
@@ -236,6 +239,7 @@ def test_missing_secret_or_key_is_refused_before_any_job_then_the_run_proceeds(
     ns, name = k8s_cluster.namespace, f"api-{int(time.time() * 1000) % 10**9}"
     params = (f"defaults.secret_env.API_TOKEN.secret={name},"
               "defaults.secret_env.API_TOKEN.key=token")
+    add_code_settings(bench_demo, secrets=[name])
     before = {j.metadata.name for j in run_jobs(k8s_cluster)}
 
     proc = kedro_run(bench_demo, "--pipeline=data_processing", "--runner-params", params)

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from benchmarks.projects import add_code_settings
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import hashes, patch_node, run_objects
 from tests.e2e.real_kit import (
@@ -141,6 +142,7 @@ def test_security_context_memory_limit_and_secret_env_in_the_container(real_demo
     core, name, token = real_cluster.core_v1(), "probe-token", "t0ken-" + "x" * 20
     core.create_namespaced_secret(real_cluster.namespace, {
         "metadata": {"name": name}, "stringData": {"token": token}})
+    add_code_settings(project, secrets=[name])
     try:
         proc = kedro_run(project, real_cluster, ONE_NODE, "--runner-params",
                          "nodes.clean_sales_node.memory=300Mi,"

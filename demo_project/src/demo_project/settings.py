@@ -55,3 +55,6 @@ CONFIG_LOADER_ARGS = {
 # Image repositories that `kinetic.image` (conf/gke) may name:
 KINETIC_IMAGE_REPOSITORIES = ["europe-west4-docker.pkg.dev/my-project/kedro/",
                               "europe-docker.pkg.dev/kinetic-demo/kedro/"]
+# Kubernetes Secrets and service accounts that `kinetic` (conf/gke) may name:
+KINETIC_SECRETS = ["kedro-credentials"]
+KINETIC_SERVICE_ACCOUNTS = ["kedro-runner"]
