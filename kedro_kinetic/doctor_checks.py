@@ -123,7 +123,7 @@ def check_identities(cfg: kinetic_config.RunConfig, settings: ProjectSettings) -
             "remove them from KINETIC_SECRETS in settings.py"))
     for name, listed in (("KINETIC_SECRETS", settings.secrets),
                          ("KINETIC_SERVICE_ACCOUNTS", settings.service_accounts)):
-        if listed:
+        if listed and not (own and name == "KINETIC_SECRETS"):
             checks.append(Check(f"settings {name}", OK, "configuration may name "
                                 f"{', '.join(listed)}"))
     return checks

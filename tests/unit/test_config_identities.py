@@ -144,3 +144,19 @@ def test_settings_module_reads_the_lists_and_checks_their_shape():
                         ("KINETIC_MOUNT_SERVICE_ACCOUNT_TOKEN", "yes")):
         with pytest.raises(config.ConfigError, match=f"settings.py {name}"):
             from_module(types.SimpleNamespace(**{name: value}))
+
+
+def test_doctor_explains_the_token_and_flags_a_listed_run_key_secret():
+    from kedro_kinetic.doctor_checks import FAIL, OK, check_identities
+
+    checks = {c.name: c for c in check_identities(config.load({}), LISTED)}
+    assert checks["service account token"].status == OK
+    assert "not mounted" in checks["service account token"].detail
+    assert "KINETIC_MOUNT_SERVICE_ACCOUNT_TOKEN = True" in checks["service account token"].detail
+    assert checks["settings KINETIC_SECRETS"].detail == "configuration may name db-creds, api"
+    opted = ProjectSettings(secrets=("db-creds", OWN), mount_service_account_token=True)
+    checks = {c.name: c for c in check_identities(config.load({}, settings=opted), opted)}
+    assert checks["service account token"].detail.startswith("mounted in node pods")
+    flagged = checks["settings KINETIC_SECRETS"]
+    assert flagged.status == FAIL and OWN in flagged.detail
+    assert "remove them from KINETIC_SECRETS" in flagged.line()
