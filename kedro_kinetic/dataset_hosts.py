@@ -121,8 +121,8 @@ def host_problem(host: str) -> str | None:
         return _numeric_problem(name)
     for refused in REFUSED_NAMES:
         if name == refused or name.endswith("." + refused):
-            return f"the name {refused!r} (or one under it), which reaches the pod or its " \
-                   "cloud's metadata server"
+            return (f"the name {refused!r} (or one under it), which reaches the pod or its "
+                    "cloud's metadata server")
     return None
 
 
@@ -130,7 +130,7 @@ def resolved_problem(host: str, port: int) -> str | None:
     """Why a dataset may not fetch from ``host``, judged by the addresses it resolves to
     here; ``None`` if every address is fine or the name does not resolve."""
     try:
-        infos = socket.getaddrinfo(host.rstrip(".") or host, port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)  # as the fetch will
     except (OSError, UnicodeError, ValueError):
         return None  # not resolvable here; the fetch cannot resolve it either
     for info in infos:
