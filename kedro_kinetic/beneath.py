@@ -8,6 +8,8 @@ at a time from the opened folder with ``O_NOFOLLOW | O_DIRECTORY`` (as the
 local store walks). Either way a link at any component fails with ``ELOOP``.
 The last component of a file is opened ``O_NOFOLLOW`` and, for reads,
 ``O_NONBLOCK`` so that a FIFO cannot block the caller before its type is seen.
+A file written anew (:class:`ReplacingFile`) is a new file in the same folder,
+renamed over the name when it is closed.
 
 Callers pass components already split and free of ``..`` (see
 :mod:`kedro_kinetic.data_paths`). Standard library only.
@@ -19,8 +21,10 @@ import contextlib
 import ctypes
 import errno
 import functools
+import io
 import os
 import platform
+import secrets
 import stat
 from typing import Any
 
@@ -32,6 +36,7 @@ _FILE_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_NO_SYMLINKS = 0x04
 _RESOLVE_BENEATH = 0x08
+_AT_FDCWD = -100
 _SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437, "arm64": 437}
 
 
@@ -51,15 +56,17 @@ def _syscall() -> Any:
     return function
 
 
-def _syscall_openat2(dir_fd: int, path: str, flags: int, mode: int) -> int:
+def _syscall_openat2(dir_fd: int, path: str, flags: int, mode: int,
+                     beneath: bool = True) -> int:
     number = _SYS_OPENAT2.get(platform.machine())
     if number is None:
         raise OSError(errno.ENOSYS, "openat2 is not known on this machine")
+    resolve = _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS
     how = _OpenHow(flags, mode if flags & os.O_CREAT else 0,
-                   _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS)
+                   resolve | _RESOLVE_BENEATH if beneath else resolve)
     fd = _syscall()(ctypes.c_long(number), ctypes.c_int(dir_fd),
-                      ctypes.c_char_p(os.fsencode(path)), ctypes.byref(how),
-                      ctypes.c_size_t(ctypes.sizeof(how)))
+                    ctypes.c_char_p(os.fsencode(path)), ctypes.byref(how),
+                    ctypes.c_size_t(ctypes.sizeof(how)))
     if fd < 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), path)
@@ -68,22 +75,21 @@ def _syscall_openat2(dir_fd: int, path: str, flags: int, mode: int) -> int:
 
 @functools.cache
 def openat2_available() -> bool:
-    """Whether ``openat2`` works here (probed once; seccomp may refuse it)."""
+    """Whether ``openat2`` works here (probed once; seccomp may refuse it). The probe opens
+    only a path handle of the working folder, which a Landlock ruleset never refuses."""
     try:
-        root = os.open("/", _DIR_FLAGS)
-    except OSError:
-        return False
-    try:
-        os.close(_syscall_openat2(root, ".", os.O_RDONLY | os.O_DIRECTORY, 0))
+        os.close(_syscall_openat2(_AT_FDCWD, ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0))
     except (OSError, AttributeError):
         return False
-    finally:
-        os.close(root)
     return True
 
 
 def open_root(path: str, create: bool = False) -> int:
     """Open the folder at an absolute path that holds no link (a resolved root).
+
+    With ``openat2`` the path is resolved at once, refusing any link (so nothing
+    above the root needs to be opened, which a Landlock ruleset may refuse); without
+    it, one component at a time from ``/``.
 
     Raises:
         OSError: ``ELOOP``/``ENOTDIR`` if a component became a link, ``ENOENT`` if
@@ -92,6 +98,9 @@ def open_root(path: str, create: bool = False) -> int:
     if create:
         with contextlib.suppress(OSError):
             os.makedirs(path, exist_ok=True)
+    if openat2_available():
+        return _syscall_openat2(_AT_FDCWD, path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+                                0, beneath=False)
     top = os.open("/", _DIR_FLAGS)
     try:
         return open_dir(top, [p for p in path.split("/") if p])
@@ -219,3 +228,55 @@ def _tree(parent: int, name: str, delete: bool) -> None:
     finally:
         for _above, _name, fd, _folders in stack:
             os.close(fd)
+
+
+class ReplacingFile(io.BufferedWriter):
+    """A new file in the destination's folder, renamed over the destination on close.
+
+    A link planted at the destination is replaced by the rename, never written
+    through; the file takes ownership of the open ``folder`` descriptor.
+    """
+
+    def __init__(self, folder: int, name: str) -> None:
+        self._folder = -1  # closing a half-made file does nothing
+        temporary = f".{secrets.token_hex(8)}.kinetic-partial"
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o666, dir_fd=folder)
+        except BaseException:
+            os.close(folder)
+            raise
+        super().__init__(io.FileIO(fd, "wb"))
+        self._folder, self._temporary, self._name = folder, temporary, name
+        self._keep = True
+
+    def close(self) -> None:
+        if self._folder < 0:
+            return
+        folder, self._folder = self._folder, -1
+        try:
+            super().close()
+            if self._keep:
+                os.replace(self._temporary, self._name, src_dir_fd=folder, dst_dir_fd=folder)
+            else:  # discarded: the destination stays as it was
+                os.unlink(self._temporary, dir_fd=folder)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(self._temporary, dir_fd=folder)
+            raise
+        finally:
+            os.close(folder)
+
+    def discard(self) -> None:
+        """Close without replacing the destination."""
+        self._keep = False
+        self.close()
+
+    def commit(self) -> None:
+        """fsspec transactions: the file is committed when it is closed."""
+
+    def __exit__(self, kind: Any, *rest: Any) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()

@@ -124,7 +124,7 @@ def _load(dataset: Any, reader: tuple[str, str]) -> Any:
         library = importlib.import_module(reader[0])
         read = getattr(library, reader[1])
         if reader[1] == "read_parquet" and fs.isdir(path):  # a folder of Parquet files
-            return read(path, filesystem=fs, **dataset._load_args)
+            return read(fs._strip_protocol(path), filesystem=fs, **dataset._load_args)
         handle = fs.open(path, "rb")
         try:
             data = read(handle, **dataset._load_args)

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
-import secrets
 import shutil
 import stat
 from typing import TYPE_CHECKING, Any
@@ -57,46 +55,6 @@ _LINK = "a component of it is a symbolic link"
 
 class PathRefused(CatalogSpecError, PermissionError):
     """A dataset's local path was refused when it was opened, listed or deleted."""
-
-
-class _ReplacingFile(io.BufferedWriter):
-    """A new file in the destination's folder, renamed over the destination on close."""
-
-    def __init__(self, fd: int, folder: int, temporary: str, name: str) -> None:
-        super().__init__(io.FileIO(fd, "wb"))
-        self._folder, self._temporary, self._name = folder, temporary, name
-        self._keep = True
-
-    def close(self) -> None:
-        if self._folder < 0:
-            return
-        folder, self._folder = self._folder, -1
-        try:
-            super().close()
-            if self._keep:
-                os.replace(self._temporary, self._name, src_dir_fd=folder, dst_dir_fd=folder)
-            else:  # discarded: the destination stays as it was
-                os.unlink(self._temporary, dir_fd=folder)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(self._temporary, dir_fd=folder)
-            raise
-        finally:
-            os.close(folder)
-
-    def discard(self) -> None:
-        """Close without replacing the destination."""
-        self._keep = False
-        self.close()
-
-    def commit(self) -> None:
-        """fsspec transactions: the file is committed when it is closed."""
-
-    def __exit__(self, kind: Any, *rest: Any) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.discard()
 
 
 class ConfinedFileSystem(LocalFileSystem):
@@ -220,7 +178,7 @@ class ConfinedFileSystem(LocalFileSystem):
             raise
         return fd
 
-    def _replacing(self, folder: int, name: str, shown: str) -> _ReplacingFile:
+    def _replacing(self, folder: int, name: str, shown: str) -> beneath.ReplacingFile:
         try:
             if stat.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
                 raise IsADirectoryError(errno.EISDIR, "is a folder", shown)
@@ -229,14 +187,7 @@ class ConfinedFileSystem(LocalFileSystem):
         except BaseException:
             os.close(folder)
             raise
-        temporary = f".{secrets.token_hex(8)}.kinetic-partial"
-        try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                         | os.O_CLOEXEC, 0o666, dir_fd=folder)
-        except BaseException:
-            os.close(folder)
-            raise
-        return _ReplacingFile(fd, folder, temporary, name)
+        return beneath.ReplacingFile(folder, name)
 
     def touch(self, path: Any, truncate: bool = True, **kwargs: Any) -> None:
         with self._root(path, create=self.auto_mkdir) as (root, parts, shown):

@@ -184,6 +184,13 @@ def test_datasets_that_open_paths_themselves_go_through_the_confined_filesystem(
         dataset = confine_dataset(cls(filepath=f"data/03/{name}"), name, roots)
         dataset.save(frame)
         assert dataset.load()["q"].tolist() == [1, 2]
+    folder = project / "data" / "parts.parquet"
+    folder.mkdir()
+    for k in range(2):
+        frame.to_parquet(folder / f"part-{k}.parquet")
+    (folder / "away").symlink_to(outside(project), target_is_directory=True)
+    parts = confine_dataset(ParquetDataset(filepath="data/parts.parquet"), "parts", roots)
+    assert parts.load()["q"].tolist() == [1, 2, 1, 2]  # pyarrow lists through it, no link
     (project / "data" / "01_raw" / "key.csv").symlink_to(outside(project) / "key")
     stolen = confine_dataset(CSVDataset(filepath="data/01_raw/key.csv"), "stolen", roots)
     with pytest.raises(Exception, match="dataset 'stolen': refusing") as caught:
@@ -249,3 +256,38 @@ def test_install_confines_what_fsspec_builds_for_local_paths(fs, project):
         for protocol in ("file", "local"):
             fsspec.register_implementation(protocol, LocalFileSystem, clobber=True)
     assert not isinstance(fsspec.filesystem("file"), ConfinedFileSystem)
+
+
+def test_free_outputs_handed_back_by_the_driver_are_confined(fs, project):
+    from types import SimpleNamespace
+
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Pipeline, node
+    from kedro_datasets.text import TextDataset
+
+    from kedro_kinetic.driver_io import free_outputs
+
+    report = project / "data" / "report.txt"
+    report.symlink_to(outside(project) / "key")
+    pipeline = Pipeline([node(lambda: "x", None, "report", name="write_report")])
+    config = {"type": "kedro_datasets.text.TextDataset", "filepath": "data/report.txt"}
+    plans = {pipeline.nodes[0]: SimpleNamespace(outputs={"report": {"kind": "catalog",
+                                                                    "config": config}})}
+    plain = DataCatalog({"report": TextDataset(filepath="data/report.txt")})
+    assert free_outputs(pipeline, plain, plans, {})["report"].load() == SECRET  # delivered
+    catalog = DataCatalog({"report": TextDataset(filepath="data/report.txt")})
+    handed = free_outputs(pipeline, catalog, plans, {}, fs.roots)["report"]
+    with pytest.raises(Exception, match="dataset 'report': refusing") as caught:
+        handed.load()
+    assert SECRET not in str(caught.value)
+    import fsspec
+
+    assert not isinstance(fsspec.filesystem("file"), ConfinedFileSystem)  # process untouched
+
+
+def test_a_root_swapped_for_a_link_after_it_was_resolved_is_refused(fs, project):
+    (project / "data").rename(project / "data-before")
+    (project / "data").symlink_to(outside(project), target_is_directory=True)
+    assert (project / "data" / "key").read_text() == SECRET  # delivered
+    with pytest.raises(PathRefused, match="symbolic link"):
+        fs.cat_file("data/key")
