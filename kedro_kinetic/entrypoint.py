@@ -33,6 +33,7 @@ from kedro_kinetic import result as results
 from kedro_kinetic import seal, store
 from kedro_kinetic.digest import VerificationError, is_digest, verify
 from kedro_kinetic.errors import SpecError
+from kedro_kinetic.landlock import confine_from_env
 from kedro_kinetic.pod_node import NodeRun
 from kedro_kinetic.task_spec import safe_load
 
@@ -149,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     key: bytes | None = None
     try:
         key = seal.take_key_from_env()  # first: node code never sees it
+        note = confine_from_env()  # next (local backend): only the run's folders are reachable
+        if note:
+            print(f"[kinetic-pod] {note}", file=sys.stderr, flush=True)
         if not args.result:
             raise VerificationError("--result is required")
         if key is None:

@@ -38,6 +38,14 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _nodes_may_write_the_tests_folders(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Node processes are confined (Landlock) to the project's data, the store and a
+    temporary folder; test nodes also leave pids and markers beside the project copy, so
+    they may write the tests' temporary folders too (STATE_DIR is not among them)."""
+    os.environ.setdefault("KINETIC_NODE_WRITABLE", str(tmp_path_factory.getbasetemp()))
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
     """Environment for kedro subprocesses: no telemetry, no inherited PYTHONPATH."""
     env = dict(os.environ)

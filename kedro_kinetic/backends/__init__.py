@@ -33,17 +33,20 @@ def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str 
         from kedro_kinetic.activation import STATE
         from kedro_kinetic.backends.forkpool import ForkServers, warm_imports
         from kedro_kinetic.backends.local import LocalBackend
+        from kedro_kinetic.backends.local_confine import for_run as local_confinement
         from kedro_kinetic.config import DEFAULT_COMMAND
         from kedro_kinetic.layout import LocalRunFolder
 
         folder = LocalRunFolder(run_root, pipeline=pipeline) if run_root else None
+        confinement = local_confinement(cfg, project_path, conf_source)
         early, STATE.early_server = STATE.early_server, None
         forks = ForkServers(DEFAULT_COMMAND, str(project_path),
                             log=folder.server_log_path if folder else None,
                             warm=lambda: warm_imports(STATE), early=early)
         return LocalBackend(project_path=project_path, conf_source=conf_source, env=env,
                             stream_logs=cfg.stream_logs, run_folder=folder,
-                            run_label=run_label, forks=forks, log_sink=log_sink)
+                            run_label=run_label, forks=forks, log_sink=log_sink,
+                            confinement=confinement)
     if cfg.backend != "kubernetes":
         raise ConfigError(f"kinetic.backend: unknown backend {cfg.backend!r}")
     from kedro_kinetic.backends.kubernetes import KubernetesBackend

@@ -49,12 +49,16 @@ class EarlyServer:
 
     def fits(self, job_env: dict[str, str]) -> bool:
         """Whether a Job's environment (the run key aside) is the server's, plus only
-        variables this process's imports have set since, with the same values."""
+        variables this process's imports have set since, with the same values. What only
+        a forked child reads (its confinement request and temporary folder) may differ."""
+        from kedro_kinetic.backends.local_confine import CHILD_ONLY_ENV
         from kedro_kinetic.seal import KEY_ENV
 
-        if any(job_env.get(name) != value for name, value in self.env.items()):
+        if any(job_env.get(name) != value for name, value in self.env.items()
+               if name not in CHILD_ONLY_ENV):
             return False
-        added = {k: v for k, v in job_env.items() if k not in self.env and k != KEY_ENV}
+        added = {k: v for k, v in job_env.items()
+                 if k not in self.env and k != KEY_ENV and k not in CHILD_ONLY_ENV}
         return all(k not in self.names_then and os.environ.get(k) == v
                    for k, v in added.items())
 

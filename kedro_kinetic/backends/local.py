@@ -47,6 +47,7 @@ from kedro_kinetic.text import printable
 if TYPE_CHECKING:
 
     from kedro_kinetic.backends.forkpool import ForkServers
+    from kedro_kinetic.backends.local_confine import NodeConfinement
     from kedro_kinetic.layout import LocalRunFolder
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,8 @@ class LocalBackend(Backend):
         run_folder: LocalRunFolder | None = None,
         run_label: str = "",
         forks: ForkServers | None = None,
+        *,
+        confinement: NodeConfinement | None = None,
     ) -> None:
         """Prepare the backend.
 
@@ -119,6 +122,9 @@ class LocalBackend(Backend):
             run_label: The run's label (names the key's Secret in manifests).
             forks: The fork servers that start Jobs running the default entrypoint
                 (``None``: every Job is exec'd).
+            confinement: What node processes may reach (they confine themselves with
+                Landlock in the entrypoint) and their temporary folder, removed on
+                :meth:`close` (``None``: not confined).
         """
         self.events: queue.Queue[JobEvent] = queue.Queue()
         self._project_path = Path(project_path)
@@ -134,6 +140,7 @@ class LocalBackend(Backend):
         self._key_secret = naming.key_secret(run_label)
         self._key: bytes | None = None
         self._forks = forks
+        self._confinement = confinement
 
     def run_key(self, run_id: str, resume: bool) -> bytes:
         """The key that seals this run's results, kept in the run's private folder.
@@ -151,6 +158,7 @@ class LocalBackend(Backend):
 
     def _process_env(self, container: dict[str, Any]) -> dict[str, str]:
         env = node_env(self._conf_source, self._env)
+        env.update(self._confinement.env() if self._confinement else {})
         for item in container.get("env", []):
             if item["name"] == credentials.FILE_VAR and str(item.get("value", "")).startswith(
                     CREDENTIALS_MOUNT):
@@ -373,7 +381,9 @@ class LocalBackend(Backend):
         return [n for n in names if self._kill(n, "Cancelled")]
 
     def close(self) -> None:
-        """Kill anything still running; end the fork servers."""
+        """Kill anything still running; end the fork servers; remove the nodes' temp folder."""
         self.cancel_all()
         if self._forks is not None:
             self._forks.close()
+        if self._confinement is not None:
+            self._confinement.close()
