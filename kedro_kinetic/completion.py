@@ -21,6 +21,7 @@ from kedro_kinetic.outcome import (
     RemoteNodeError,
     checked,
     output_digests,
+    output_sizes,
     read_result,
     read_stored,
 )
@@ -62,6 +63,9 @@ def conclude(ctx: RunContext, node: Node, result: NodeResult, event: JobEvent,
         except StoreObjectError as exc:
             result.status, result.error_message = "failed", str(exc)
         else:
+            ctx.planner.sizes.update(output_sizes(plan, result))
+            if plan.attempt is not None:  # recorded for a later resume
+                ctx.accepted[plan.ident.node_key] = plan.attempt
             outputs = placeholders(plan.outputs, ctx.digests)
             ctx.hooks.hook.after_node_run(node=node, catalog=ctx.catalog, inputs=inputs,
                                           outputs=outputs, is_async=ctx.is_async,
@@ -92,12 +96,13 @@ def finish_job(ctx: RunContext, nodes: list[Node], event: JobEvent
     """Settle the unsettled nodes of a Job that ended (see the module's docstring)."""
     if len(nodes) == 1 or ctx.plans[nodes[0]].group is None:
         node = nodes[0]
-        result = read_result(ctx.plans[node], event, ctx.key)
+        result = read_result(ctx.plans[node], event, ctx.result_key(ctx.plans[node]))
         return [(node, conclude(ctx, node, result, event, event.exit_code == 0))]
     stored: dict[Node, NodeResult | None] = {}
     for node in nodes:
         try:
-            stored[node] = read_stored(ctx.plans[node], ctx.key, event.exit_code)
+            stored[node] = read_stored(ctx.plans[node], ctx.result_key(ctx.plans[node]),
+                                       event.exit_code)
         except StoreError:
             stored[node] = None
     culprit = next((n for n in nodes if (r := stored[n]) is not None
@@ -114,7 +119,7 @@ def finish_job(ctx: RunContext, nodes: list[Node], event: JobEvent
             continue
         found = stored[node]
         if found is None:  # the culprit, or (no culprit) never: explained from the Job
-            result = read_result(ctx.plans[node], event, ctx.key)
+            result = read_result(ctx.plans[node], event, ctx.result_key(ctx.plans[node]))
         else:
             result = checked(ctx.plans[node], found, None)
         outcomes.append((node, conclude(ctx, node, result, event,

@@ -32,7 +32,7 @@ RBAC_NEEDS = (
     ("batch", "jobs", "", ("create", "get", "list", "watch", "delete", "deletecollection")),
     ("", "pods", "", ("list", "watch", "deletecollection")),
     ("", "pods", "log", ("get",)),
-    ("", "secrets", "", ("create", "get", "list", "delete")),  # each run's key Secret
+    ("", "secrets", "", ("create", "get", "list", "patch", "delete")),  # run key + attempts
 )
 
 # Docker reference grammar (distribution/reference): [domain/]path[:tag][@digest].

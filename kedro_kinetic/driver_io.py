@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import pinned_files, store
 from kedro_kinetic.plan import put_content, reported_digest
-from kedro_kinetic.remote_data import PinnedPickleDataset
+from kedro_kinetic.remote_data import PinnedPickleDataset, RefusedFreeOutput
 
 if TYPE_CHECKING:
     from kedro.io import CatalogProtocol
@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 
 
 def upload_driver_inputs(pipeline: Pipeline, catalog: CatalogProtocol,
-                         plans: dict[Node, NodePlan], layout: RunLayout) -> dict[str, str]:
-    """Store the pipeline inputs held only in the driver's memory; return their digests.
+                         plans: dict[Node, NodePlan], layout: RunLayout,
+                         sizes: dict[str, int] | None = None) -> dict[str, str]:
+    """Store the pipeline inputs held only in the driver's memory; return their digests
+    (and record their sizes in ``sizes``, pinned beside the digests).
 
     Raises:
         ValueError: A pipeline input is not in the catalog (Kedro's own wording).
@@ -52,17 +54,26 @@ def upload_driver_inputs(pipeline: Pipeline, catalog: CatalogProtocol,
         blob = cloudpickle.dumps(catalog.load(name))
         store.write_bytes(layout.data_uri(name), blob)
         digests[name] = put_content(layout, blob)[1]
+        if sizes is not None:
+            sizes[name] = len(blob)
     return digests
 
 
 def free_outputs(pipeline: Pipeline, catalog: CatalogProtocol, plans: dict[Node, NodePlan],
-                 digests: dict[str, str], roots: ResolvedRoots | None = None
-                 ) -> dict[str, Any]:
+                 digests: dict[str, str], roots: ResolvedRoots | None = None, *,
+                 sizes: dict[str, int] | None = None,
+                 trusted: frozenset[str] = frozenset()) -> dict[str, Any]:
     """``{name: dataset}`` of the pipeline's free outputs, each verified on ``.load()``.
+
+    A free output whose loading runs code (a pickle) loads only bytes that match the digest
+    its producer reported; one that cannot be pinned (partitions of pickles) is refused on
+    ``.load()`` unless settings.py trusts it, like such an input.
 
     Args:
         roots: The run's data roots: the catalog's datasets among them read local files
             only there, never through a link.
+        sizes: The sizes the producers reported beside the digests.
+        trusted: ``KINETIC_TRUSTED_DATA``: loaded as Kedro would, unverified.
     """
     from kedro_kinetic.confined_datasets import confine_dataset
 
@@ -71,10 +82,15 @@ def free_outputs(pipeline: Pipeline, catalog: CatalogProtocol, plans: dict[Node,
     for name in pipeline.outputs():
         entry = entries.get(name)
         if entry is not None and entry["kind"] == "pickle":
-            catalog[name] = PinnedPickleDataset(entry["uri"], digests[name])
+            catalog[name] = PinnedPickleDataset(entry["uri"], digests[name],
+                                                (sizes or {}).get(name))
         elif entry is not None and entry["kind"] == "catalog" and roots is not None:
             confine_dataset(catalog[name], name, roots)
         if entry is not None and entry["kind"] == "catalog" and reported_digest(entry):
-            pinned_files.pin(catalog[name], name, digests.get(name))  # .load() verifies
+            pinned_files.pin(catalog[name], name, digests.get(name),  # .load() verifies
+                             (sizes or {}).get(name))
+        elif entry is not None and entry["kind"] == "catalog" and name not in trusted \
+                and pinned_files.loads_code(entry.get("config")):
+            catalog[name] = RefusedFreeOutput(name, {"config": entry.get("config")})
         out[name] = catalog[name]
     return out

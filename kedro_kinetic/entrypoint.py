@@ -3,19 +3,21 @@
 Run as ``python -m kedro_kinetic.entrypoint`` (or the ``kinetic-pod`` script)
 with the arguments the Job manifest pins, for one node::
 
-    --spec URI --spec-sha256 HEX --payload URI --payload-sha256 HEX --result URI
+    --spec URI --spec-sha256 HEX --spec-bytes N --payload URI --payload-sha256 HEX
+    --payload-bytes N --result URI --attempt NONCE
 
 or for a group of nodes (one Job)::
 
-    --group URI --group-sha256 HEX --result URI
+    --group URI --group-sha256 HEX --group-bytes N --result URI --attempt NONCE
 
 A group spec pins, for each node in the order they run, its spec's and its
-payload's SHA-256 and its result URI. Nothing is parsed or unpickled before
-its digest matched the pin, and in a group **every** node is verified before
-any of them is unpickled or run; catalog class paths are checked against the
-allowlist before anything is imported. Every node writes its own result,
-sealed with the run's key, as soon as it ends; the exit code says which stage
-failed (see :mod:`kedro_kinetic.result`).
+payload's SHA-256 and size and its result URI. Nothing is read past its pinned
+size, and nothing is parsed or unpickled before its digest matched the pin; in
+a group **every** node is verified before any of them is unpickled or run;
+catalog class paths are checked against the allowlist before anything is
+imported. Every node writes its own result, sealed with the key of this
+attempt (``--attempt``, see :mod:`kedro_kinetic.seal`), as soon as it ends; the
+exit code says which stage failed (see :mod:`kedro_kinetic.result`).
 
 This module imports nothing from the driver side (runner, planning, backends,
 CLI) so that it stays small, fast to import and easy to audit.
@@ -30,36 +32,54 @@ from functools import partial
 from typing import Any
 
 from kedro_kinetic import result as results
-from kedro_kinetic import seal, store
-from kedro_kinetic.digest import VerificationError, is_digest, verify
+from kedro_kinetic import seal
+from kedro_kinetic.digest import VerificationError, is_digest
 from kedro_kinetic.errors import SpecError
 from kedro_kinetic.landlock import confine_from_env
-from kedro_kinetic.pod_node import NodeRun
+from kedro_kinetic.pod_node import NodeRun, read_pinned
 from kedro_kinetic.task_spec import safe_load
 
 GROUP_FORMAT = "kedro-kinetic/group@1"
 _ENTRY_KEYS = ("node", "spec_uri", "spec_sha256", "payload_uri", "payload_sha256",
                "result_uri")
+_SIZE_KEYS = ("spec_bytes", "payload_bytes")
 
 
 class _Args(argparse.Namespace):
     spec: str | None
     spec_sha256: str | None
+    spec_bytes: str | None
     payload: str | None
     payload_sha256: str | None
+    payload_bytes: str | None
     group: str | None
     group_sha256: str | None
+    group_bytes: str | None
     result: str | None
+    attempt: str | None
     notice: str | None
 
 
 def _parse(argv: list[str]) -> _Args:
     parser = argparse.ArgumentParser(prog="kinetic-pod", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    for flag in ("--spec", "--spec-sha256", "--payload", "--payload-sha256", "--group",
-                 "--group-sha256", "--result", "--notice"):
+    for flag in ("--spec", "--spec-sha256", "--spec-bytes", "--payload", "--payload-sha256",
+                 "--payload-bytes", "--group", "--group-sha256", "--group-bytes", "--result",
+                 "--attempt", "--notice"):
         parser.add_argument(flag)
     return parser.parse_args(argv, namespace=_Args())
+
+
+def _size(text: str | None, what: str) -> int:
+    """A pinned size from the args.
+
+    Raises:
+        VerificationError: Missing or not a number of bytes.
+    """
+    if text is None or not text.isdigit():
+        raise VerificationError(f"no valid size pinned for the {what} ({text!r}); "
+                                "refusing to read it")
+    return int(text)
 
 
 class _Stop(Exception):
@@ -72,7 +92,8 @@ class _Stop(Exception):
 
 def _group_entries(args: _Args) -> list[dict[str, Any]]:
     """The nodes a group spec pins, after the group spec itself matched its pin."""
-    data = verify(store.read_bytes(str(args.group)), args.group_sha256, "group spec")
+    data = read_pinned(str(args.group), args.group_sha256,
+                       _size(args.group_bytes, "group spec"), "group spec")
     group = safe_load(data, "group spec")
     if not isinstance(group, dict) or group.get("format") != GROUP_FORMAT or not isinstance(
             group.get("nodes"), list) or not group["nodes"]:
@@ -80,9 +101,11 @@ def _group_entries(args: _Args) -> list[dict[str, Any]]:
     for entry in group["nodes"]:
         if not isinstance(entry, dict) or not all(
                 isinstance(entry.get(k), str) for k in _ENTRY_KEYS) or not all(
-                is_digest(entry[k]) for k in ("spec_sha256", "payload_sha256")):
+                is_digest(entry[k]) for k in ("spec_sha256", "payload_sha256")) or not all(
+                type(entry.get(k)) is int and entry[k] >= 0 for k in _SIZE_KEYS):
             raise SpecError("group spec: every node needs node, spec_uri, spec_sha256, "
-                            "payload_uri, payload_sha256 and result_uri")
+                            "spec_bytes, payload_uri, payload_sha256, payload_bytes and "
+                            "result_uri")
     return group["nodes"]
 
 
@@ -92,7 +115,9 @@ def _entries(args: _Args) -> list[dict[str, Any]]:
     if not args.spec or not args.payload:
         raise VerificationError("--spec and --payload (or --group) are required")
     return [{"node": None, "spec_uri": args.spec, "spec_sha256": args.spec_sha256,
+             "spec_bytes": _size(args.spec_bytes, "task spec"),
              "payload_uri": args.payload, "payload_sha256": args.payload_sha256,
+             "payload_bytes": _size(args.payload_bytes, "payload"),
              "result_uri": args.result}]
 
 
@@ -132,6 +157,27 @@ def run_nodes(runs: list[NodeRun], key: bytes | None) -> int:
     return results.EXIT_OK
 
 
+def run_with_key(argv: list[str], key: bytes | None) -> int:
+    """Run the node(s) ``argv`` pins with this attempt's key already in hand; return the
+    exit code. :func:`main` without the process-wide steps (signals, the environment,
+    confinement): the in-process test tier runs pod code this way."""
+    args = _parse(argv)
+    try:
+        if not args.result:
+            raise VerificationError("--result is required")
+        if key is None:
+            raise VerificationError("no key for this attempt; nothing was run")
+        runs = [NodeRun(entry, args.notice) for entry in _entries(args)]
+    except Exception as exc:  # nothing could start: one failed result, at --result
+        first = NodeRun({"result_uri": args.result or "", "node": None}, args.notice)
+        first.res.phase = "verify"
+        code = first.fail(exc)
+        if args.result:
+            first.report(key)
+        return code
+    return run_nodes(runs, key)
+
+
 def _stop(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -149,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     first = NodeRun({"result_uri": args.result or "", "node": None}, args.notice)
     key: bytes | None = None
     try:
-        key = seal.take_key_from_env()  # first: node code never sees it
+        attempt = args.attempt if seal.is_attempt(args.attempt) else None
+        key = seal.take_key_from_env(attempt)  # first: node code never sees a key
         note = confine_from_env()  # next (local backend): only the run's folders are reachable
         if note:
             print(f"[kinetic-pod] {note}", file=sys.stderr, flush=True)
@@ -157,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             raise VerificationError("--result is required")
         if key is None:
             raise VerificationError(
-                f"the pod has no run key (${seal.KEY_ENV}), so its results could not be "
-                "authenticated; nothing was run")
+                f"the pod has no key (${seal.KEY_ENV} or ${seal.ATTEMPT_KEY_ENV}), so its "
+                "results could not be authenticated; nothing was run")
         runs = [NodeRun(entry, args.notice) for entry in _entries(args)]
     except Exception as exc:  # nothing could start: one failed result, at --result
         first.res.phase = "verify"

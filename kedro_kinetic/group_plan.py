@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kedro_kinetic import manifest, naming
+from kedro_kinetic import manifest, naming, seal
 from kedro_kinetic.errors import SpecError
 from kedro_kinetic.plan import NodePlan, put_content
 
@@ -106,20 +106,25 @@ def finalise_group(group: GroupPlan, planner: Planner, digests: Mapping[str, str
         if pins is None:  # pragma: no cover - finalise always sets them
             raise SpecError(f"node '{plan.node.name}' was not pinned")
         entries.append({"node": plan.node.name, "payload_uri": plan.payload_uri,
-                        "payload_sha256": plan.payload_sha256, "spec_uri": pins.spec_uri,
-                        "spec_sha256": pins.spec_sha256, "result_uri": plan.result_uri})
+                        "payload_sha256": plan.payload_sha256,
+                        "payload_bytes": pins.payload_bytes, "spec_uri": pins.spec_uri,
+                        "spec_sha256": pins.spec_sha256, "spec_bytes": pins.spec_bytes,
+                        "result_uri": plan.result_uri})
     document = {"format": GROUP_FORMAT, "run_id": planner.run_id, "group": group.name,
                 "nodes": entries}
-    uri, digest = put_content(planner.layout,
-                              json.dumps(document, sort_keys=True).encode(), deferred)
+    data = json.dumps(document, sort_keys=True).encode()
+    uri, digest = put_content(planner.layout, data, deferred)
     first = group.plans[0]
+    attempt = seal.new_attempt()  # the Job's: every node's result is sealed for it
     group.pins = manifest.Pins(payload_uri=first.payload_uri,
                                payload_sha256=first.payload_sha256, spec_uri=uri,
                                spec_sha256=digest, result_uri=first.result_uri,
-                               group_uri=uri, group_sha256=digest,
+                               attempt=attempt, group_uri=uri, group_sha256=digest,
+                               group_bytes=len(data),
                                notice_uri=planner.notice_uri(group.ident.job_name))
     group.manifest = manifest.render(group.ident, group.pins, group.settings, planner.config,
                                      group_nodes=[p.node.name for p in group.plans])
     for plan in group.plans:
         plan.manifest = group.manifest
+        plan.attempt = attempt
     return group

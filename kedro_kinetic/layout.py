@@ -173,6 +173,32 @@ class LocalRunFolder:
                               "(it was started elsewhere, or cleaned)") from exc
         return seal.key_from_hex(text, str(self.path / "key"))
 
+    # -- attempts -------------------------------------------------------------------
+    def record_attempt(self, node_keys: list[str], attempt: str) -> None:
+        """Record, before its process starts, the attempt whose results count for these
+        nodes (a Job's): resume and ``status`` accept a result sealed for it only."""
+        folder = _private_dir(self.path / "attempts")
+        for key in node_keys:
+            _write_private(folder / naming.sanitise(key), attempt.encode())
+
+    def attempts(self) -> dict[str, str]:
+        """``{node key: attempt}`` as last recorded (see :meth:`record_attempt`)."""
+        folder = self.path / "attempts"
+        found = {}
+        for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+            try:
+                text = path.read_text().strip()
+            except (OSError, UnicodeDecodeError):
+                continue
+            if seal.is_attempt(text):
+                found[path.name] = text
+        return found
+
+    def forget_attempts(self, node_keys: list[str]) -> None:
+        """Drop the records of nodes that run again (their earlier results no longer count)."""
+        for key in node_keys:
+            (self.path / "attempts" / naming.sanitise(key)).unlink(missing_ok=True)
+
     # -- node processes -------------------------------------------------------------
     def log_path(self, job: str) -> Path:
         folder = _private_dir(self.path / "logs")
@@ -184,19 +210,21 @@ class LocalRunFolder:
 
     def record_process(self, job: str, pid: int, node: str = "", key: str = "", *,
                        start: str | None = None, argv_sha256: str = "",
-                       via: str = "") -> None:
+                       via: str = "", attempt: str | None = None) -> None:
         """Remember the process of ``job`` (pid, kernel start time, node name and key).
 
         Args:
             start: The kernel start time, when its parent read it (default: read now).
-            argv_sha256: Digest of the Job's command line. A forked process shows its
-                fork server's command line, so a resumed run adopts it by pid, start
-                time and this record, which only the user can write.
+            argv_sha256: Digest of the Job's command line without its attempt. A forked
+                process shows its fork server's command line, so a resumed run adopts it
+                by pid, start time and this record, which only the user can write.
             via: How it was started: ``"exec"`` or ``"fork"``.
+            attempt: The attempt it runs (its results are sealed for it).
         """
         folder = _private_dir(self.path / "pids")
         record = {"job": job, "pid": pid, "start": start or process_start_time(pid),
-                  "node": node, "key": key, "argv_sha256": argv_sha256, "via": via}
+                  "node": node, "key": key, "argv_sha256": argv_sha256, "via": via,
+                  "attempt": attempt}
         _write_private(folder / naming.sanitise(job), json.dumps(record).encode())
 
     def process(self, job: str) -> dict:
@@ -219,22 +247,27 @@ class LocalRunFolder:
         return pid
 
     def live_process_running(self, job: str, argv: list[str]) -> int | None:
-        """The pid of ``job``'s live process if it runs exactly ``argv`` (so it may be adopted).
+        """The pid of ``job``'s live process if it runs ``argv`` (so it may be adopted),
+        in any attempt (``--attempt`` may differ: the process's own is in its record).
 
-        An exec'd process shows ``argv`` in ``/proc/<pid>/cmdline``. A forked one shows
+        An exec'd process shows its argv in ``/proc/<pid>/cmdline``. A forked one shows
         its fork server's command line, so its record, which only this user can write,
         names the argv that this pid and kernel start time run.
         """
+        from kedro_kinetic.manifest import without_attempt
+
         pid = self.live_process(job)
         if pid is None:
             return None
+        argv = without_attempt(argv)
         if self.process(job).get("via") == "fork":
             return pid if self.process(job).get("argv_sha256") == argv_digest(argv) else None
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return None
-        running = [part.decode(errors="replace") for part in cmdline.split(b"\0") if part]
+        running = without_attempt([part.decode(errors="replace")
+                                   for part in cmdline.split(b"\0") if part])
         # the arguments carry the pinned digests; the command may appear resolved
         # (a console script runs as "python /path/kinetic-pod ...")
         if len(argv) < 2 or running[-(len(argv) - 1):] != argv[1:]:

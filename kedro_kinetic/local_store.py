@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 MAX_DEPTH = 64
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+#: The walk itself takes path-only descriptors (Linux ``O_PATH``): they resolve names but
+#: read nothing, so a node process confined to its data roots (Landlock) can still walk
+#: from ``/`` to the store; a folder is opened for reading only where it is listed.
+_WALK_FLAGS = _DIR_FLAGS & ~os.O_RDONLY | getattr(os, "O_PATH", 0)
 
 
 def path_of(uri: str) -> Path:
@@ -58,18 +62,26 @@ def _split(uri: str) -> tuple[list[str], str]:
     return parts[:-1], parts[-1]
 
 
-def _open_dir(uri: str, parts: list[str], create: bool) -> int:
-    fd = os.open("/", _DIR_FLAGS)
+def _open_dir(uri: str, parts: list[str], create: bool, readable: bool = False) -> int:
+    """A descriptor of the folder ``/parts...``, walked without following any link.
+
+    ``readable``: open the last folder for listing (else a path-only descriptor).
+    """
+    fd = os.open("/", _WALK_FLAGS)
     try:
         for part in parts:
             try:
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                child = os.open(part, _WALK_FLAGS, dir_fd=fd)
             except FileNotFoundError:
                 if not create:
                     raise ObjectNotFound(f"no object at {uri}") from None
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o777, dir_fd=fd)
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                child = os.open(part, _WALK_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        if readable:
+            child = os.open(".", _DIR_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = child
     except (ObjectNotFound, StoreError):
@@ -122,33 +134,85 @@ def _walk(folder: int) -> Iterator[tuple[str, list[str], int]]:
             os.close(fd)
 
 
+def _read_regular(uri: str, fd: int, max_bytes: int | None) -> bytes:
+    """Read an open descriptor if it is a regular file, at most ``max_bytes + 1`` bytes."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise StoreObjectError(f"refusing {uri}: not a regular file (a folder, FIFO, socket "
+                               "or device was planted there)")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise StoreObjectError(f"refusing {uri}: {info.st_size} bytes, more than "
+                               f"the {max_bytes} such an object may have")
+    os.set_blocking(fd, True)
+    limit = info.st_size + 1 if max_bytes is None else max_bytes + 1
+    chunks, total = [], 0
+    try:
+        while total < limit:
+            chunk = os.read(fd, min(limit - total, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if max_bytes is None and total == limit:  # it grew while we read: read the rest
+            chunks.append(_rest(fd))
+    except (MemoryError, OverflowError, OSError) as exc:
+        raise StoreError(f"cannot read {uri}: {type(exc).__name__}") from None
+    return b"".join(chunks)
+
+
+def _replace(folder: int, tmp: str, name: str, uri: str) -> None:
+    """Rename ``tmp`` over ``name``; a folder planted at ``name`` is removed first (without
+    following anything in it), so a planted shape can never block a write for good."""
+    try:
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except OSError as exc:
+        if exc.errno not in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        _remove_tree(folder, name, uri)
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+
+
+def _rest(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class LocalStore:
     """Objects in a local folder, by ``file://`` URI (see the module's docstring)."""
 
     def read(self, uri: str, max_bytes: int | None = None) -> bytes:
+        """The object's bytes, read no further than ``max_bytes`` (+1, to tell it is larger).
+
+        Raises:
+            ObjectNotFound: Nothing there.
+            StoreObjectError: Something planted there that is not an object: a link (at
+                the object or a folder above it), a folder, a FIFO, a socket, a device,
+                an unreadable or too large file.
+            StoreError: The file system failed otherwise.
+        """
         parents, name = _split(uri)
-        folder = _open_dir(uri, parents, create=False)
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+            folder = _open_dir(uri, parents, create=False)
+        except ObjectNotFound:
+            raise
+        except StoreError as exc:  # a link or a file where a folder should be: planted
+            raise StoreObjectError(str(exc)) from None
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                         | getattr(os, "O_CLOEXEC", 0), dir_fd=folder)
         except FileNotFoundError as exc:
             raise ObjectNotFound(f"no object at {uri}") from exc
         except OSError as exc:
-            raise StoreError(f"cannot read {uri}: {exc.strerror} (a symlink is refused)") from exc
+            raise StoreObjectError(f"refusing {uri}: {exc.strerror} (the local store never "
+                                   "follows a link nor opens a FIFO or socket)") from None
         finally:
             os.close(folder)
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise StoreError(f"refusing {uri}: not a regular file")
-            if max_bytes is not None and info.st_size > max_bytes:
-                raise StoreObjectError(f"refusing {uri}: {info.st_size} bytes, more than "
-                                       f"the {max_bytes} such an object may have")
-            os.set_blocking(handle.fileno(), True)
-            try:
-                data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
-            except (MemoryError, OverflowError, OSError) as exc:
-                raise StoreError(f"cannot read {uri}: {type(exc).__name__}") from None
-        return within(uri, data, max_bytes)  # it may have grown while we read
+        try:
+            return within(uri, _read_regular(uri, fd, max_bytes), max_bytes)
+        finally:
+            os.close(fd)
 
     def write(self, uri: str, data: bytes) -> None:
         parents, name = _split(uri)
@@ -160,7 +224,7 @@ class LocalStore:
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
-                os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+                _replace(folder, tmp, name, uri)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp, dir_fd=folder)
@@ -198,7 +262,7 @@ class LocalStore:
     def versions(self, prefix: str, names: Collection[str] | None = None) -> dict[str, str]:
         parents, name = _split(prefix.rstrip("/"))
         try:
-            folder = _open_dir(prefix, [*parents, name], create=False)
+            folder = _open_dir(prefix, [*parents, name], create=False, readable=True)
         except StoreError:
             return {}
         root = path_of(prefix.rstrip("/"))

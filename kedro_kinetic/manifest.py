@@ -38,16 +38,22 @@ _DIGEST_IMAGE = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 @dataclass(frozen=True)
 class Pins:
-    """Where a node's payload, spec and result live, and the digests pinned."""
+    """Where a node's payload, spec and result live, the digests and sizes pinned, and
+    the attempt whose key seals the results."""
 
     payload_uri: str
     payload_sha256: str
     spec_uri: str
     spec_sha256: str
     result_uri: str
+    #: This submission's nonce (``seal.new_attempt``): results count for it only.
+    attempt: str
+    payload_bytes: int = 0
+    spec_bytes: int = 0
     #: For a group: its group spec (which pins every node's payload and spec).
     group_uri: str | None = None
     group_sha256: str | None = None
+    group_bytes: int = 0
     #: Where the pod rings after each result (results first on GCS; a hint, never trusted).
     notice_uri: str | None = None
 
@@ -84,16 +90,56 @@ def image_is_pinned(image: str) -> bool:
 
 
 def container_args(pins: Pins) -> list[str]:
-    """The entrypoint arguments that pin the payload and spec (or a group's spec)."""
-    notice = ["--notice", pins.notice_uri] if pins.notice_uri else []
+    """The entrypoint arguments that pin the payload and spec (or a group's spec), their
+    sizes, and the attempt."""
+    tail = ["--result", pins.result_uri, "--attempt", pins.attempt]
+    if pins.notice_uri:
+        tail += ["--notice", pins.notice_uri]
     if pins.group_uri:
         return ["--group", pins.group_uri, "--group-sha256", str(pins.group_sha256),
-                "--result", pins.result_uri, *notice]
+                "--group-bytes", str(pins.group_bytes), *tail]
     return [
         "--spec", pins.spec_uri, "--spec-sha256", pins.spec_sha256,
+        "--spec-bytes", str(pins.spec_bytes),
         "--payload", pins.payload_uri, "--payload-sha256", pins.payload_sha256,
-        "--result", pins.result_uri, *notice,
+        "--payload-bytes", str(pins.payload_bytes), *tail,
     ]
+
+
+def attempt_of(container: dict[str, Any]) -> str | None:
+    """The attempt nonce a rendered container pins (``None`` if it pins none)."""
+    args = container.get("args") or []
+    try:
+        value = args[args.index("--attempt") + 1]
+    except (ValueError, IndexError):
+        return None
+    return value if seal.is_attempt(value) else None
+
+
+def result_keys(job: dict[str, Any]) -> list[str]:
+    """The node keys whose results a Job (a rendered manifest, or a Job read from the API)
+    writes: its own node's, or each node's of its group."""
+    from kedro_kinetic.naming import node_key
+
+    metadata = job.get("metadata") or {}
+    members = (metadata.get("annotations") or {}).get(ANN_GROUP_NODES)
+    if members:
+        try:
+            names = json.loads(members)
+        except ValueError:
+            names = None
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            return [node_key(n) for n in names]
+    own = (metadata.get("labels") or {}).get(LABEL_NODE)
+    return [own] if isinstance(own, str) and own else []
+
+
+def without_attempt(argv: list[str]) -> list[str]:
+    """A command line without its ``--attempt`` pair: the same Job in another attempt."""
+    if "--attempt" not in argv:
+        return list(argv)
+    at = argv.index("--attempt")
+    return [*argv[:at], *argv[at + 2:]]
 
 
 def _resources(s: NodeSettings) -> dict[str, Any]:

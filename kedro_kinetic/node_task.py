@@ -63,6 +63,14 @@ class RunContext:
     groups: dict[str, GroupPlan] = field(default_factory=dict)
     #: Learns of finished nodes from their sealed results (results first).
     watcher: ResultWatcher | None = None
+    #: node key -> the attempt whose result this run accepted (kept for a later resume).
+    accepted: dict[str, str] = field(default_factory=dict)
+
+    def result_key(self, plan: NodePlan) -> bytes | None:
+        """The key that seals the results of ``plan``'s current attempt (``None``: none)."""
+        from kedro_kinetic import seal
+
+        return None if plan.attempt is None else seal.attempt_key(self.key, plan.attempt)
 
 
 def patch_manifest(hooks: PluginManager, plan: NodePlan | GroupPlan,
@@ -129,8 +137,13 @@ class NodeTasks:
             for write in writes:
                 write()
             if ctx.watcher is not None:
-                ctx.watcher.expect(plan.ident.job_name, results, notice)
-            ctx.backend.submit(job.manifest, display)
+                ctx.watcher.expect(plan.ident.job_name, results, ctx.result_key(plan), notice)
+            attempt = ctx.backend.submit(job.manifest, display)
+            if attempt is not None and attempt != plan.attempt:  # it adopted an earlier Job
+                for node in nodes:
+                    ctx.plans[node].attempt = attempt
+                if ctx.watcher is not None:
+                    ctx.watcher.expect(plan.ident.job_name, results, ctx.result_key(plan))
             now = time.time()
             for node in nodes:
                 ctx.timeline[node.name] = {"submitted": now}
@@ -170,8 +183,10 @@ class NodeTasks:
                     f"a before_node_run hook replaced input '{name}' of node "
                     f"'{plan.node.name}', but it comes from an earlier node of the same "
                     f"group ('{plan.group}'); take the node out of the group")
-            uri, digest = put_content(planner.layout, cloudpickle.dumps(value))
-            plan.inputs[name] = {"kind": "pickle", "uri": uri, "sha256": digest}
+            blob = cloudpickle.dumps(value)
+            uri, digest = put_content(planner.layout, blob)
+            plan.inputs[name] = {"kind": "pickle", "uri": uri, "sha256": digest,
+                                 "bytes": len(blob)}
 
     # -- outcome (see kedro_kinetic.completion) ----------------------------------------
     def settles(self, node: Node, event: JobEvent) -> bool:

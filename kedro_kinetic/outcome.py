@@ -1,11 +1,13 @@
 """The outcome of a finished node: its authenticated result, or why there is none.
 
 When the backend reports a Job finished, the driver reads the pod's result
-from the store and trusts it only if it is sealed with the run's key for this
-node's URI (:func:`kedro_kinetic.result.read_sealed`). A missing result is
-explained from what the backend saw (OOMKilled, deadline, eviction, …); a
-forged or malformed one makes the node fail, naming the object. A failure
-becomes a :class:`RemoteNodeError` carrying the remote traceback.
+from the store and trusts it only if it is sealed for this node's URI with the
+key of the attempt the driver is waiting for (:func:`kedro_kinetic.trusted_result.read_trusted`).
+A missing result is explained from what the backend saw (OOMKilled, deadline,
+eviction, …); so is a refused one (forged, replayed from another attempt,
+planted), with a note naming the object: whatever a store writer puts there
+never becomes the node's reason, nor crashes the driver. A failure becomes a
+:class:`RemoteNodeError` carrying the remote traceback.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import TYPE_CHECKING
 from kedro_kinetic import store
 from kedro_kinetic.errors import KineticError, SealError, StoreError, StoreObjectError
 from kedro_kinetic.plan import reported_digest
-from kedro_kinetic.result import EXIT_MEANINGS, MAX_RESULT_BYTES, NodeResult, read_sealed
+from kedro_kinetic.result import EXIT_MEANINGS, NodeResult
 from kedro_kinetic.text import printable
+from kedro_kinetic.trusted_result import read_trusted
 
 if TYPE_CHECKING:
     from kedro_kinetic.backends.base import JobEvent
@@ -81,22 +84,20 @@ def _missing(plan: NodePlan, event: JobEvent, exc: BaseException) -> NodeResult:
                       error_type=event.reason or "NoResult", error_message=message)
 
 
-def read_stored(plan: NodePlan, key: bytes, exit_code: int | None = None
+def read_stored(plan: NodePlan, key: bytes | None, exit_code: int | None = None
                 ) -> NodeResult | None:
     """The node's result as stored: authenticated, or a failed one naming why it was
     refused; ``None`` when there is none.
 
-    Only a result sealed with the run's key for this node's URI is trusted; a
-    forged, replayed or malformed one makes the node fail, naming it.
+    Only a result sealed for this node's URI with ``key`` (the key of the attempt the
+    driver waits for) is trusted; a forged, replayed or malformed one, or anything
+    planted at its URI, makes the node fail, naming it.
 
     Raises:
         StoreError: The store could not be read (other than a missing object).
     """
     try:
-        return read_sealed(store.read_bytes(plan.result_uri, MAX_RESULT_BYTES), key,
-                           plan.result_uri)
-    except store.ObjectNotFound:
-        return None
+        return read_trusted(plan.result_uri, key)
     except (SealError, StoreObjectError) as exc:
         return NodeResult(node=plan.node.name, exit_code=-1 if exit_code is None else exit_code,
                           error_type=type(exc).__name__, error_message=str(exc))
@@ -118,14 +119,24 @@ def checked(plan: NodePlan, result: NodeResult, exit_code: int | None) -> NodeRe
     return result
 
 
-def read_result(plan: NodePlan, event: JobEvent, key: bytes) -> NodeResult:
-    """The node's authenticated result, or a failed one saying why there is none."""
+def read_result(plan: NodePlan, event: JobEvent, key: bytes | None) -> NodeResult:
+    """The node's authenticated result, or a failed one saying why there is none.
+
+    A refused object is not the node's story: the reason comes from the Job (exit code,
+    OOMKilled, deadline, …), with a note that the object at the result's URI was ignored.
+    """
     try:
         result = read_stored(plan, key, event.exit_code)
     except StoreError as exc:
         return _missing(plan, event, exc)
     if result is None:
         return _missing(plan, event, store.ObjectNotFound(f"no object at {plan.result_uri}"))
+    if result.error_type in _REFUSED:  # made here, by read_stored: not the pod's
+        refused = _missing(plan, event, store.ObjectNotFound("no trusted result"))
+        refused.error_type = result.error_type
+        refused.error_message = (f"{refused.error_message}; the object at its result's URI "
+                                 f"was ignored: {result.error_message}")
+        return refused
     return checked(plan, result, event.exit_code)
 
 
@@ -146,18 +157,25 @@ def output_digests(plan: NodePlan, result: NodeResult) -> dict[str, str]:
     return digests
 
 
-def read_finished(plan: NodePlan, key: bytes) -> NodeResult | None:
-    """The sealed, successful result an earlier attempt left (resume), or ``None``.
+def output_sizes(plan: NodePlan, result: NodeResult) -> dict[str, int]:
+    """The sizes a result reports beside the digests of :func:`output_digests`."""
+    sizes = {}
+    for name, entry in plan.outputs.items():
+        size = (result.outputs.get(name) or {}).get("bytes")
+        if reported_digest(entry) and isinstance(size, int) and size >= 0:
+            sizes[name] = size
+    return sizes
+
+
+def read_finished(plan: NodePlan, key: bytes | None) -> NodeResult | None:
+    """The sealed, successful result of the attempt the run recorded (resume), or ``None``.
 
     Raises:
-        SealError: Something is at the result's URI that the run did not seal.
+        SealError: Something is at the result's URI that this attempt did not seal.
+        StoreObjectError: Something planted there (a folder, a link, garbage).
     """
-    try:
-        result = read_sealed(store.read_bytes(plan.result_uri, MAX_RESULT_BYTES), key,
-                           plan.result_uri)
-    except store.ObjectNotFound:
-        return None
-    except StoreObjectError:
+    result = read_trusted(plan.result_uri, key)
+    if result is None:
         return None
     if result.status != "succeeded" or result.node != plan.node.name:
         return None

@@ -115,9 +115,11 @@ class _HashingWriter:
 class DigestFS:
     """An fsspec filesystem seen through a pin: reads verified, writes hashed."""
 
-    def __init__(self, fs: Any, expected: str | None, what: str) -> None:
+    def __init__(self, fs: Any, expected: str | None, what: str,
+                 size: int | None = None) -> None:
         self._fs = fs
         self.expected = expected
+        self.size = size  # pinned beside the digest when known: never read further
         self.what = what
         self.written: list[tuple[str, int]] = []
 
@@ -132,7 +134,11 @@ class DigestFS:
             raise VerificationError(f"{self.what}: no pinned digest; refusing to load a "
                                     "code-executing format from unverified bytes")
         with self._fs.open(path, "rb", **kwargs) as handle:
-            data = handle.read()  # the one read: what is verified is what is loaded
+            # the one read: what is verified is what is loaded
+            data = handle.read() if self.size is None else handle.read(self.size + 1)
+        if self.size is not None and len(data) > self.size:
+            raise VerificationError(f"{self.what}: larger than the {self.size} bytes its "
+                                    "producer wrote; the file was replaced after it was pinned")
         verify(data, self.expected, self.what)
         buffer = io.BytesIO(data)
         return buffer if "b" in mode else io.TextIOWrapper(buffer)
@@ -141,20 +147,21 @@ class DigestFS:
         return getattr(self._fs, name)
 
 
-def pin(dataset: Any, name: str, expected: str | None) -> DigestFS:
+def pin(dataset: Any, name: str, expected: str | None, size: int | None = None) -> DigestFS:
     """Route ``dataset``'s file access through a :class:`DigestFS`; return it.
 
     Args:
         dataset: The catalog's dataset object (cache wrappers are looked through).
         name: The dataset's name, for messages.
         expected: The pinned SHA-256 for loads (``None``: loads are refused).
+        size: The pinned size, when known: a load reads no further.
     """
     inner = _inner(dataset, name)
     fs = inner._fs
     if isinstance(fs, DigestFS):
-        fs.expected = expected
+        fs.expected, fs.size = expected, size
         return fs
-    wrapped = DigestFS(fs, expected, f"dataset '{name}'")
+    wrapped = DigestFS(fs, expected, f"dataset '{name}'", size)
     inner._fs = wrapped
     return wrapped
 

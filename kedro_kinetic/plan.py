@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from kedro_kinetic import manifest, naming, payload, pinned_files, store
+from kedro_kinetic import manifest, naming, payload, pinned_files, seal, store
 from kedro_kinetic.catalog_spec import (
     CatalogResolver,
     credential_names,
@@ -57,6 +57,9 @@ class NodePlan:
     manifest: dict[str, Any] = field(default_factory=dict)
     #: The group whose Job runs this node (``None``: its own Job).
     group: str | None = None
+    #: The attempt (nonce) of the Job submission whose result counts for this node: set
+    #: when the node is pinned, replaced by an adopted Job's own, or read back on resume.
+    attempt: str | None = None
 
 
 def needs_digest(entry: Mapping[str, Any]) -> bool:
@@ -134,6 +137,9 @@ class Planner:
                                     lambda plan: f"the manifest of Job {plan.ident.job_name}")
         #: The groups of the last planned pipeline (``grouping``/``group`` settings).
         self.groups: list[Any] = []
+        #: Size in bytes of each pinned dataset whose producer reported one: pinned beside
+        #: its digest, so that the consumer never reads more.
+        self.sizes: dict[str, int] = {}
 
     def dataset_spec(self, name: str, side: str) -> dict[str, Any]:
         """The spec of one dataset as the pod will see it."""
@@ -254,6 +260,8 @@ class Planner:
                         f"node '{plan.node.name}': input '{name}' has no pinned digest"
                     )
                 inputs[name] = {**entry, "sha256": digests[name]}
+                if name in self.sizes:
+                    inputs[name]["bytes"] = self.sizes[name]
             else:
                 inputs[name] = entry
         spec = {
@@ -274,12 +282,16 @@ class Planner:
             spec["data_roots"] = roots.to_spec()
         spec_bytes = json.dumps(spec, sort_keys=True, allow_nan=True).encode()
         spec_uri, spec_sha = put_content(self.layout, spec_bytes, deferred)
+        plan.attempt = seal.new_attempt()  # a new submission: earlier results never count
         plan.pins = manifest.Pins(
             payload_uri=plan.payload_uri,
             payload_sha256=plan.payload_sha256,
+            payload_bytes=plan.payload_bytes,
             spec_uri=spec_uri,
             spec_sha256=spec_sha,
+            spec_bytes=len(spec_bytes),
             result_uri=plan.result_uri,
+            attempt=plan.attempt,
             notice_uri=self.notice_uri(plan.ident.job_name) if render else None,
         )
         if render:

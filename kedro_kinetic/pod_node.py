@@ -20,7 +20,7 @@ from kedro_kinetic import result as results
 from kedro_kinetic import store
 from kedro_kinetic.allowlist import CatalogSpecError, build_allowlist, check_entry
 from kedro_kinetic.digest import VerificationError, sha256_hex, verify
-from kedro_kinetic.errors import SpecError
+from kedro_kinetic.errors import SpecError, StoreObjectError
 from kedro_kinetic.pod_errors import node_traceback, save_failed
 from kedro_kinetic.task_spec import safe_load, validate_spec
 
@@ -32,6 +32,24 @@ _PHASE_EXIT = {
     "run": results.EXIT_NODE_RAISED,
     "save": results.EXIT_DATA_ERROR,
 }
+
+
+def read_pinned(uri: str, sha256: Any, size: Any, what: str) -> bytes:
+    """Read an object no further than its pinned size, then check its pinned digest.
+
+    A planted object larger than its pin is refused without being read whole, so it
+    cannot exhaust the pod's memory.
+
+    Raises:
+        VerificationError: No size pinned, too large, or its digest does not match.
+    """
+    if type(size) is not int or size < 0:
+        raise VerificationError(f"{what}: no valid size pinned ({size!r}); refusing to read it")
+    try:
+        data = store.read_bytes(uri, max_bytes=size)
+    except StoreObjectError as exc:  # larger than its pin: altered after it was pinned
+        raise VerificationError(f"{what}: {exc}") from None
+    return verify(data, sha256, what)
 
 
 def log(message: str) -> None:
@@ -69,10 +87,10 @@ class NodeRun:
         self.res.phase = "verify"
         entry, t0 = self.entry, time.perf_counter()
         what = f" of node '{entry['node']}'" if entry.get("node") else ""
-        spec = verify(store.read_bytes(entry["spec_uri"]), entry.get("spec_sha256"),
-                      f"task spec{what}")
-        payload = verify(store.read_bytes(entry["payload_uri"]), entry.get("payload_sha256"),
-                         f"payload{what}")
+        spec = read_pinned(entry["spec_uri"], entry.get("spec_sha256"),
+                           entry.get("spec_bytes"), f"task spec{what}")
+        payload = read_pinned(entry["payload_uri"], entry.get("payload_sha256"),
+                              entry.get("payload_bytes"), f"payload{what}")
         self._bytes = (spec, payload)
         self._timed("fetch_verify", t0)
 
@@ -254,7 +272,8 @@ def _pin_code_loading(spec: dict[str, Any], configs: dict[str, Any], catalog: An
             raise VerificationError(
                 f"input '{name}' loads a code-executing format (a pickle) and no digest "
                 "is pinned for it; refusing to load it")
-        pinned_files.pin(catalog[name], name, digest)
+        pinned_files.pin(catalog[name], name, digest,
+                         None if entry.get("from_group") else entry.get("bytes"))
     return {
         name: pinned_files.pin(catalog[name], name, None)
         for name, entry in spec["outputs"].items()
@@ -273,8 +292,8 @@ def _load_input(name: str, entry: dict[str, Any], catalog: Any,
             raise SpecError(f"input '{name}' should come from an earlier node of this pod")
         return _copied(memory[name])
     if kind == "pickle":
-        data = verify(store.read_bytes(entry["uri"]), entry.get("sha256"),
-                      f"intermediate dataset '{name}'")
+        data = read_pinned(entry["uri"], entry.get("sha256"), entry.get("bytes"),
+                           f"intermediate dataset '{name}'")
         return pickle.loads(data)  # noqa: S301 - verified against its pin
     return catalog.load(name)
 

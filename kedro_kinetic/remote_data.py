@@ -14,7 +14,8 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 
 from kedro_kinetic import store
-from kedro_kinetic.digest import verify
+from kedro_kinetic.digest import VerificationError, verify
+from kedro_kinetic.errors import StoreObjectError
 
 
 class RemoteData:
@@ -33,13 +34,20 @@ class RemoteData:
 class PinnedPickleDataset(AbstractDataset[None, Any]):
     """A free output stored by its producing pod, loaded only after its digest matches."""
 
-    def __init__(self, uri: str, sha256: str):
+    def __init__(self, uri: str, sha256: str, size: int | None = None):
         self._uri = uri
         self._sha256 = sha256
+        self._size = size
 
     def load(self) -> Any:
-        """Fetch, verify against the producer's reported digest, then unpickle."""
-        data = verify(store.read_bytes(self._uri), self._sha256, f"free output {self._uri}")
+        """Fetch (no further than the reported size), verify against the producer's
+        reported digest, then unpickle."""
+        what = f"free output {self._uri}"
+        try:
+            data = store.read_bytes(self._uri, self._size)
+        except StoreObjectError as exc:  # larger than the producer reported: replaced
+            raise VerificationError(f"{what}: {exc}") from None
+        verify(data, self._sha256, what)
         return pickle.loads(data)  # noqa: S301 - verified against its pin
 
     def save(self, data: None) -> None:
@@ -47,6 +55,30 @@ class PinnedPickleDataset(AbstractDataset[None, Any]):
 
     def _describe(self) -> dict[str, Any]:
         return {"uri": self._uri, "sha256": self._sha256}
+
+
+class RefusedFreeOutput(AbstractDataset[None, Any]):
+    """A free output whose loading would run code chosen by whoever wrote its files, and
+    that cannot be pinned (partitions of pickles, ...): ``.load()`` is refused unless
+    settings.py trusts it (``KINETIC_TRUSTED_DATA``)."""
+
+    def __init__(self, name: str, described: dict[str, Any]):
+        self._name = name
+        self._described = described
+
+    def load(self) -> Any:
+        raise VerificationError(
+            f"free output '{self._name}' loads a code-executing format (a pickle) from files "
+            "kedro-kinetic cannot pin (several files, or not one fsspec file), and the store "
+            "or data folder they live in is not trusted; refusing to load it. If only your "
+            f"pipeline writes it, trust it in code: settings.py KINETIC_TRUSTED_DATA = "
+            f"['{self._name}']")
+
+    def save(self, data: None) -> None:
+        raise DatasetError("a free output of a GKERunner run is read-only")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"refused": self._name, **self._described}
 
 
 def placeholders(entries: dict[str, dict[str, Any]], digests: dict[str, str]) -> dict[str, Any]:

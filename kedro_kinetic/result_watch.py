@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING
 
 from kedro_kinetic import store
 from kedro_kinetic.backends.base import EventKind, JobEvent
-from kedro_kinetic.errors import KineticError
 from kedro_kinetic.result import MAX_RESULT_BYTES, read_sealed
 
 if TYPE_CHECKING:
@@ -65,16 +64,16 @@ class _Expected:
     baseline: str | None
     notice: str | None = None  # the doorbell's URI
     posted: bytes | None = None  # the result last posted (a group's rings repeat it)
+    key: bytes | None = None  # the key of the Job's attempt (results sealed for it only)
 
 
 class ResultWatcher:
     """Posts a node's authenticated result as soon as it is in the store."""
 
-    def __init__(self, prefix: str, key: bytes, post: Callable[[JobEvent], None],
+    def __init__(self, prefix: str, post: Callable[[JobEvent], None],
                  interval: float | None = None, notices: str | None = None) -> None:
         """Args:
             prefix: The run's ``results/`` prefix.
-            key: The run's key (results are sealed with it).
             post: Where events go (the backend's event queue's ``put``).
             interval: Seconds between listings (default by store: GCS or local).
             notices: The run's ``notices/`` prefix (the Jobs' doorbells).
@@ -82,7 +81,6 @@ class ResultWatcher:
         self._prefix = prefix
         self._notices = (notices or "").rstrip("/") + "/"
         self._local = not prefix.startswith("gs://")
-        self._key = key
         self._post = post
         self._interval = interval or (LOCAL_INTERVAL if self._local else GCS_INTERVAL)
         self._expected: dict[str, _Expected] = {}  # result URI -> what to post
@@ -92,9 +90,12 @@ class ResultWatcher:
         self._thread: threading.Thread | None = None
         self.listings = 0
 
-    def expect(self, job: str, results: dict[str, str], notice: str | None = None) -> None:
+    def expect(self, job: str, results: dict[str, str], key: bytes | None,
+               notice: str | None = None) -> None:
         """Watch for the results of a submitted Job (``{node name: result URI}``).
 
+        ``key``: the key of the Job's attempt; a result sealed with any other (an
+        earlier attempt's, kept and written back by a store writer) is never posted.
         ``notice``: the Job's doorbell, rung by its pod after each result.
         """
         now = None
@@ -108,7 +109,7 @@ class ResultWatcher:
             for node, uri in results.items():
                 baseline = (None if notice else
                             (now if now is not None else self._versions).get(uri))
-                self._expected[uri] = _Expected(job, node, baseline, notice)
+                self._expected[uri] = _Expected(job, node, baseline, notice, key=key)
             self._lock.notify_all()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
@@ -176,12 +177,15 @@ class ResultWatcher:
 
     def _read(self, uri: str, expected: _Expected, version: str) -> None:
         try:
+            if expected.key is None:
+                return
             data = store.read_bytes(uri, MAX_RESULT_BYTES)
-            result = read_sealed(data, self._key, uri)
-        except KineticError:
-            if expected.notice:  # answered: its pod rings again after its next write
-                expected.baseline = version
-            return  # not (yet) authentic: the backend's event will say why
+            result = read_sealed(data, expected.key, uri)
+        except Exception:  # whatever was planted: the Job's end will tell
+            # answered: a result is written whole (renamed, or one upload), so this
+            # version never becomes authentic; the pod's own write is a new version
+            expected.baseline = version
+            return  # the backend's event will say why
         with self._lock:
             if self._expected.get(uri) is not expected or expected.posted == data:
                 expected.baseline = version

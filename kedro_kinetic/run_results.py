@@ -1,8 +1,10 @@
 """Read a run's results back from the store, trusting only sealed ones.
 
-Used by the CLI's status and by resume: a result counts only when it is sealed
-with the run's key for its own URI (see :mod:`kedro_kinetic.result`); anything
-else under ``results/`` is reported as rejected, never shown as a node's state.
+Used by the CLI's status: a result counts only when it is sealed for its own
+URI with the key of the attempt a trusted record names for its node (see
+:mod:`kedro_kinetic.result` and :mod:`kedro_kinetic.seal`); anything else under
+``results/`` (forged, from another attempt, or of a node with no recorded
+attempt) is reported as rejected, never shown as a node's state.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kedro_kinetic import store
+from kedro_kinetic import seal, store
 from kedro_kinetic.errors import KineticError
 from kedro_kinetic.layout import RunLayout
-from kedro_kinetic.result import MAX_RESULT_BYTES, NodeResult, read_sealed
+from kedro_kinetic.trusted_result import read_trusted
 
 if TYPE_CHECKING:
     from kedro_kinetic.backends.base import NodeStatus
+    from kedro_kinetic.result import NodeResult
 
 
 @dataclass
@@ -27,20 +30,35 @@ class RunResults:
     rejected: dict[str, str] = field(default_factory=dict)  # uri -> why
 
 
-def read_run_results(root: str, key: bytes) -> RunResults:
-    """Every sealed result under the run's ``results/`` folder."""
+def read_run_results(root: str, key: bytes, attempts: dict[str, str]) -> RunResults:
+    """Every trusted result under the run's ``results/`` folder.
+
+    Args:
+        root: The run's folder in the store.
+        key: The run's key.
+        attempts: ``{node key: attempt}`` from a trusted record (the backend's).
+    """
     layout = RunLayout(root, write=False)
     found = RunResults()
-    for uri in store.list_objects(layout.results_prefix):
+    try:
+        listed = store.list_objects(layout.results_prefix)
+    except KineticError as exc:
+        found.rejected[layout.results_prefix] = str(exc)
+        return found
+    for uri in listed:
         node_key = uri.rsplit("/", 1)[-1].removesuffix(".json")
         if uri != layout.result_uri(node_key):
             found.rejected[uri] = "not a result's name"
             continue
+        attempt = attempts.get(node_key)
         try:
-            data = store.read_bytes(uri, MAX_RESULT_BYTES)
-            found.by_key[node_key] = read_sealed(data, key, uri)
+            result = read_trusted(uri, None if attempt is None
+                                  else seal.attempt_key(key, attempt))
         except KineticError as exc:
             found.rejected[uri] = str(exc)
+            continue
+        if result is not None:
+            found.by_key[node_key] = result
     return found
 
 

@@ -35,6 +35,7 @@ from kedro_kinetic.outcome import RemoteNodeError
 from kedro_kinetic.plan import Planner
 from kedro_kinetic.progress import NodeState
 from kedro_kinetic.result_watch import ResultWatcher
+from kedro_kinetic.resume import keep_attempts
 from kedro_kinetic.run_setup import (
     add_hookspecs,
     by_value_packages,
@@ -218,12 +219,14 @@ class GKERunner(AbstractRunner):
             if ctx.watcher is not None:
                 ctx.watcher.stop()
             ctx.planner.flush_records()
+            keep_attempts(ctx)
             ctx.backend.close()
             self._ctx = None
         logger.info("Pipeline execution completed successfully in %.1f sec.",
                     time.perf_counter() - start)
         return free_outputs(pipeline, catalog, ctx.plans, ctx.digests,
-                            ctx.planner.resolver.local_roots)
+                            ctx.planner.resolver.local_roots, sizes=ctx.planner.sizes,
+                            trusted=ctx.planner.settings.trusted_data)
 
     def _open(self, cfg: kinetic_config.RunConfig, pipeline: Pipeline,
               catalog: CatalogProtocol, hooks: PluginManager, run_id: str) -> RunContext:
@@ -237,7 +240,8 @@ class GKERunner(AbstractRunner):
             except RunNotFound:
                 raise RunNotFound(unknown_run(cfg, project, run_id)) from None
             cfg, planner, plans = self.prepare(pipeline, catalog, run_id)
-            digests = upload_driver_inputs(pipeline, catalog, plans, planner.layout)
+            digests = upload_driver_inputs(pipeline, catalog, plans, planner.layout,
+                                           planner.sizes)
             backend.preflight(cfg)
         except BaseException:
             backend.close()
@@ -252,7 +256,7 @@ class GKERunner(AbstractRunner):
             digests=digests, progress=make_progress(cfg, run_id, [n.name for n in plans]),
             results=self.last_results, timeline=self.last_timeline,
             groups={g.name: g for g in planner.groups},
-            watcher=(ResultWatcher(planner.layout.results_prefix, key, backend.events.put,
+            watcher=(ResultWatcher(planner.layout.results_prefix, backend.events.put,
                                    notices=planner.layout.notices_prefix)
                      if cfg.results_first else None))
         return self._ctx

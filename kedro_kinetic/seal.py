@@ -7,12 +7,20 @@ trusts from the store is therefore *sealed*: an HMAC-SHA256 over the document
 and the place it belongs to (its ``context``, e.g. the result's URI, so that a
 sealed result cannot be replayed as another node's).
 
-The key is random per run and never stored in the store. On Kubernetes it is
-held in a Secret and reaches the pods through ``env.valueFrom.secretKeyRef``;
-on the local backend it sits in an owner-only file outside the store and
-reaches the node process through its environment. Either way the pod reads it
-from :data:`KEY_ENV` and removes it from its environment before any node code
-runs.
+The run key is random per run and never stored in the store. Results are not
+sealed with it but with a key **per attempt** (:func:`attempt_key`): every Job
+submission pins a fresh random nonce in its container args (``--attempt``), and
+the result key is ``HMAC(run key, nonce)``. The driver accepts a result only
+under the key of the attempt it is waiting for (or, on resume, the attempt the
+run recorded in a trusted place), so a genuine result of an earlier attempt,
+kept by a store writer and written back later, is refused like a forgery.
+
+On Kubernetes the run key is held in a Secret and reaches the pod through
+``env.valueFrom.secretKeyRef`` (:data:`KEY_ENV`); the entrypoint derives the
+attempt key and drops the run key before any node code runs. On the local
+backend the run key sits in an owner-only file outside the store and never
+reaches a node process: the backend derives the attempt key and hands only
+that to the process (:data:`ATTEMPT_KEY_ENV`).
 
 Sealed bytes are ``HEADER + hex(mac) + "\\n" + body``: the MAC is checked on
 the raw bytes before the body is parsed at all.
@@ -28,13 +36,20 @@ import os
 
 from kedro_kinetic.errors import SealError
 
-#: Environment variable that carries the run's key (hex) into the node process.
+#: Environment variable that carries the run's key (hex) into a pod (from its Secret).
 KEY_ENV = "KINETIC_RESULT_KEY"
+#: Environment variable that carries one attempt's key (hex) into a local node process.
+ATTEMPT_KEY_ENV = "KINETIC_ATTEMPT_KEY"
+#: Every variable that may carry a key: never in a fork server's environment or a log.
+KEY_ENVS = (KEY_ENV, ATTEMPT_KEY_ENV)
 #: The key's name inside the run's Kubernetes Secret.
 SECRET_DATA_KEY = "result-key"  # noqa: S105 - the name of a key in the Secret, not a secret
 HEADER = b"kedro-kinetic/sealed@1 "
 KEY_BYTES = 32
 _MAC_HEX = 64
+_ATTEMPT_CONTEXT = b"kedro-kinetic/attempt@1\0"
+#: Hex characters of an attempt nonce (128 random bits).
+NONCE_HEX = 32
 
 
 def new_key() -> bytes:
@@ -42,6 +57,31 @@ def new_key() -> bytes:
     import secrets
 
     return secrets.token_bytes(KEY_BYTES)
+
+
+def new_attempt() -> str:
+    """A fresh random nonce for one Job submission (hex)."""
+    import secrets
+
+    return secrets.token_hex(NONCE_HEX // 2)
+
+
+def is_attempt(text: object) -> bool:
+    """Whether ``text`` has the shape of an attempt nonce."""
+    return (isinstance(text, str) and len(text) == NONCE_HEX
+            and all(c in "0123456789abcdef" for c in text))
+
+
+def attempt_key(run_key: bytes, attempt: str) -> bytes:
+    """The key that seals the results of one attempt (one Job submission).
+
+    Raises:
+        SealError: ``attempt`` is not a nonce.
+    """
+    if not is_attempt(attempt):
+        raise SealError(f"{attempt!r} is not an attempt nonce ({NONCE_HEX} hex characters)")
+    return hmac.new(run_key, _ATTEMPT_CONTEXT + attempt.encode("ascii"),
+                    hashlib.sha256).digest()
 
 
 def key_from_hex(text: str, where: str) -> bytes:
@@ -59,16 +99,30 @@ def key_from_hex(text: str, where: str) -> bytes:
     return key
 
 
-def take_key_from_env() -> bytes | None:
-    """Remove the run key from this process's environment and return it.
+def take_key_from_env(attempt: str | None) -> bytes | None:
+    """Remove every key from this process's environment; return this attempt's key.
 
-    The pod calls this first, so node code and its subprocesses never see it, not even
-    in ``/proc/self/environ`` (the block the process started with).
+    The pod calls this first, so node code and its subprocesses never see a key, not
+    even in ``/proc/self/environ`` (the block the process started with). A run key
+    (:data:`KEY_ENV`, a pod's Secret) is turned into the attempt's key at once and
+    dropped; an attempt key (:data:`ATTEMPT_KEY_ENV`, the local backend) is used as is.
+
+    Raises:
+        SealError: A key is malformed, or a run key came without an attempt nonce.
     """
-    text = os.environ.pop(KEY_ENV, None)
-    if text:
-        _scrub_initial_environment(KEY_ENV)
-    return key_from_hex(text, f"${KEY_ENV}") if text else None
+    texts = {name: os.environ.pop(name, "") for name in KEY_ENVS}
+    for name, text in texts.items():
+        if text:
+            _scrub_initial_environment(name)
+    if texts[ATTEMPT_KEY_ENV]:
+        return key_from_hex(texts[ATTEMPT_KEY_ENV], f"${ATTEMPT_KEY_ENV}")
+    if not texts[KEY_ENV]:
+        return None
+    run_key = key_from_hex(texts[KEY_ENV], f"${KEY_ENV}")
+    if attempt is None:
+        raise SealError("the Job pins no attempt (--attempt), so its results could not be "
+                        "told from an earlier attempt's; nothing was run")
+    return attempt_key(run_key, attempt)
 
 
 def _scrub_initial_environment(name: str) -> None:
@@ -130,5 +184,5 @@ def unseal(key: bytes, context: str, data: bytes, what: str) -> bytes:
     if data[start + _MAC_HEX:start + _MAC_HEX + 1] != b"\n" or not hmac.compare_digest(
             given, _mac(key, context, body).encode("ascii")):
         raise SealError(f"{what} failed authentication (forged, altered, or sealed for "
-                        "another node or run); refusing to trust it")
+                        "another node, run or attempt); refusing to trust it")
     return body

@@ -13,10 +13,11 @@ Dataset kinds:
 ``param``
     ``{"kind": "param", "value": ...}``: a parameter value (plain data).
 ``pickle``
-    ``{"kind": "pickle", "uri": ..., "sha256": ...}``: an intermediate that
-    only lived in memory in a normal Kedro run. As an input, its digest (as
-    reported by the producing pod) is pinned here; as an output the pod
-    computes and reports it.
+    ``{"kind": "pickle", "uri": ..., "sha256": ..., "bytes": ...}``: an
+    intermediate that only lived in memory in a normal Kedro run. As an input,
+    its digest and size (as reported by the producing pod) are pinned here, and
+    the pod reads no more than that size; as an output the pod computes and
+    reports both.
 ``memory``
     ``{"kind": "memory"}``: an intermediate between two nodes of one group,
     kept in the pod's memory (the earlier node of the same pod produced it).
@@ -101,6 +102,8 @@ def _validate_dataset(side: str, name: str, entry: Any) -> None:
         raise SpecError(f"{where}: 'config' must be a mapping")
     if "sha256" in entry and not is_digest(entry["sha256"]):
         raise SpecError(f"{where}: 'sha256' must be a lower-case hex SHA-256")
+    if "bytes" in entry and (type(entry["bytes"]) is not int or entry["bytes"] < 0):
+        raise SpecError(f"{where}: 'bytes' must be a size in bytes")
     for flag in ("trusted", "from_group"):
         if flag in entry and not isinstance(entry[flag], bool):
             raise SpecError(f"{where}: '{flag}' must be true or false")

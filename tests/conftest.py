@@ -69,13 +69,16 @@ def demo(tmp_path: Path) -> Path:
 
 def read_result(path: Path):
     """The sealed result at ``path`` (a local run's ``results/<node>.json``), authenticated
-    with the run's key from the tests' private state folder."""
+    with the key of the attempt the tests' private state folder records for its node."""
+    from kedro_kinetic import seal
     from kedro_kinetic.layout import LocalRunFolder
     from kedro_kinetic.result import read_sealed
 
     run_root = path.resolve().parent.parent.as_uri()
-    key = LocalRunFolder(run_root, base=STATE_DIR).key()
-    return read_sealed(path.read_bytes(), key, path.resolve().as_uri())
+    folder = LocalRunFolder(run_root, base=STATE_DIR)
+    attempt = folder.attempts()[path.name.removesuffix(".json")]
+    return read_sealed(path.read_bytes(), seal.attempt_key(folder.key(), attempt),
+                       path.resolve().as_uri())
 
 
 def local_run_folder(project: Path, run_id: str, store: str = "data/kinetic") -> Path:

@@ -66,6 +66,7 @@ class Task:
         self.payload_uri = (root / "payload.pkl").as_uri()
         store.write_bytes(self.payload_uri, blob)
         self.payload_sha = sha256_hex(blob)
+        self.payload_bytes = len(blob)
         self.spec = {
             "format": SPEC_FORMAT, "run_id": "test-run", "node": "touch_node",
             "inputs": {"params:marker": {"kind": "param", "value": str(marker)},
@@ -74,21 +75,25 @@ class Task:
             "credentials": [],
         }
         self.result_uri = (root / "result.json").as_uri()
-        self.key = seal.new_key()
+        self.key = seal.new_key()  # the run's key, as a pod's Secret gives it
+        self.attempt = seal.new_attempt()
 
     def write_spec(self, text: bytes | None = None) -> str:
         data = text if text is not None else json.dumps(self.spec).encode()
         uri = (self.root / "spec.json").as_uri()
         store.write_bytes(uri, data)
         self.spec_sha = sha256_hex(data)
+        self.spec_bytes = len(data)
         return uri
 
     def args(self, **drop: bool) -> list[str]:
         spec_uri = self.write_spec() if not hasattr(self, "spec_sha") else \
             (self.root / "spec.json").as_uri()
         args = {"--spec": spec_uri, "--spec-sha256": self.spec_sha,
+                "--spec-bytes": str(self.spec_bytes),
                 "--payload": self.payload_uri, "--payload-sha256": self.payload_sha,
-                "--result": self.result_uri}
+                "--payload-bytes": str(self.payload_bytes),
+                "--result": self.result_uri, "--attempt": self.attempt}
         out = []
         for flag, value in args.items():
             if not drop.get(flag.strip("-").replace("-", "_")):
@@ -101,7 +106,8 @@ class Task:
         import os
 
         env = dict(os.environ if env is None else env)
-        env.pop(seal.KEY_ENV, None)
+        for name in seal.KEY_ENVS:
+            env.pop(name, None)
         if with_key:
             env[seal.KEY_ENV] = self.key.hex()
         return subprocess.Popen(
@@ -115,7 +121,12 @@ class Task:
             out, err = proc.communicate(timeout=600)
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
+    @property
+    def attempt_key(self) -> bytes:
+        """The key this attempt's results are sealed with."""
+        return seal.attempt_key(self.key, self.attempt)
+
     def result(self) -> dict[str, Any]:
-        """The pod's result, authenticated with the run key (raises if it is not sealed)."""
+        """The pod's result, authenticated with the attempt's key (raises if it is not)."""
         data = (self.root / "result.json").read_bytes()
-        return json.loads(seal.unseal(self.key, self.result_uri, data, "result"))
+        return json.loads(seal.unseal(self.attempt_key, self.result_uri, data, "result"))

@@ -89,10 +89,12 @@ def test_missing_digest_means_the_node_never_runs(tmp_path, marker, missing):
 def test_tampered_intermediate_is_refused_before_unpickling(tmp_path, marker):
     good = pickle.dumps({"rows": [1, 2, 3]})
     data_uri = (tmp_path / "intermediate.pkl").as_uri()
-    task = Task(tmp_path, marker, extra_inputs={
-        "cleaned": {"kind": "pickle", "uri": data_uri, "sha256": sha256_hex(good)}})
     evil_marker = tmp_path / "UNPICKLED"
-    (tmp_path / "intermediate.pkl").write_bytes(evil_pickle(evil_marker))
+    evil = evil_pickle(evil_marker).ljust(len(good), b"\n")  # the pinned size: read whole
+    task = Task(tmp_path, marker, extra_inputs={
+        "cleaned": {"kind": "pickle", "uri": data_uri, "sha256": sha256_hex(good),
+                    "bytes": max(len(good), len(evil))}})
+    (tmp_path / "intermediate.pkl").write_bytes(evil)
     proc = task.run(task.args())
     assert proc.returncode == results.EXIT_VERIFICATION_FAILED
     assert "intermediate dataset 'cleaned': SHA-256 mismatch" in proc.stderr
@@ -223,9 +225,32 @@ def test_sigterm_stops_the_node_at_once_with_exit_code_143_and_no_result(tmp_pat
     assert not (tmp_path / "result.json").exists()
 
 
+@pytest.mark.parametrize("planted", ["payload", "spec", "intermediate"])
+def test_a_planted_object_larger_than_its_pin_is_never_read(tmp_path, marker, planted):
+    """A store writer replaces a pinned object with a 64 GiB (sparse) file: the pod refuses
+    it by its pinned size, before reading it (it would exhaust the pod's memory)."""
+    good = pickle.dumps([1, 2, 3])
+    data = tmp_path / "intermediate.pkl"
+    data.write_bytes(good)
+    task = Task(tmp_path, marker, extra_inputs={"cleaned": {
+        "kind": "pickle", "uri": data.as_uri(), "sha256": sha256_hex(good),
+        "bytes": len(good)}})
+    args = task.args()
+    target = {"payload": tmp_path / "payload.pkl", "spec": tmp_path / "spec.json",
+              "intermediate": data}[planted]
+    with target.open("r+b") as handle:
+        handle.truncate(64 << 30)  # delivered: the pinned object is now 64 GiB
+    assert target.stat().st_size == 64 << 30
+    proc = task.run(args)
+    assert proc.returncode == results.EXIT_VERIFICATION_FAILED, proc.stderr
+    assert f"{64 << 30} bytes, more than the" in proc.stderr
+    assert not marker.exists()
+
+
 def test_missing_input_is_a_data_error_not_a_node_error(tmp_path, marker):
     task = Task(tmp_path, marker, extra_inputs={"missing": {
-        "kind": "pickle", "uri": (tmp_path / "nope.pkl").as_uri(), "sha256": "0" * 64}})
+        "kind": "pickle", "uri": (tmp_path / "nope.pkl").as_uri(), "sha256": "0" * 64,
+        "bytes": 10}})
     proc = task.run(task.args())
     assert proc.returncode == results.EXIT_DATA_ERROR
     res = task.result()

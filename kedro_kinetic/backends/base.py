@@ -73,8 +73,30 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def submit(self, manifest: dict[str, Any], display_name: str) -> None:
-        """Start the Job described by ``manifest`` (adopting an identical one left running)."""
+    def submit(self, manifest: dict[str, Any], display_name: str) -> str | None:
+        """Start the Job described by ``manifest`` (adopting an identical one left running).
+
+        Returns:
+            The attempt (nonce) whose results count for the Job: the manifest's own,
+            or that of the Job it adopted (``None``: the manifest pins none).
+        """
+
+    def attempts(self) -> dict[str, str]:
+        """``{node key: attempt}`` whose results count, from a trusted record only (the
+        Kubernetes API, the private run folder): resume accepts a result sealed for it.
+
+        Default: none recorded (every node of a resumed run runs again).
+        """
+        return {}
+
+    def retire_attempts(self, node_keys: list[str]) -> None:
+        """Forget the recorded attempts of nodes that run again, before any of them is
+        submitted, so that an earlier attempt's result can never count later.
+        Default: nothing recorded."""
+
+    def keep_attempts(self, accepted: dict[str, str]) -> None:
+        """Record ``{node key: attempt}`` of the results this run accepted, for a later
+        resume (default: nothing to record beyond what :meth:`submit` recorded)."""
 
     @abstractmethod
     def cancel(self, job_name: str) -> None:
@@ -143,6 +165,9 @@ class RunInspector(Protocol):
 
     def key(self, run: RunInfo) -> bytes:
         """The run's key (to authenticate its results)."""
+
+    def attempts(self, run: RunInfo) -> dict[str, str]:
+        """``{node key: attempt}`` whose results count (see :meth:`Backend.attempts`)."""
 
     def statuses(self, run: RunInfo) -> list[NodeStatus]:
         """Every node the run submitted, with its state."""

@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from kedro_kinetic.backends import forkserver
 from kedro_kinetic.errors import BackendError
-from kedro_kinetic.seal import KEY_ENV
+from kedro_kinetic.seal import KEY_ENVS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -107,7 +107,7 @@ class ForkServer:
         self._procs: dict[int, ForkedProcess] = {}
         self._lost = self._closing = False
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        server_env = {k: v for k, v in env.items() if k != KEY_ENV}
+        server_env = {k: v for k, v in env.items() if k not in KEY_ENVS}
         server_env[JEMALLOC_CONF_ENV] = ",".join(
             filter(None, [env.get(JEMALLOC_CONF_ENV), "background_thread:false"]))
         with child, contextlib.ExitStack() as stack:

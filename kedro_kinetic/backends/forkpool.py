@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic.backends.forkclient import ForkedProcess, ForkServer
-from kedro_kinetic.seal import KEY_ENV
+from kedro_kinetic.seal import KEY_ENVS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +38,7 @@ MAX_SERVERS = 4
 
 def env_digest(env: dict[str, str]) -> str:
     """Which server a Job's environment (without the run key) belongs to."""
-    items = sorted((k, v) for k, v in env.items() if k != KEY_ENV)
+    items = sorted((k, v) for k, v in env.items() if k not in KEY_ENVS)
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
 
 

@@ -48,7 +48,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from kedro_kinetic.seal import KEY_ENV
+from kedro_kinetic.seal import KEY_ENVS
 
 #: The module every child runs, as ``python -m`` would.
 ENTRYPOINT = "kedro_kinetic.entrypoint"
@@ -375,7 +375,8 @@ def warm_next(later: list[str]) -> None:
 
 def main(argv: list[str]) -> int:
     """Import, report ready, serve; ``argv`` is the inherited socket's descriptor."""
-    os.environ.pop(KEY_ENV, None)  # never ours; each child gets its own in its Job's env
+    for name in KEY_ENVS:  # never ours; each child gets its own in its Job's env
+        os.environ.pop(name, None)
     sock = socket.socket(fileno=int(argv[0]))
     hello = json.loads(sock.recv(MAX_MESSAGE) or b"{}")
     if hello.get("op") != "hello":

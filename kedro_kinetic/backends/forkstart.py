@@ -52,13 +52,13 @@ class EarlyServer:
         variables this process's imports have set since, with the same values. What only
         a forked child reads (its confinement request and temporary folder) may differ."""
         from kedro_kinetic.backends.local_confine import CHILD_ONLY_ENV
-        from kedro_kinetic.seal import KEY_ENV
+        from kedro_kinetic.seal import KEY_ENVS
 
         if any(job_env.get(name) != value for name, value in self.env.items()
                if name not in CHILD_ONLY_ENV):
             return False
         added = {k: v for k, v in job_env.items()
-                 if k not in self.env and k != KEY_ENV and k not in CHILD_ONLY_ENV}
+                 if k not in self.env and k not in KEY_ENVS and k not in CHILD_ONLY_ENV}
         return all(k not in self.names_then and os.environ.get(k) == v
                    for k, v in added.items())
 

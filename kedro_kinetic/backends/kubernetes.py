@@ -24,6 +24,7 @@ from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Any
 
 from kedro_kinetic import seal
+from kedro_kinetic.backends import k8s_attempts
 from kedro_kinetic.backends import k8s_events as events
 from kedro_kinetic.backends.base import Backend, JobEvent
 from kedro_kinetic.backends.k8s_client import api_client, delete_run_objects, with_retries
@@ -37,6 +38,8 @@ from kedro_kinetic.manifest import (
     ANN_SPEC,
     LABEL_RUN,
     MANAGED_BY,
+    attempt_of,
+    container_of,
     fail_job_exit_codes,
 )
 from kedro_kinetic.naming import key_secret
@@ -96,8 +99,11 @@ class KubernetesBackend(Backend):
                                self._on_object, poll_interval)
 
     # -- submission --------------------------------------------------------------
-    def submit(self, manifest: dict[str, Any], display_name: str) -> None:
+    def submit(self, manifest: dict[str, Any], display_name: str) -> str | None:
         """Create the Job; adopt an existing one only if it carries the same pins.
+
+        Returns:
+            The attempt whose results count: the manifest's, or the adopted Job's.
 
         Raises:
             RuntimeError: A Job of that name exists with other pinned digests.
@@ -119,7 +125,8 @@ class KubernetesBackend(Backend):
                     f"the API server refused Job {self.namespace}/{name} "
                     f"({exc.status} {exc.reason}): {_api_message(exc)}"
                 ) from exc
-            self._adopt(name, manifest)
+            return self._adopt(name, manifest)
+        return attempt_of(container_of(manifest))
 
     def run_key(self, run_id: str, resume: bool) -> bytes:
         """The key that seals this run's results, held in a Secret of the run.
@@ -244,7 +251,7 @@ class KubernetesBackend(Backend):
         response.read()
         response.release_conn()
 
-    def _adopt(self, name: str, manifest: dict[str, Any]) -> None:
+    def _adopt(self, name: str, manifest: dict[str, Any]) -> str | None:
         existing = with_retries(lambda: self._read_job(name), f"read Job {name}")
         have = existing["metadata"].get("annotations") or {}
         want = manifest["metadata"]["annotations"]
@@ -257,6 +264,41 @@ class KubernetesBackend(Backend):
             )
         logger.info("Adopted existing Job %s (same pinned digests)", name)
         self._on_job(existing)
+        return next(iter(k8s_attempts.from_jobs([existing]).values()), None)
+
+    # -- attempts (see k8s_attempts) -----------------------------------------------------
+    def _secret(self) -> dict[str, Any]:
+        name = key_secret(self.run_label)
+        return with_retries(lambda: self._json(self._core.read_namespaced_secret, name,
+                                               self.namespace), f"read Secret {name}")
+
+    def _record(self, attempts: dict[str, str]) -> None:
+        name = key_secret(self.run_label)
+        body = k8s_attempts.secret_patch(attempts)
+        with_retries(lambda: self._core.patch_namespaced_secret(name, self.namespace, body),
+                     f"record the run's attempts in Secret {name}")
+
+    def attempts(self) -> dict[str, str]:
+        """The attempt that counts per node: a Job's while it exists, else the Secret's."""
+        jobs = with_retries(lambda: self._json(
+            self._batch.list_namespaced_job, self.namespace, label_selector=self.selector),
+            "list the run's Jobs")
+        return k8s_attempts.counted(jobs.get("items") or [], self._secret())
+
+    def retire_attempts(self, node_keys: list[str]) -> None:
+        """Drop the Secret's records of nodes that run again (one patch, before any runs)."""
+        recorded = k8s_attempts.from_secret(self._secret())
+        kept = {k: v for k, v in recorded.items() if k not in set(node_keys)}
+        if kept != recorded:
+            self._record(kept)
+
+    def keep_attempts(self, accepted: dict[str, str]) -> None:
+        """Add the attempts this run accepted to the Secret's record (one patch)."""
+        if not accepted:
+            return
+        recorded = k8s_attempts.from_secret(self._secret())
+        if {**recorded, **accepted} != recorded:
+            self._record({**recorded, **accepted})
 
     # -- events ------------------------------------------------------------------
     def _on_object(self, kind: str, obj: dict[str, Any], deleted: bool = False) -> None:

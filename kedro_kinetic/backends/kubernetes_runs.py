@@ -19,6 +19,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import naming, seal, store
+from kedro_kinetic.backends import k8s_attempts
 from kedro_kinetic.backends.base import NodeStatus, RunInfo
 from kedro_kinetic.backends.k8s_client import api_client, delete_run_objects, with_retries
 from kedro_kinetic.errors import BackendError, RunNotFound
@@ -112,23 +113,31 @@ class KubernetesRuns:
                 found.setdefault(labels.get(LABEL_RUN, ""), str(labels[LABEL_PIPELINE]))
         return found
 
-    def key(self, run: RunInfo) -> bytes:
+    def _secret(self, run: RunInfo) -> dict[str, Any]:
         from kubernetes.client.exceptions import ApiException
 
         name = naming.key_secret(run.label)
         try:
-            secret = with_retries(lambda: self._json(self._core.read_namespaced_secret, name,
-                                                     self.namespace), f"read Secret {name}")
+            return with_retries(lambda: self._json(self._core.read_namespaced_secret, name,
+                                                   self.namespace), f"read Secret {name}")
         except ApiException as exc:
             if exc.status == HTTPStatus.NOT_FOUND:
                 raise RunNotFound(f"run '{run.run_id}' has no key Secret {name}") from None
             raise BackendError(f"cannot read Secret {self.namespace}/{name} "
                                f"({exc.status} {exc.reason})") from None
+
+    def _key_of(self, secret: dict[str, Any], run: RunInfo) -> bytes:
         try:
             text = base64.b64decode((secret.get("data") or {})[seal.SECRET_DATA_KEY]).decode()
         except (KeyError, ValueError, TypeError):
             text = ""
-        return seal.key_from_hex(text, f"Secret {self.namespace}/{name}")
+        return seal.key_from_hex(text, f"Secret {self.namespace}/{naming.key_secret(run.label)}")
+
+    def key(self, run: RunInfo) -> bytes:
+        return self._key_of(self._secret(run), run)
+
+    def attempts(self, run: RunInfo) -> dict[str, str]:
+        return k8s_attempts.counted(self._jobs(run), self._secret(run))
 
     def _jobs(self, run: RunInfo) -> list[dict[str, Any]]:
         listing = with_retries(lambda: self._json(
@@ -137,11 +146,13 @@ class KubernetesRuns:
         return listing.get("items") or []
 
     def statuses(self, run: RunInfo) -> list[NodeStatus]:
-        found = read_run_results(run.root, self.key(run))
+        secret, jobs = self._secret(run), self._jobs(run)
+        found = read_run_results(run.root, self._key_of(secret, run),
+                                 k8s_attempts.counted(jobs, secret))
         self.rejected = found.rejected
         results = found.by_key
         rows: dict[str, NodeStatus] = {}
-        for job in self._jobs(run):
+        for job in jobs:
             meta = job.get("metadata") or {}
             key = (meta.get("labels") or {}).get(LABEL_NODE, "")
             node = (meta.get("annotations") or {}).get(ANN_NODE_NAME) or key

@@ -39,8 +39,11 @@ from kedro_kinetic.manifest import (
     CREDENTIALS_MOUNT,
     LABEL_NODE,
     SAFE_PATH_ENV,
+    attempt_of,
     container_of,
     fail_job_exit_codes,
+    result_keys,
+    without_attempt,
 )
 from kedro_kinetic.text import printable
 
@@ -51,6 +54,10 @@ if TYPE_CHECKING:
     from kedro_kinetic.layout import LocalRunFolder
 
 logger = logging.getLogger(__name__)
+
+
+def _argv_attempt(argv: list[str]) -> str | None:
+    return attempt_of({"args": argv})
 
 
 def _alive(pid: int) -> bool:
@@ -86,7 +93,8 @@ def node_env(conf_source: str, kedro_env: str | None) -> dict[str, str]:
     env[credentials.CONF_SOURCE_VAR] = conf_source
     if kedro_env:
         env[credentials.CONF_ENV_VAR] = kedro_env
-    env.pop(seal.KEY_ENV, None)
+    for name in seal.KEY_ENVS:
+        env.pop(name, None)
     return env
 
 
@@ -157,6 +165,9 @@ class LocalBackend(Backend):
         return self._key
 
     def _process_env(self, container: dict[str, Any]) -> dict[str, str]:
+        """The process's environment: the container's entries, where the run key's Secret
+        reference becomes the key of this attempt only (the run key never leaves the
+        driver and the private run folder)."""
         env = node_env(self._conf_source, self._env)
         env.update(self._confinement.env() if self._confinement else {})
         for item in container.get("env", []):
@@ -168,7 +179,11 @@ class LocalBackend(Backend):
             elif self._is_key_ref(item):
                 if self._key is None:
                     raise BackendError("the local backend has no run key yet (run_key first)")
-                env[seal.KEY_ENV] = self._key.hex()  # in the process, never in a file
+                attempt = attempt_of(container)
+                if attempt is None:
+                    raise BackendError("the Job pins no attempt (--attempt); refusing to "
+                                       "give its process a key")
+                env[seal.ATTEMPT_KEY_ENV] = seal.attempt_key(self._key, attempt).hex()
             elif "valueFrom" in item:
                 raise BackendError(
                     f"env {item['name']!r} refers to a Kubernetes Secret, which the "
@@ -181,17 +196,23 @@ class LocalBackend(Backend):
         return (item.get("name") == seal.KEY_ENV and ref.get("name") == self._key_secret
                 and ref.get("key") == seal.SECRET_DATA_KEY)
 
-    def submit(self, manifest: dict[str, Any], display_name: str) -> None:
+    def submit(self, manifest: dict[str, Any], display_name: str) -> str | None:
         """Start the manifest's container command as a process (retried per backoffLimit).
 
         A process of the same Job left running by an earlier driver of this run
-        (same command line, so the same pinned digests) is adopted, not started again.
+        (same command line but for its attempt, so the same pinned digests) is
+        adopted, not started again. The attempt is recorded in the private run folder
+        before the process starts.
+
+        Returns:
+            The attempt whose results count: the manifest's, or the adopted process's.
         """
         name = manifest["metadata"]["name"]
         container = container_of(manifest)
         argv = [*container.get("command", []), *container.get("args", [])]
         if not argv:
             raise ValueError(f"manifest {name} has no container command")
+        attempt = attempt_of(container)
         env = self._process_env(container)
         spec = manifest["spec"]
         job = _LocalJob(name, display_name, argv, env, spec.get("backoffLimit", 0) or 0,
@@ -207,13 +228,34 @@ class LocalBackend(Backend):
             self.events.put(JobEvent(name, EventKind.STARTED, time=time.time()))
             threading.Thread(target=self._follow_adopted, args=(job, orphan),
                              daemon=True).start()
-            return
+            adopted = self._orphan_attempt(name)
+            if self._folder is not None and adopted is not None:
+                self._folder.record_attempt(result_keys(manifest), adopted)
+            return adopted
+        if self._folder is not None and attempt is not None:
+            self._folder.record_attempt(result_keys(manifest), attempt)
         offset = size(self._log_path(name))  # before the start: a forked node writes at once
         self._start(job)
         self.events.put(JobEvent(name, EventKind.STARTED, time=time.time()))
         deadline = spec.get("activeDeadlineSeconds")
         threading.Thread(target=self._follow, args=(job, deadline, offset),
                          daemon=True).start()
+        return attempt
+
+    def _orphan_attempt(self, name: str) -> str | None:
+        """The attempt an adopted process runs (its record, which only the user writes)."""
+        if self._folder is None:
+            return None
+        attempt = self._folder.process(name).get("attempt")
+        return attempt if seal.is_attempt(attempt) else None
+
+    def attempts(self) -> dict[str, str]:
+        """The attempts recorded in the private run folder (see :meth:`submit`)."""
+        return {} if self._folder is None else self._folder.attempts()
+
+    def retire_attempts(self, node_keys: list[str]) -> None:
+        if self._folder is not None:
+            self._folder.forget_attempts(node_keys)
 
     def _log_path(self, name: str) -> Path | None:
         return None if self._folder is None else self._folder.log_path(name)
@@ -248,7 +290,8 @@ class LocalBackend(Backend):
             self._folder.record_process(
                 name, proc.pid, node=job.display, key=job.node_key,
                 start=proc.start if isinstance(proc, ForkedProcess) else None,
-                argv_sha256=argv_digest(job.argv), via="fork" if forked else "exec")
+                argv_sha256=argv_digest(without_attempt(job.argv)),
+                via="fork" if forked else "exec", attempt=_argv_attempt(job.argv))
 
     def _orphan(self, name: str, argv: list[str]) -> int | None:
         """The pid of a live process running exactly ``argv`` for this Job, if any."""
@@ -300,18 +343,18 @@ class LocalBackend(Backend):
 
     def _reported_exit_code(self, argv: list[str]) -> int | None:
         """The exit code in the sealed result an adopted process wrote (not our child)."""
-        from kedro_kinetic import store
         from kedro_kinetic.errors import KineticError
-        from kedro_kinetic.result import MAX_RESULT_BYTES, read_sealed
+        from kedro_kinetic.trusted_result import read_trusted
 
-        if self._key is None:
+        attempt = _argv_attempt(argv)
+        if self._key is None or attempt is None:
             return None
         try:
             uri = argv[argv.index("--result") + 1]
-            return read_sealed(store.read_bytes(uri, MAX_RESULT_BYTES), self._key,
-                               uri).exit_code
+            found = read_trusted(uri, seal.attempt_key(self._key, attempt))
         except (ValueError, IndexError, KineticError):
             return None
+        return None if found is None else found.exit_code
 
     def _follow(self, job: _LocalJob, deadline: int | None, offset: int) -> None:
         timer = None

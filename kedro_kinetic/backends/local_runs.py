@@ -56,9 +56,12 @@ class LocalRuns:
     def key(self, run: RunInfo) -> bytes:
         return self._folder(run).key()
 
+    def attempts(self, run: RunInfo) -> dict[str, str]:
+        return self._folder(run).attempts()
+
     def statuses(self, run: RunInfo) -> list[NodeStatus]:
         folder = self._folder(run)
-        found = read_run_results(run.root, folder.key())
+        found = read_run_results(run.root, folder.key(), folder.attempts())
         self.rejected = found.rejected
         results = found.by_key
         rows = []

@@ -16,6 +16,7 @@ RACE = Path(__file__).parent / "race"
 class PausedRun:
     """A ``kedro run`` whose pod pauses right after writing one node's result (see race/).
 
+    ``before``: the pod pauses right before it writes the result instead of right after.
     ``launch(race_env)`` returns the arguments of ``kedro`` and the environment the driver
     adds: on the local backend node processes inherit the driver's environment, on the bench
     the test kubelet's ``extra_env`` carries ``race_env`` into the pods. ``driver`` is the
@@ -24,12 +25,16 @@ class PausedRun:
     """
 
     def __init__(self, project: Path, tmp_path: Path, node_key_prefix: str,
-                 launch: Callable[[dict[str, str]], tuple[list[str], dict[str, str]]]) -> None:
-        self.signals = tmp_path / "signals"
+                 launch: Callable[[dict[str, str]], tuple[list[str], dict[str, str]]],
+                 before: bool = False) -> None:
+        # under the project's data/: a confined local node process may write only there
+        self.signals = project / "data" / "test-signals"
         self.signals.mkdir()
         self.prefix = node_key_prefix
         race = {"PYTHONPATH": str(RACE), "KINETIC_TEST_RESULT_SIGNAL": str(self.signals),
                 "KINETIC_TEST_PAUSE_NODES": node_key_prefix}
+        if before:  # pause before the result is written, not after
+            race["KINETIC_TEST_PAUSE_BEFORE"] = "1"
         args, env = launch(race)
         self.driver = kedro_popen(project, *args, env={"COLUMNS": "2000", **env})
 

@@ -145,7 +145,7 @@ def test_nodes_are_forked_by_the_server_and_outputs_match_sequential(demo, tmp_p
 
 
 def test_a_payload_replaced_in_the_store_is_refused_by_the_forked_node(demo, tmp_path):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     patch_node(demo, "def clean_sales(",
                f"__import__('pathlib').Path({str(marker)!r}).write_text('ran')")
     package = demo / "src" / "demo_project"

@@ -128,7 +128,7 @@ class Tamper:
 
 
 def test_a_tampered_payload_of_one_grouped_node_is_refused_before_any_node_runs(demo):
-    marker = demo / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     kinetic_params(demo, TRAINING)
     patch_node(demo, "def split_data(", f"__import__('pathlib').Path({str(marker)!r})"
                                         ".write_text('split_data ran')", nodes=DS_NODES)

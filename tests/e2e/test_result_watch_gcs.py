@@ -26,7 +26,7 @@ def run_root(gcs_emulator):
 @pytest.fixture
 def watcher(run_root):
     events: queue.Queue = queue.Queue()
-    watch = ResultWatcher(store.join(run_root, "results"), KEY, events.put, interval=0.02,
+    watch = ResultWatcher(store.join(run_root, "results"), events.put, interval=0.02,
                           notices=store.join(run_root, "notices"))
     yield watch, events
     watch.stop()
@@ -72,7 +72,7 @@ def test_a_rung_result_is_posted_once_and_the_listing_starts_at_the_oldest_doorb
     monkeypatch.setattr(store, "list_versions", measured)
     bells = {n: notice(run_root, 1000 + k, f"job-{n}") for k, n in enumerate("ab")}
     for node, bell in bells.items():
-        watch.expect(f"job-{node}", {node: result(run_root, node)}, bell)
+        watch.expect(f"job-{node}", {node: result(run_root, node)}, KEY, bell)
     finish(result(run_root, "b"), "b", bells["b"])
     event = events.get(timeout=WAIT)
     assert (event.job_name, event.node, event.result.status) == ("job-b", "b", "succeeded")
@@ -89,7 +89,7 @@ def test_a_planted_doorbell_or_forged_result_posts_nothing_and_the_real_one_stil
         watcher, run_root):
     watch, events = watcher
     uri, bell = result(run_root, "a"), notice(run_root, 1, "job-a")
-    watch.expect("job-a", {"a": uri}, bell)
+    watch.expect("job-a", {"a": uri}, KEY, bell)
     store.write_bytes(bell, b"rung by the store's attacker, with no result")
     polls_after(watch)
     finish(uri, "a", bell, key=seal.new_key())  # a forged result, rung again
@@ -104,7 +104,8 @@ def test_a_group_rings_once_per_node_and_each_node_is_posted_when_its_result_is_
         watcher, run_root):
     watch, events = watcher
     bell = notice(run_root, 1, "group-g")
-    watch.expect("group-g", {"a": result(run_root, "a"), "b": result(run_root, "b")}, bell)
+    watch.expect("group-g", {"a": result(run_root, "a"), "b": result(run_root, "b")}, KEY,
+                 bell)
     finish(result(run_root, "a"), "a", bell)
     assert events.get(timeout=WAIT).node == "a"
     polls_after(watch)
@@ -115,6 +116,6 @@ def test_a_group_rings_once_per_node_and_each_node_is_posted_when_its_result_is_
 
 def test_a_job_without_a_doorbell_is_found_by_listing_the_results(watcher, run_root):
     watch, events = watcher
-    watch.expect("job-a", {"a": result(run_root, "a")})  # adopted: no doorbell known
+    watch.expect("job-a", {"a": result(run_root, "a")}, KEY)  # adopted: no doorbell known
     finish(result(run_root, "a"), "a", None)
     assert events.get(timeout=WAIT).node == "a"

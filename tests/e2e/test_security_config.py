@@ -69,14 +69,14 @@ def assert_refused(proc: subprocess.CompletedProcess[str], *fragments: str, proj
 
 
 def test_a_command_from_parameters_is_refused(demo, tmp_path):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     local_params(demo, {"command": ["sh", "-c", f"touch {marker}"]})
     assert_refused(kedro_run(demo), "kinetic.command: the node command can only be set in code",
                    project=demo, marker=marker)
 
 
 def test_a_command_from_runner_params_is_refused(demo, tmp_path):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     proc = kedro_run(demo, "--runner-params", f"command=touch {marker}")
     assert_refused(proc, "--runner-params.command: the node command can only be set in code",
                    project=demo, marker=marker)
@@ -84,7 +84,7 @@ def test_a_command_from_runner_params_is_refused(demo, tmp_path):
 
 @pytest.mark.parametrize("variable", ["PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME"])
 def test_interpreter_env_from_runtime_params_is_refused(demo, tmp_path, variable):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     planted = plant_startup_module(tmp_path, marker)
     value = planted / "startup.py" if variable == "PYTHONSTARTUP" else planted
     proc = kedro_run(demo, "--params", f"kinetic.defaults.env.{variable}={value}")
@@ -96,7 +96,7 @@ def test_interpreter_env_from_runtime_params_is_refused(demo, tmp_path, variable
                                       "GOOGLE_APPLICATION_CREDENTIALS", "HOME", "BASH_ENV",
                                       "LOKY_PICKLER", "LOADERS_FOR_DYNACONF"])
 def test_loader_and_verification_env_from_parameters_is_refused(demo, tmp_path, variable):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     planted = plant_startup_module(tmp_path, marker)
     local_params(demo, {"nodes": {"clean_sales_node": {"env": {variable: str(planted)}}}})
     assert_refused(kedro_run(demo), f"kinetic.nodes.clean_sales_node.env.{variable}",
@@ -104,7 +104,7 @@ def test_loader_and_verification_env_from_parameters_is_refused(demo, tmp_path, 
 
 
 def test_a_kubeconfig_from_parameters_is_refused_before_it_is_read(demo, tmp_path):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     local_params(demo, {"backend": "kubernetes", "store": "gs://nowhere/x",
                         "image": "europe-docker.pkg.dev/kinetic-demo/kedro/d@sha256:" + "a" * 64,
                         "kubeconfig": str(exec_kubeconfig(tmp_path, marker))})
@@ -113,7 +113,7 @@ def test_a_kubeconfig_from_parameters_is_refused_before_it_is_read(demo, tmp_pat
 
 
 def test_an_image_from_an_undeclared_repository_is_refused(demo, tmp_path):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     proc = kedro_run(demo, "--runner-params", "backend=kubernetes,store=gs://nowhere/x,"
                      "image=docker.io/attacker/evil:latest")
     assert_refused(proc, "'docker.io/attacker/evil:latest' is not in a repository listed in "
@@ -121,7 +121,7 @@ def test_an_image_from_an_undeclared_repository_is_refused(demo, tmp_path):
 
 
 def test_the_allowlist_cannot_be_extended_from_runtime_params(demo, tmp_path):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     (demo / "src" / "evil_mod.py").write_text(textwrap.dedent(f"""
         import pathlib
         pathlib.Path({str(marker)!r}).write_text("imported")

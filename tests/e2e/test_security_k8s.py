@@ -24,10 +24,11 @@ from tests.e2e.bench_kit import (
     make_bench_demo,
     patch_node,
     popen_run,
+    run_jobs,
     run_objects,
     wait_for_running_pod,
 )
-from tests.kedro_run import flat, kedro
+from tests.kedro_run import STOP_CEILING, flat, kedro, wait_until
 from tests.pod_kit import evil_pickle
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def test_resume_trusts_only_sealed_results_and_reads_the_key_from_the_secret(
     text = flat(resumed)
     assert resumed.returncode == 0, text[-4000:]
     assert "is not sealed with the run's key" in text
-    assert "Resume: node split_data_node failed before; running it again" in text
+    assert "Resume: node split_data_node runs again" in text
     assert not marker.exists()
 
 
@@ -187,3 +188,59 @@ def test_bucket_records_cannot_make_clean_or_cancel_act_on_the_wrong_run(
         k8s_cluster.batch_v1().delete_collection_namespaced_job(
             k8s_cluster.namespace, label_selector=f"kedro-kinetic.io/run={label}",
             propagation_policy="Background")
+
+
+def test_a_rolled_back_result_is_refused_on_resume_even_after_its_job_is_gone(
+        bench_demo, k8s_cluster, gcs_emulator, request):
+    """Results count for one attempt. Attempt 1 of split_data_node (whose intermediates run
+    code when unpickled) is hidden by a bucket writer, so resume 1 runs the node again
+    (attempt 2) and then fails further on. The Jobs are deleted (as their TTL would), and the
+    writer puts attempt 1 back. Resume 2 must refuse it: the run's Secret records attempt 2
+    as the one accepted."""
+    marker = bench_demo / "data" / "MARKER"
+    patch_node(bench_demo, "def split_data(", f"""
+        import os, pathlib
+        class _Evil:
+            def __reduce__(self):
+                return (pathlib.Path.write_text, (pathlib.Path({str(marker)!r}), "unpickled"))
+        if os.environ.get("KINETIC_TEST_EVIL"):
+            return _Evil(), _Evil(), _Evil(), _Evil()
+        """, nodes=DS_NODES)
+    patch_node(bench_demo, "def train_model(", "import os\nif os.environ.get("
+               "'KINETIC_TEST_FAIL_TRAIN'):\n    raise RuntimeError('planned failure')",
+               nodes=DS_NODES)
+    env = k8s_cluster.kubelet.extra_env
+    env["KINETIC_TEST_EVIL"] = "1"
+    first = kedro_run(bench_demo)
+    assert first.returncode != 0
+    assert marker.exists()  # attempt 1's pickles do run code when unpickled
+    marker.unlink()
+    run_id = run_id_of(first.stdout + first.stderr)
+    root = run_root(gcs_emulator, request.node.name[:40], run_id)
+    prefix = root[len(f"gs://{gcs_emulator.bucket}/"):]
+    names = [f"{prefix}/results/{naming.node_key('split_data_node')}.json"] + [
+        f"{prefix}/data/{naming.dataset_key(n)}.pkl" for n in SPLIT_OUTPUTS]
+    kept = {n: bucket(gcs_emulator).blob(n).download_as_bytes() for n in names}
+    bucket(gcs_emulator).blob(names[0]).delete()  # hidden: resume 1 runs the node again
+
+    del env["KINETIC_TEST_EVIL"]
+    env["KINETIC_TEST_FAIL_TRAIN"] = "1"
+    second = kedro_run(bench_demo, "--runner-params", f"resume={run_id}")
+    text = flat(second)
+    assert second.returncode != 0 and "planned failure" in text, text[-4000:]
+    assert "Completed node: split_data_node" in text  # attempt 2
+    k8s_cluster.batch_v1().delete_collection_namespaced_job(
+        k8s_cluster.namespace, label_selector=f"kedro-kinetic.io/run={naming.run_label(run_id)}",
+        propagation_policy="Background")  # as ttlSecondsAfterFinished would
+    wait_until(lambda: not run_jobs(k8s_cluster), STOP_CEILING,
+               message="the run's Jobs were not deleted")  # only the Secret records attempts
+    for name, blob in kept.items():
+        bucket(gcs_emulator).blob(name).upload_from_string(blob)
+    assert bucket(gcs_emulator).blob(names[0]).download_as_bytes() == kept[names[0]]
+
+    del env["KINETIC_TEST_FAIL_TRAIN"]
+    third = kedro_run(bench_demo, "--runner-params", f"resume={run_id}")
+    text = flat(third)
+    assert third.returncode == 0, text[-4000:]
+    assert "Resume: node split_data_node runs again" in text and "failed authentication" in text
+    assert not marker.exists()

@@ -89,7 +89,7 @@ def fail_feature_importance(project: Path) -> None:
 @pytest.mark.parametrize("forgery", ["unsealed", "replayed-from-another-node"])
 def test_a_result_forged_during_the_run_is_refused_and_nothing_is_unpickled(demo, tmp_path,
                                                                             forgery):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     with PausedRun(demo, tmp_path, "split-data-node", job_end_race_env) as run:
         path = Path(run.paused_result().removeprefix("file://"))
         folder = path.parent.parent
@@ -111,7 +111,7 @@ def test_a_result_forged_after_results_first_read_it_is_never_read(demo, tmp_pat
     """Results first (the default) settles a node from its authentic result at once; a
     forgery written over it afterwards (with evil pickles where it points) is never read,
     and the consumers verify their inputs against the genuine result's digests."""
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     with PausedRun(demo, tmp_path, "split-data-node", local_race_env) as run:
         path = Path(run.paused_result().removeprefix("file://"))
         genuine = path.read_bytes()
@@ -128,7 +128,7 @@ def test_a_result_forged_after_results_first_read_it_is_never_read(demo, tmp_pat
 
 
 def test_forged_results_are_not_trusted_on_resume(demo, tmp_path):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     fail_feature_importance(demo)
     first = kedro_run(demo, KINETIC_TEST_FAIL="1")
     assert first.returncode != 0 and "planned failure" in first.stdout + first.stderr
@@ -141,12 +141,12 @@ def test_forged_results_are_not_trusted_on_resume(demo, tmp_path):
     text = flat(resumed)
     assert resumed.returncode == 0, text[-4000:]
     assert forged.name in text and "is not sealed with the run's key" in text  # read, refused
-    assert "Resume: node split_data_node failed before; running it again" in text, text[-3000:]
+    assert "Resume: node split_data_node runs again" in text, text[-3000:]
     assert not marker.exists()
 
 
 def test_resume_into_a_store_the_run_never_used_is_refused(demo, tmp_path):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     fail_feature_importance(demo)
     first = kedro_run(demo, KINETIC_TEST_FAIL="1")
     run_id = run_id_of(first.stdout + first.stderr)
@@ -185,7 +185,7 @@ except Exception as exc:
 
 
 def test_a_free_output_replaced_after_the_run_is_refused_on_load(demo, tmp_path):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(evil_pickle(marker))
     script = tmp_path / "load_free_output.py"
@@ -213,7 +213,7 @@ def add_settings(project: Path, text: str) -> None:
 
 def test_a_pickle_no_node_of_the_run_produced_is_refused_unless_pinned_or_trusted(demo,
                                                                                  tmp_path):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     with (demo / "conf" / "local" / "catalog.yml").open("a") as handle:  # predict_node's
         handle.write("\nX_test:\n  type: pandas.ParquetDataset\n"  # other input, persisted
                      "  filepath: data/05_model_input/X_test.parquet\n")
@@ -247,7 +247,7 @@ def test_a_pickle_no_node_of_the_run_produced_is_refused_unless_pinned_or_truste
 def test_a_pickle_checkpoint_of_partitions_is_refused_unless_trusted(demo, tmp_path):
     """IncrementalDataset loads its checkpoint with the class its config names; a pickle there
     was unpickled unpinned (only the partitions' own ``dataset`` was looked at)."""
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     parts = demo / "data" / "01_raw" / "sales_parts"
     parts.mkdir()
     shutil.copyfile(demo / "data" / "01_raw" / "sales.csv", parts / "part1.csv")
@@ -272,7 +272,7 @@ def test_a_pickle_checkpoint_of_partitions_is_refused_unless_trusted(demo, tmp_p
 
 
 def test_a_pickle_replaced_between_its_producer_and_its_consumers_is_refused(demo, tmp_path):
-    marker = tmp_path / "MARKER"
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
     # the consumers start once the producer's Job ends (after the replacement), not at its
     # result (results first could start them before the store writer acts)
     with PausedRun(demo, tmp_path, "train-model-node", job_end_race_env) as run:
@@ -283,3 +283,47 @@ def test_a_pickle_replaced_between_its_producer_and_its_consumers_is_refused(dem
     assert driver.returncode != 0
     assert "dataset 'regressor': SHA-256 mismatch" in text
     assert not marker.exists()
+
+
+PARTITIONS_SCRIPT = '''
+import pathlib, sys
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from kedro_kinetic import GKERunner
+project = pathlib.Path(sys.argv[1])
+bootstrap_project(project)
+with KedroSession.create(project_path=project) as session:
+    outputs = session.run(runner=GKERunner())
+parts = sorted((project / "data" / "08_reporting" / "importance_parts").glob("*.pkl"))
+parts[0].write_bytes(pathlib.Path(sys.argv[2]).read_bytes())
+print("REPLACED", parts[0].name)
+try:
+    loaded = outputs["feature_importance"].load()
+    print("LOADED", [load() for load in loaded.values()])
+except Exception as exc:
+    print("REFUSED", type(exc).__name__, exc)
+'''
+
+
+def test_a_free_output_of_pickle_partitions_is_refused_on_load_unless_trusted(demo, tmp_path):
+    """Partitions of pickles cannot be pinned one by one: a data author who replaces one after
+    the run would run code in the driver at the user's ``.load()``."""
+    marker = demo / "data" / "MARKER"  # where a confined node process could write
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(evil_pickle(marker))
+    with (demo / "conf" / "local" / "catalog.yml").open("a") as handle:
+        handle.write("\nfeature_importance:\n  type: partitions.PartitionedDataset\n"
+                     "  path: data/08_reporting/importance_parts\n"
+                     "  dataset: pickle.PickleDataset\n  filename_suffix: .pkl\n")
+    script = tmp_path / "load_partitions.py"
+    script.write_text(PARTITIONS_SCRIPT)
+    proc = python(demo, str(script), str(demo), str(evil))
+    assert "REPLACED" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "REFUSED" in proc.stdout and "cannot pin" in proc.stdout
+    assert "KINETIC_TRUSTED_DATA" in proc.stdout
+    assert not marker.exists()
+
+    add_settings(demo, "KINETIC_TRUSTED_DATA = ['feature_importance']")  # code's opt-in
+    proc = python(demo, str(script), str(demo), str(evil))
+    assert "LOADED" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert marker.exists()  # the same files do run code when loaded: the attack was real

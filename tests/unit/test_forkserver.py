@@ -172,7 +172,8 @@ def test_pool_forks_with_output_in_a_pipe_and_one_server_per_env(monkeypatch, tm
 
 
 def test_the_real_server_runs_the_pod_entrypoint(tmp_path):
-    """No stub: the entrypoint itself refuses a Job without pins (exit 10, before any read)."""
+    """No stub: the entrypoint itself refuses a Job without pins (exit 10, before any read):
+    here without its attempt, which a run key needs to derive the attempt's key."""
     log = tmp_path / "job.log"
     server = ForkServer(job_env(), str(tmp_path), tmp_path / "server.log", Warm())
     try:
@@ -181,7 +182,7 @@ def test_the_real_server_runs_the_pod_entrypoint(tmp_path):
                                str(tmp_path), handle.fileno())
         assert proc is not None
         assert proc.wait(CEILING) == 10
-        assert "--spec and --payload (or --group) are required" in (tmp_path / "r.json").read_text()
+        assert "the Job pins no attempt (--attempt)" in (tmp_path / "r.json").read_text()
     finally:
         server.close()
 

@@ -5,8 +5,9 @@ import dataclasses
 from kedro_kinetic import config, manifest, naming
 from kedro_kinetic.project_settings import ProjectSettings
 
+ATTEMPT = "e" * 32
 PINS = manifest.Pins("gs://b/p/objects/aa", "a" * 64, "gs://b/p/objects/bb", "b" * 64,
-                     "gs://b/p/results/n.json")
+                     "gs://b/p/results/n.json", ATTEMPT, payload_bytes=120, spec_bytes=30)
 
 
 def _ident(name: str = "train([X,y]) -> [model]") -> manifest.JobIdentity:
@@ -20,8 +21,12 @@ def test_render_pins_digests_and_carries_names():
     job = manifest.render(_ident(), PINS, run.node_settings("n"), run)
     container = manifest.container_of(job)
     assert container["args"] == ["--spec", PINS.spec_uri, "--spec-sha256", "b" * 64,
+                                 "--spec-bytes", "30",
                                  "--payload", PINS.payload_uri, "--payload-sha256", "a" * 64,
-                                 "--result", PINS.result_uri]
+                                 "--payload-bytes", "120",
+                                 "--result", PINS.result_uri, "--attempt", ATTEMPT]
+    assert manifest.attempt_of(container) == ATTEMPT
+    assert manifest.result_keys(job) == [naming.node_key("train([X,y]) -> [model]")]
     assert container["command"] == ["python", "-m", "kedro_kinetic.entrypoint"]
     meta = job["metadata"]
     assert meta["namespace"] == "ml"
@@ -100,10 +105,10 @@ def test_a_doorbell_is_the_last_argument_and_a_group_carries_one_too():
     run = config.load({"image": "img@sha256:" + "c" * 64})
     bell = "gs://b/p/notices/00000000000000000007-job"
     single = manifest.Pins("gs://b/p/objects/aa", "a" * 64, "gs://b/p/objects/bb", "b" * 64,
-                           "gs://b/p/results/n.json", notice_uri=bell)
+                           "gs://b/p/results/n.json", ATTEMPT, notice_uri=bell)
     group = manifest.Pins("gs://b/p/objects/aa", "a" * 64, "gs://b/g", "d" * 64,
-                          "gs://b/p/results/n.json", group_uri="gs://b/g",
-                          group_sha256="d" * 64, notice_uri=bell)
+                          "gs://b/p/results/n.json", ATTEMPT, group_uri="gs://b/g",
+                          group_sha256="d" * 64, group_bytes=99, notice_uri=bell)
     for pins in (single, group):
         args = manifest.container_of(manifest.render(_ident(), pins, run.node_settings("n"),
                                                      run))["args"]
@@ -146,11 +151,12 @@ def test_manifests_are_kept_in_the_background_and_all_written_by_the_flush(tmp_p
     planner = _planner(root, backend="local")
     jobs = [SimpleNamespace(ident=SimpleNamespace(node_key=f"n{k}", job_name=f"job-{k}"),
                             manifest={"metadata": {"name": f"job-{k}"}}) for k in range(20)]
-    blocked = tmp_path / "runs" / "r" / "manifests" / "bad.json"
-    blocked.mkdir(parents=True)  # a folder where the file should go: the write fails
+    blocked = tmp_path / "runs" / "r" / "manifests" / "bad"
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("")  # a file where a folder should be: the write fails
     for job in jobs:
         planner.record_later(job)
-    planner.record_later(SimpleNamespace(ident=SimpleNamespace(node_key="bad", job_name="x"),
+    planner.record_later(SimpleNamespace(ident=SimpleNamespace(node_key="bad/x", job_name="x"),
                                          manifest={}))
     planner.flush_records()
     for job in jobs:

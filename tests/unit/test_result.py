@@ -106,21 +106,49 @@ def test_a_malformed_key_is_one_clear_error():
         seal.key_from_hex("zz", "$KINETIC_RESULT_KEY")
 
 
-def test_the_run_key_leaves_the_environment_block_the_process_started_with():
+@pytest.mark.parametrize("variable", ["KINETIC_RESULT_KEY", "KINETIC_ATTEMPT_KEY"],
+                         ids=["run-key", "attempt-key"])  # not in PYTEST_CURRENT_TEST
+def test_a_key_leaves_the_environment_block_the_process_started_with(variable):
     """os.environ.pop left the key in /proc/self/environ, which node code, or a dataset
-    whose path a config author points there, can read (then results could be forged)."""
+    whose path a config author points there, can read (then results could be forged).
+    A run key (a pod's Secret) comes out as the attempt's key: the run key itself is
+    never kept."""
     import os
     import subprocess
     import sys
 
-    key = "ab" * 32
+    key, attempt = "ab" * 32, "cd" * 16
     code = ("from kedro_kinetic import seal\n"
             "before = open('/proc/self/environ', 'rb').read()\n"
-            "taken = seal.take_key_from_env()\n"
+            f"taken = seal.take_key_from_env({attempt!r})\n"
             "after = open('/proc/self/environ', 'rb').read()\n"
             f"print({key!r}.encode() in before, len(taken), {key!r}.encode() in after,\n"
-            "      b'KINETIC_RESULT_KEY' in after, b'NEIGHBOUR=kept' in after)\n")
+            f"      b'{variable}' in after, b'NEIGHBOUR=kept' in after, taken.hex())\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "KINETIC_RESULT_KEY": key,
-                               "NEIGHBOUR": "kept"}, timeout=120, check=True)
-    assert proc.stdout.split() == ["True", "32", "False", "False", "True"]
+                          env={**os.environ, variable: key, "NEIGHBOUR": "kept"},
+                          timeout=120, check=True)
+    expected = (seal.attempt_key(bytes.fromhex(key), attempt).hex()
+                if variable == "KINETIC_RESULT_KEY" else key)
+    assert proc.stdout.split() == ["True", "32", "False", "False", "True", expected]
+
+
+def test_attempt_keys_differ_per_attempt_and_a_run_key_needs_an_attempt(monkeypatch):
+    run_key = seal.new_key()
+    first, second = seal.new_attempt(), seal.new_attempt()
+    assert seal.is_attempt(first) and first != second
+    assert seal.attempt_key(run_key, first) != seal.attempt_key(run_key, second)
+    assert seal.attempt_key(run_key, first) != run_key
+    with pytest.raises(SealError, match="not an attempt nonce"):
+        seal.attempt_key(run_key, "../x")
+    monkeypatch.setenv("KINETIC_RESULT_KEY", run_key.hex())
+    with pytest.raises(SealError, match="pins no attempt"):
+        seal.take_key_from_env(None)
+
+
+def test_a_result_of_another_attempt_is_refused():
+    run_key = seal.new_key()
+    earlier, now = (seal.attempt_key(run_key, seal.new_attempt()) for _ in range(2))
+    uri = "gs://b/runs/r/results/n.json"
+    data = NodeResult(node="n", status="succeeded", exit_code=0).sealed(earlier, uri)
+    with pytest.raises(SealError, match="failed authentication"):
+        read_sealed(data, now, uri)

@@ -27,7 +27,7 @@ def results(tmp_path):
 @pytest.fixture
 def watcher(results):
     events: queue.Queue = queue.Queue()
-    watch = ResultWatcher(results, KEY, events.put, interval=0.01)
+    watch = ResultWatcher(results, events.put, interval=0.01)
     yield watch, events
     watch.stop()
 
@@ -49,7 +49,7 @@ def polls_after(watch: ResultWatcher, count: int = 3) -> None:
 def test_a_result_written_after_submit_is_posted_once_with_its_job_and_node(watcher, results):
     watch, events = watcher
     uri = store.join(results, "a-1.json")
-    watch.expect("job-a", {"a": uri})
+    watch.expect("job-a", {"a": uri}, KEY)
     write_result(uri, "a")
     event = events.get(timeout=WAIT)
     assert (event.job_name, event.kind, event.node) == ("job-a", EventKind.NODE_RESULT, "a")
@@ -62,7 +62,7 @@ def test_a_result_already_there_at_submit_waits_for_the_new_attempt(watcher, res
     watch, events = watcher
     uri = store.join(results, "a-1.json")
     write_result(uri, "a", status="failed")  # an earlier attempt's result
-    watch.expect("job-a", {"a": uri})
+    watch.expect("job-a", {"a": uri}, KEY)
     polls_after(watch)
     assert events.empty()
     write_result(uri, "a")  # the new attempt rewrites it
@@ -72,7 +72,7 @@ def test_a_result_already_there_at_submit_waits_for_the_new_attempt(watcher, res
 def test_a_result_sealed_with_another_key_is_never_posted(watcher, results):
     watch, events = watcher
     uri = store.join(results, "a-1.json")
-    watch.expect("job-a", {"a": uri})
+    watch.expect("job-a", {"a": uri}, KEY)
     write_result(uri, "a", key=seal.new_key())
     polls_after(watch)
     assert events.empty()
@@ -80,13 +80,26 @@ def test_a_result_sealed_with_another_key_is_never_posted(watcher, results):
     assert events.get(timeout=WAIT).result.node == "a"
 
 
+def test_an_earlier_attempts_genuine_result_is_never_posted(watcher, results):
+    watch, events = watcher
+    run_key = seal.new_key()
+    earlier, now = seal.new_attempt(), seal.new_attempt()
+    uri = store.join(results, "a-1.json")
+    watch.expect("job-a", {"a": uri}, seal.attempt_key(run_key, now))
+    write_result(uri, "a", key=seal.attempt_key(run_key, earlier))  # kept, written back
+    polls_after(watch)
+    assert events.empty()
+    write_result(uri, "a", key=seal.attempt_key(run_key, now), status="failed")
+    assert events.get(timeout=WAIT).result.status == "failed"
+
+
 def test_a_settled_node_is_no_longer_watched(watcher, results):
     watch, events = watcher
     uri = store.join(results, "a-1.json")
-    watch.expect("job-a", {"a": uri})
+    watch.expect("job-a", {"a": uri}, KEY)
     watch.settled([uri])
     write_result(uri, "a")
-    watch.expect("job-b", {"b": store.join(results, "b-1.json")})  # keeps it polling
+    watch.expect("job-b", {"b": store.join(results, "b-1.json")}, KEY)  # keeps it polling
     polls_after(watch)
     assert events.empty()
 
@@ -106,7 +119,7 @@ def test_a_local_poll_stats_only_the_expected_results_however_many_the_run_has(
     monkeypatch.setattr(os, "stat", counting_stat)
     monkeypatch.setattr(os, "fwalk", lambda *a, **k: pytest.fail("the folder was walked"))
     uri = store.join(results, "a-1.json")
-    watch.expect("job-a", {"a": uri})
+    watch.expect("job-a", {"a": uri}, KEY)
     polls_after(watch)
     assert stats and set(stats) == {"a-1.json"}
     write_result(uri, "a")

@@ -45,7 +45,7 @@ def test_objects_are_written_read_listed_and_deleted(root):
 def test_a_symlinked_file_is_never_read(root, outside):
     (root / "runs").mkdir()
     (root / "runs" / "log.txt").symlink_to(outside)
-    with pytest.raises(StoreError, match="symlink"):
+    with pytest.raises(StoreObjectError, match="never follows a link"):
         store.read_bytes(store.join(root.as_uri(), "runs/log.txt"))
 
 
@@ -54,7 +54,7 @@ def test_a_symlinked_folder_is_never_written_through(root, outside):
     uri = store.join(root.as_uri(), "runs/secret.txt")
     with pytest.raises(StoreError, match="symlink"):
         store.write_bytes(uri, b"overwritten")
-    with pytest.raises(StoreError, match="symlink"):
+    with pytest.raises(StoreObjectError, match="symlink"):
         store.read_bytes(uri)
     assert outside.read_text() == "CANARY-outside"
     assert store.list_objects(store.join(root.as_uri(), "runs")) == []
@@ -78,8 +78,37 @@ def test_dot_dot_is_refused(root, outside):
 
 def test_a_fifo_is_refused_instead_of_blocking(root):
     os.mkfifo(root / "result.json")
-    with pytest.raises(StoreError, match="not a regular file"):
+    with pytest.raises(StoreObjectError, match="not a regular file"):
         store.read_bytes(store.join(root.as_uri(), "result.json"))
+
+
+@pytest.mark.parametrize("shape", ["folder", "socket", "fifo", "link", "unreadable"])
+def test_a_planted_shape_is_one_store_object_error_and_leaks_no_descriptor(root, shape,
+                                                                         outside):
+    import socket
+
+    path = root / "result.json"
+    if shape == "folder":
+        path.mkdir()
+    elif shape == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+    elif shape == "fifo":
+        os.mkfifo(path)
+    elif shape == "link":
+        path.symlink_to(outside)
+    else:
+        path.write_text("x")
+        path.chmod(0)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        try:
+            store.read_bytes(store.join(root.as_uri(), "result.json"), 1024)
+        except StoreObjectError as exc:
+            assert "result.json" in str(exc)
+        else:  # root reads a mode-0 file: an object like any other, not a crash
+            assert shape == "unreadable" and os.getuid() == 0
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_listing_and_deleting_a_tree_never_leave_the_store(root, outside):
@@ -181,3 +210,21 @@ def test_other_bytes_under_a_content_address_are_replaced(root):
         store.write_bytes(uri, planted)
         store.write_new(uri, b"genuine")
         assert store.read_bytes(uri) == b"genuine"
+
+
+@pytest.mark.parametrize("shape", ["folder", "fifo", "link"])
+def test_a_planted_shape_never_blocks_a_write_and_nothing_outside_is_touched(root, shape,
+                                                                          outside):
+    path = root / "objects" / "abc"
+    path.parent.mkdir()
+    if shape == "folder":
+        (path / "deep").mkdir(parents=True)
+        (path / "deep" / "link").symlink_to(outside)
+    elif shape == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(outside)
+    uri = store.join(root.as_uri(), "objects/abc")
+    store.write_new(uri, b"content")
+    assert path.is_file() and not path.is_symlink() and path.read_bytes() == b"content"
+    assert outside.read_text() == "CANARY-outside"
