@@ -24,7 +24,7 @@ anything else.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -269,8 +269,8 @@ def parse_extension(entry: str) -> tuple[str, str, str] | None:
     scope, _, rest = entry.partition(":")
     name, eq, value = rest.partition("=")
     scope = rule_scope(scope)
-    known = {(r.scope, r.name) for rules in (*ARGUMENT_RULES.values(), CHECKPOINT_RULES)
-             for r in rules}
+    known = {(r.scope, r.name) for rules in (*ARGUMENT_RULES.values(), CHECKPOINT_RULES,
+                                             (ENDPOINT_RULE,)) for r in rules}
     if not eq or not value or value != value.strip() or (scope, name) not in known:
         raise ValueError(
             f"allowlist entry {entry!r} is neither a dotted class path nor "
@@ -339,7 +339,8 @@ def check_rule(rule: Rule, config: Mapping[str, Any], allowed: Iterable[str], *,
         return None
     if rule.kind == "protocol":
         return (_check_protocol(rule, value, extra, subject, pattern)
-                or hosts.header_problem(config))
+                or hosts.header_problem(config)
+                or _endpoint_problem(config, _extra_values(ENDPOINT_RULE, allowed), subject))
     if pattern and isinstance(value, str) and "{" in value:
         return (rule.at, _placeholder(value, subject, rule))
     if isinstance(value, str) and (value in rule.values or value in extra):
@@ -384,6 +385,47 @@ def _check_protocol(rule: Rule, value: Any, extra: set[str], subject: str,
         return None
     return (rule.at, f"protocol {protocol!r} of {value!r} is not allowed for {subject} "
             f"({rule.does}); {_allowed_text(rule, extra)}")
+
+
+#: Where a filesystem sends its requests, and with them the credentials it holds (on GKE the
+#: pod's Google token from the metadata server): an argument of every fsspec dataset.
+ENDPOINT_RULE = Rule(
+    PROTOCOL_SCOPE, "endpoint", "fs_args", (),
+    "the filesystem sends the dataset's requests, and the credentials it holds (a pod's "
+    "Google token), to the endpoint it names", "endpoint")
+#: Option names, at any depth of a dataset's configuration, that name such an endpoint.
+ENDPOINT_KEYS = frozenset({
+    "endpoint_url", "endpoint", "endpoint_override", "api_endpoint", "base_url",
+    "account_host", "host", "proxy", "proxies", "http_proxy", "https_proxy", "proxy_url",
+    "client_options", "custom_endpoint", "service_endpoint", "storage_endpoint",
+})
+
+
+def _endpoints(config: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(config, Mapping):
+        for key, value in config.items():
+            where = f"{path}{key}"
+            if isinstance(key, str) and key.lower() in ENDPOINT_KEYS:
+                yield where, value
+            else:
+                yield from _endpoints(value, where + ".")
+    elif isinstance(config, (list, tuple)):
+        for i, item in enumerate(config):
+            yield from _endpoints(item, f"{path}[{i}].")
+
+
+def _endpoint_problem(config: Mapping[str, Any], extra: set[str],
+                      subject: str) -> tuple[str, str] | None:
+    """``(key path, message)`` for an endpoint the project's code did not allow."""
+    for where, value in _endpoints(config):
+        if isinstance(value, str) and value in extra:
+            why = hosts.url_problem(value) if "://" in value else None
+            if why is None:
+                continue
+            return (where, f"{why} ({subject})")
+        return (where, f"{value!r} is not allowed for {subject} option '{where}' "
+                f"({ENDPOINT_RULE.does}); {_allowed_text(ENDPOINT_RULE, extra)}")
+    return None
 
 
 def first_problem(class_path: str, config: Mapping[str, Any], allowed: Iterable[str], *,
