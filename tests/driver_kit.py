@@ -1,0 +1,190 @@
+"""The in-process driver tier: real planning, pinning, sealing and pod code, no processes.
+
+:class:`InProcessBackend` is a :class:`~kedro_kinetic.backends.base.Backend` that runs each
+submitted Job's pod code (the entrypoint's own functions, with the manifest's args and the
+key of the Job's attempt) on a thread over the run's local store, and reports the same
+typed events a real backend does. With it, ``GKERunner.run`` exercises the runner, the
+scheduler, node tasks, outcomes, results first, grouping and resume in milliseconds per
+node. What it leaves out on purpose: processes, the fork server, Landlock, signals (the
+slow tiers cover those).
+
+Use the :func:`inprocess` fixture: it gives a :class:`Project` (a folder with ``data/``,
+the working folder of the test) whose :meth:`Project.run` runs a pipeline with
+``GKERunner`` and returns its free outputs.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from kedro_kinetic import seal
+from kedro_kinetic.backends.base import Backend, EventKind, JobEvent
+from kedro_kinetic.errors import RunNotFound
+from kedro_kinetic.manifest import attempt_of, container_of, result_keys
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+@dataclass
+class RunRecord:
+    """What a trusted place (the API, the private run folder) keeps of one run."""
+
+    key: bytes
+    recorded: dict[str, str] = field(default_factory=dict)  # node key -> attempt submitted
+    kept: dict[str, str] = field(default_factory=dict)  # node key -> attempt accepted
+
+
+#: By run id: a resume (a new runner and backend) finds its run's key and attempts here.
+RUNS: dict[str, RunRecord] = {}
+
+
+class InProcessBackend(Backend):
+    """Runs each Job's pod code on a thread (see the module's docstring)."""
+
+    def __init__(self, *, fail_jobs: Callable[[str], int | None] | None = None) -> None:
+        """Args:
+            fail_jobs: ``job name -> exit code`` to end a Job with, before its pod code
+                runs (an OOMKill, a pull error), or ``None`` to run it.
+        """
+        self.events: queue.Queue[JobEvent] = queue.Queue()
+        self.submitted: list[dict[str, Any]] = []
+        self.cancelled: list[str] = []
+        self.closed = False
+        self.record: RunRecord | None = None
+        self._fail_jobs = fail_jobs
+        self._threads: list[threading.Thread] = []
+
+    def run_key(self, run_id: str, resume: bool) -> bytes:
+        if resume and run_id not in RUNS:
+            raise RunNotFound(f"no run {run_id!r} here")
+        if not resume:
+            RUNS[run_id] = RunRecord(seal.new_key())
+        self.record = RUNS[run_id]
+        return self.record.key
+
+    @property
+    def _run_record(self) -> RunRecord:
+        if self.record is None:
+            raise RuntimeError("run_key first")
+        return self.record
+
+    def submit(self, manifest: dict[str, Any], display_name: str) -> str | None:
+        container = container_of(manifest)
+        attempt = attempt_of(container)
+        self.submitted.append(manifest)
+        if attempt is not None:
+            for key in result_keys(manifest):
+                self._run_record.recorded[key] = attempt
+        name = manifest["metadata"]["name"]
+        thread = threading.Thread(target=self._run, args=(name, list(container["args"]),
+                                                           attempt), daemon=True)
+        self._threads.append(thread)
+        self.events.put(JobEvent(name, EventKind.STARTED, time=time.time()))
+        thread.start()
+        return attempt
+
+    def _run(self, name: str, args: list[str], attempt: str | None) -> None:
+        from kedro_kinetic.entrypoint import run_with_key
+
+        forced = self._fail_jobs(name) if self._fail_jobs else None
+        if forced is not None:
+            code, reason = forced, "OOMKilled" if forced == 137 else "Error"
+        else:
+            key = seal.attempt_key(self._run_record.key, attempt) if attempt else None
+            code = run_with_key(args, key)
+            reason = "Completed" if code == 0 else "Error"
+        if name in self.cancelled:
+            reason = "Cancelled"
+        self.events.put(JobEvent(name, EventKind.FINISHED, exit_code=code, reason=reason,
+                                 time=time.time()))
+
+    def attempts(self) -> dict[str, str]:
+        return {**self._run_record.kept, **self._run_record.recorded}
+
+    def retire_attempts(self, node_keys: list[str]) -> None:
+        for key in node_keys:
+            self._run_record.recorded.pop(key, None)
+            self._run_record.kept.pop(key, None)
+
+    def keep_attempts(self, accepted: dict[str, str]) -> None:
+        self._run_record.kept.update(accepted)
+
+    def cancel(self, job_name: str) -> None:
+        self.cancelled.append(job_name)
+
+    def cancel_all(self) -> list[str]:
+        running = [t.name for t in self._threads if t.is_alive()]
+        self.cancelled.extend(running)
+        return running
+
+    def close(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=300)
+        self.closed = True
+
+
+@dataclass
+class Project:
+    """A project folder for in-process runs (the test's working folder)."""
+
+    path: Path
+    monkeypatch: pytest.MonkeyPatch
+    backends: list[InProcessBackend] = field(default_factory=list)
+    fail_jobs: Callable[[str], int | None] | None = None
+
+    @property
+    def data(self) -> Path:
+        return self.path / "data"
+
+    @property
+    def store(self) -> Path:
+        return self.data / "kinetic"
+
+    def run(self, pipeline: Any, catalog: Any = None, *, kinetic: dict | None = None,
+            run_id: str = "run-1", hooks: Any = None, **runner_args: Any) -> dict[str, Any]:
+        """``GKERunner(**runner_args).run(pipeline, catalog)`` with the in-process backend."""
+        from kedro.io import DataCatalog, MemoryDataset
+
+        from kedro_kinetic.runner import GKERunner
+
+        catalog = catalog if catalog is not None else DataCatalog()
+        if "params:kinetic" not in catalog:
+            catalog["params:kinetic"] = MemoryDataset(
+                {"backend": "local", "stream_logs": False, **(kinetic or {})})
+        runner = GKERunner(**runner_args)
+        state = runner._state
+        state.project_path = self.path
+        state.raw_catalog = None
+        backend = InProcessBackend(fail_jobs=self.fail_jobs)
+        self.backends.append(backend)
+        self.monkeypatch.setattr("kedro_kinetic.backends.create", lambda *a, **k: backend)
+        self.last_runner = runner
+        return runner.run(pipeline, catalog, hooks, run_id)
+
+
+@pytest.fixture
+def inprocess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    """A :class:`Project` in ``tmp_path``; fsspec's protocols are restored afterwards (pod
+    code confines ``file`` to the run's data roots)."""
+    import sys
+
+    import fsspec  # noqa: F401 - loads fsspec.registry
+
+    registry_module = sys.modules["fsspec.registry"]  # fsspec.registry is its mappingproxy
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KINETIC_STATE_DIR", str(tmp_path / "state"))
+    registry = dict(registry_module._registry)
+    yield Project(tmp_path, monkeypatch)
+    registry_module._registry.clear()
+    registry_module._registry.update(registry)
+    from kedro_kinetic.activation import STATE
+
+    STATE.active = False
