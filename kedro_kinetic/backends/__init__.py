@@ -38,7 +38,7 @@ def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str 
         from kedro_kinetic.layout import LocalRunFolder
 
         folder = LocalRunFolder(run_root, pipeline=pipeline) if run_root else None
-        confinement = local_confinement(cfg, project_path, conf_source)
+        confinement = local_confinement(cfg, project_path, conf_source, run_root)
         early, STATE.early_server = STATE.early_server, None
         forks = ForkServers(DEFAULT_COMMAND, str(project_path),
                             log=folder.server_log_path if folder else None,

@@ -23,10 +23,13 @@ a folder.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +49,7 @@ TMP_ENVS = ("TMPDIR", "TEMP", "TMP")
 #: What only a node process reads, after it was forked: a fork server that started
 #: without them (or with other values) still serves the run.
 CHILD_ONLY_ENV = frozenset((landlock.CONFINE_ENV, *TMP_ENVS))
+_TMP_PREFIX = "kinetic-node-tmp-"
 #: Extra folders node processes may read, or read and write (the driver's environment).
 READABLE_ENV = "KINETIC_NODE_READABLE"
 WRITABLE_ENV = "KINETIC_NODE_WRITABLE"
@@ -115,8 +119,24 @@ def _matplotlib_folders() -> list[str]:
     return [os.path.join(config, "matplotlib"), os.path.join(cache, "matplotlib")]
 
 
+def run_temporary_folder(run_root: str) -> str:
+    """The run's temporary folder for its node processes: owner-only, named after the run so
+    that a resumed run (whose adopted processes use it) removes it when it ends; a fresh
+    random one if that name is taken by anything else."""
+    if run_root:
+        digest = hashlib.sha256(run_root.encode()).hexdigest()[:24]
+        path = os.path.join(tempfile.gettempdir(), f"{_TMP_PREFIX}{digest}")
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+        info = os.lstat(path)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not (
+                info.st_mode & 0o077):
+            return path
+    return tempfile.mkdtemp(prefix=_TMP_PREFIX)
+
+
 def plan(project: Path, store_path: Path | None, data_roots: Iterable[str],
-         conf_source: str | None, private: Path) -> NodeConfinement:
+         conf_source: str | None, private: Path, run_root: str = "") -> NodeConfinement:
     """The run's confinement request; logs once what holds without Landlock, or an overlap.
 
     Args:
@@ -125,6 +145,7 @@ def plan(project: Path, store_path: Path | None, data_roots: Iterable[str],
         data_roots: settings.py ``KINETIC_DATA_ROOTS`` (relative to the project or absolute).
         conf_source: The project's configuration folder or archive (read only).
         private: The private state folder: never reachable, warned about if it is.
+        run_root: The run's folder in the store (names its temporary folder).
     """
     project = project.resolve()
     read_only = [str(project), str(Path(conf_source or project / "conf").resolve())]
@@ -136,7 +157,7 @@ def plan(project: Path, store_path: Path | None, data_roots: Iterable[str],
         read_only += _google_credentials()
     read_write += _listed(WRITABLE_ENV)
     result = NodeConfinement(read_only, read_write, str(private), list_only=list(LIST_ONLY),
-                             tmp=tempfile.mkdtemp(prefix="kinetic-node-tmp-"))
+                             tmp=run_temporary_folder(run_root))
     result.read_write.append(result.tmp)
     note = landlock.unavailable_note()
     if note:  # once per run: what holds without it
@@ -155,11 +176,13 @@ def _sentence(line: str) -> str:
     return line[:1].upper() + line[1:]
 
 
-def for_run(cfg: RunConfig, project: Path, conf_source: str | None) -> NodeConfinement:
+def for_run(cfg: RunConfig, project: Path, conf_source: str | None,
+            run_root: str = "") -> NodeConfinement:
     """:func:`plan` for a run: its store, the project's data roots, the state folder."""
     from kedro_kinetic import store
     from kedro_kinetic.activation import STATE
     from kedro_kinetic.layout import state_dir
 
     store_path = store.local_path(store.to_uri(cfg.store, project))
-    return plan(project, store_path, STATE.settings.data_roots, conf_source, state_dir())
+    return plan(project, store_path, STATE.settings.data_roots, conf_source, state_dir(),
+                run_root)

@@ -292,3 +292,28 @@ def test_an_early_fork_server_serves_jobs_whose_confinement_and_tmp_differ():
                landlock.CONFINE_ENV: "{}"}
     assert early.fits(job_env)
     assert not early.fits({**job_env, "A": "2"})
+
+
+def test_the_runs_temporary_folder_is_named_after_the_run_so_a_resume_removes_it(tmp_path,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(local_confine.tempfile, "tempdir", str(tmp_path))
+    first = local_confine.run_temporary_folder("file:///p/data/kinetic/runs/r1")
+    assert first == local_confine.run_temporary_folder("file:///p/data/kinetic/runs/r1")
+    assert first != local_confine.run_temporary_folder("file:///p/data/kinetic/runs/r2")
+    assert oct(os.stat(first).st_mode & 0o777) == "0o700"
+
+
+def test_a_temporary_folder_name_taken_by_a_link_or_a_shared_folder_is_not_used(tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setattr(local_confine.tempfile, "tempdir", str(tmp_path))
+    for run, plant in (("r1", "link"), ("r2", "shared")):
+        planted = local_confine.run_temporary_folder(run)
+        os.rmdir(planted)
+        if plant == "link":
+            os.symlink(tmp_path, planted)
+        else:
+            os.mkdir(planted, 0o777)
+            os.chmod(planted, 0o777)  # noqa: S103 - what another user could leave there
+        chosen = local_confine.run_temporary_folder(run)
+        assert chosen != planted and os.path.dirname(chosen) == str(tmp_path)
+        assert oct(os.stat(chosen).st_mode & 0o777) == "0o700"
