@@ -17,6 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: start: one per test session, owner-only, never the user's own.
 STATE_DIR = Path(tempfile.mkdtemp(prefix="kinetic-state-"))
 
+from tests.driver_kit import inprocess  # noqa: E402,F401 - the in-process driver tier's fixture
+
 try:  # the Kubernetes/GCS bench (tests/bench) provides k8s_cluster, gcs_emulator
     from tests.bench.fixtures import *  # noqa: F403
     from tests.bench.real.fixtures import *  # noqa: F403  (real_cluster: the real kubelet)

@@ -223,14 +223,14 @@ class LocalBackend(Backend):
         if orphan is not None:
             logger.info("Adopted process %d of job %s, left running by an earlier driver",
                         orphan, name)
+            adopted = self._orphan_attempt(name)  # its own: results are sealed for it
+            if self._folder is not None and adopted is not None:
+                self._folder.record_attempt(result_keys(manifest), adopted)
             with self._lock:
                 self._adopted[name] = orphan
             self.events.put(JobEvent(name, EventKind.STARTED, time=time.time()))
-            threading.Thread(target=self._follow_adopted, args=(job, orphan),
+            threading.Thread(target=self._follow_adopted, args=(job, orphan, adopted),
                              daemon=True).start()
-            adopted = self._orphan_attempt(name)
-            if self._folder is not None and adopted is not None:
-                self._folder.record_attempt(result_keys(manifest), adopted)
             return adopted
         if self._folder is not None and attempt is not None:
             self._folder.record_attempt(result_keys(manifest), attempt)
@@ -321,7 +321,7 @@ class LocalBackend(Backend):
 
         return tail(path, offset, ended, partial(self._echo, job))
 
-    def _follow_adopted(self, job: _LocalJob, pid: int) -> None:
+    def _follow_adopted(self, job: _LocalJob, pid: int, attempt: str | None) -> None:
         path = self._log_path(job.name)
         if path is None:  # adoption needs the run folder, where the pid was recorded
             raise BackendError(f"cannot follow process {pid} of job {job.name}: no run folder")
@@ -331,7 +331,7 @@ class LocalBackend(Backend):
             return not _alive(pid)
 
         tail(path, size(path), ended, partial(self._echo, job))
-        code = self._reported_exit_code(job.argv)
+        code = self._reported_exit_code(job.argv, attempt)
         with self._lock:
             self._adopted.pop(job.name, None)
             reason = self._killed.pop(job.name, None)
@@ -341,12 +341,13 @@ class LocalBackend(Backend):
             message=None if code is not None else "the adopted process ended without a result",
             time=time.time()))
 
-    def _reported_exit_code(self, argv: list[str]) -> int | None:
-        """The exit code in the sealed result an adopted process wrote (not our child)."""
+    def _reported_exit_code(self, argv: list[str], attempt: str | None = None) -> int | None:
+        """The exit code in the sealed result a process wrote that is not our child (an
+        adopted one, in ``attempt``; or a lost fork, in its argv's)."""
         from kedro_kinetic.errors import KineticError
         from kedro_kinetic.trusted_result import read_trusted
 
-        attempt = _argv_attempt(argv)
+        attempt = attempt or _argv_attempt(argv)
         if self._key is None or attempt is None:
             return None
         try:

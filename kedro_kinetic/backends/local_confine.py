@@ -54,9 +54,10 @@ _TMP_PREFIX = "kinetic-node-tmp-"
 READABLE_ENV = "KINETIC_NODE_READABLE"
 WRITABLE_ENV = "KINETIC_NODE_WRITABLE"
 
-#: Folders node processes may list (names only, no file read): the local store opens each
-#: folder from ``/`` down to an object, one at a time, to refuse links on the way.
-LIST_ONLY = ("/",)
+#: Folders node processes may list (names only, no file read). None: the local store walks
+#: from ``/`` down to an object with path-only descriptors (``O_PATH``), which Landlock does
+#: not check, and opens for listing only folders of the store itself.
+LIST_ONLY: tuple[str, ...] = ()
 
 _WITHOUT = ("the catalog's path rules and the per-attempt result key still hold, but a "
             "library that opens a path by itself can read the private state folder and "

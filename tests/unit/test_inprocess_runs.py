@@ -9,7 +9,6 @@ from kedro.pipeline import Pipeline, node
 
 from kedro_kinetic import naming
 from kedro_kinetic.outcome import RemoteNodeError
-from tests.driver_kit import inprocess  # noqa: F401 - the fixture
 
 FAIL = {"on": False}
 
