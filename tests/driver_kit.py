@@ -19,7 +19,6 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,6 +30,7 @@ from kedro_kinetic.manifest import attempt_of, container_of, result_keys
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
 @dataclass
 class RunRecord:
