@@ -46,7 +46,7 @@ class Observer:
     def start(self) -> None:
         from kubernetes import client
 
-        from kedro_kinetic.backends.k8s_watch import RunWatch
+        from kedro_kinetic.backends.kubernetes.watch import RunWatch
 
         api = self.cluster.api_client()
         self._watch = RunWatch(client.BatchV1Api(api), client.CoreV1Api(api),

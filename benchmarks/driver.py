@@ -234,7 +234,8 @@ def _time_submit_calls(no_fork: bool) -> dict[str, list[float]]:
     the fork servers are switched off, so every node is exec'd as before they
     existed: the same run's baseline.
     """
-    from kedro_kinetic.backends import forkpool, local
+    from kedro_kinetic.backends.local import backend as local
+    from kedro_kinetic.backends.local import forkpool
 
     calls: dict[str, list[float]] = {}
     original = local.LocalBackend.submit
@@ -323,8 +324,8 @@ def cmd_render(args: argparse.Namespace) -> dict:
     import yaml  # noqa: F401
     from kedro.framework.session import KedroSession  # noqa: F401
 
-    from kedro_kinetic import manifest, plan, runner  # noqa: F401
-    from kedro_kinetic.render import render_project
+    from kedro_kinetic.cli.render import render_project
+    from kedro_kinetic.driver import runner  # noqa: F401
 
     u_before = _usage()
     cfg, manifests = render_project(args.project, args.env)

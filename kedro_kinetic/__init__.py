@@ -15,7 +15,7 @@ __all__ = ["GKERunner", "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name == "GKERunner":
-        from kedro_kinetic.runner import GKERunner
+        from kedro_kinetic.driver.runner import GKERunner
 
         return GKERunner
     raise AttributeError(f"module 'kedro_kinetic' has no attribute {name!r}")

@@ -18,7 +18,7 @@ library only: the pod imports it.
     │   └── ObjectNotFound
     ├── BackendError           the cluster or the local process manager refused
     ├── RunNotFound            no run of that id
-    └── RemoteNodeError        a node failed in its pod (defined in kedro_kinetic.outcome)
+    └── RemoteNodeError        a node failed in its pod (defined in kedro_kinetic.driver.outcome)
 """
 
 from __future__ import annotations

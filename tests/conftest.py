@@ -72,9 +72,9 @@ def demo(tmp_path: Path) -> Path:
 def read_result(path: Path):
     """The sealed result at ``path`` (a local run's ``results/<node>.json``), authenticated
     with the key of the attempt the tests' private state folder records for its node."""
-    from kedro_kinetic import seal
-    from kedro_kinetic.layout import LocalRunFolder
-    from kedro_kinetic.result import read_sealed
+    from kedro_kinetic.backends.local.run_folder import LocalRunFolder
+    from kedro_kinetic.wire import seal
+    from kedro_kinetic.wire.result import read_sealed
 
     run_root = path.resolve().parent.parent.as_uri()
     folder = LocalRunFolder(run_root, base=STATE_DIR)
@@ -85,7 +85,8 @@ def read_result(path: Path):
 
 def local_run_folder(project: Path, run_id: str, store: str = "data/kinetic") -> Path:
     """The private folder (key, logs/, pids/) of a local run of ``project``."""
-    from kedro_kinetic.layout import LocalRunFolder, RunLayout
+    from kedro_kinetic.backends.local.run_folder import LocalRunFolder
+    from kedro_kinetic.store.layout import RunLayout
 
     root = RunLayout.for_run((project / store).resolve().as_uri(), run_id).root
     return LocalRunFolder(root, base=STATE_DIR).path

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kedro_kinetic import seal
 from kedro_kinetic.backends.base import Backend, EventKind, JobEvent
 from kedro_kinetic.errors import RunNotFound
-from kedro_kinetic.manifest import attempt_of, container_of, result_keys
+from kedro_kinetic.planning.manifest import attempt_of, container_of, result_keys
+from kedro_kinetic.wire import seal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -91,7 +91,7 @@ class InProcessBackend(Backend):
         return attempt
 
     def _run(self, name: str, args: list[str], attempt: str | None) -> None:
-        from kedro_kinetic.entrypoint import run_with_key
+        from kedro_kinetic.pod.entrypoint import run_with_key
 
         forced = self._fail_jobs(name) if self._fail_jobs else None
         if forced is not None:
@@ -152,7 +152,7 @@ class Project:
         """``GKERunner(**runner_args).run(pipeline, catalog)`` with the in-process backend."""
         from kedro.io import DataCatalog, MemoryDataset
 
-        from kedro_kinetic.runner import GKERunner
+        from kedro_kinetic.driver.runner import GKERunner
 
         catalog = catalog if catalog is not None else DataCatalog()
         if "params:kinetic" not in catalog:
@@ -185,6 +185,6 @@ def inprocess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Proje
     yield Project(tmp_path, monkeypatch)
     registry_module._registry.clear()
     registry_module._registry.update(registry)
-    from kedro_kinetic.activation import STATE
+    from kedro_kinetic.driver.activation import STATE
 
     STATE.active = False

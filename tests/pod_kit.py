@@ -11,9 +11,10 @@ from typing import Any
 
 from kedro.pipeline import node as kedro_node
 
-from kedro_kinetic import payload, seal, store
-from kedro_kinetic.digest import sha256_hex
-from kedro_kinetic.task_spec import SPEC_FORMAT
+from kedro_kinetic import store
+from kedro_kinetic.wire import payload, seal
+from kedro_kinetic.wire.digest import sha256_hex
+from kedro_kinetic.wire.task_spec import SPEC_FORMAT
 
 MARKER_FUNCS = '''
 def touch(marker, *inputs):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kedro_kinetic import scaffold
-from kedro_kinetic.result import EXIT_MEANINGS
+from kedro_kinetic.cli import scaffold
+from kedro_kinetic.wire.result import EXIT_MEANINGS
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -56,11 +56,11 @@ def test_configuration_tables_are_generated_from_the_schema():
     block = text[start.end():text.index(END)].strip("\n")
     assert block == scaffold.reference_markdown().strip("\n"), (
         "docs/configuration.md is out of date: run "
-        "`python -m kedro_kinetic.scaffold docs/configuration.md`")
+        "`python -m kedro_kinetic.cli.scaffold docs/configuration.md`")
 
 
 def test_troubleshooting_covers_every_exit_code_and_stuck_state():
-    from kedro_kinetic.backends.kubernetes import STUCK_WAITING
+    from kedro_kinetic.backends.kubernetes.backend import STUCK_WAITING
 
     text = (DOCS / "troubleshooting.md").read_text()
     for code, meaning in EXIT_MEANINGS.items():

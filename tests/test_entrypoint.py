@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kedro_kinetic import result as results
-from kedro_kinetic.digest import sha256_hex
+from kedro_kinetic.wire import result as results
+from kedro_kinetic.wire.digest import sha256_hex
 from tests.pod_kit import Task, evil_pickle
 
 if TYPE_CHECKING:

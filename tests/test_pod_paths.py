@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kedro_kinetic import result as results
+from kedro_kinetic.wire import result as results
 from tests.pod_kit import Task
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ and a short traceback, as a failed node writes):
   baseline ``NodeResult.from_json`` (parse only): the added driver CPU per node.
 * ``pod_seal``: CPU per result of sealing it in the pod.
 * ``pod_import``: ``python -X importtime -c "import kedro_kinetic.entrypoint"``;
-  the own import time of ``kedro_kinetic.seal`` and ``hmac`` (``hashlib`` and the
+  the own import time of ``kedro_kinetic.wire.seal`` and ``hmac`` (``hashlib`` and the
   error classes are imported by the digest checks anyway) against the whole
   entrypoint import: what the key handling adds to a pod's start-up before any
   node code runs.
@@ -28,7 +28,7 @@ from benchmarks.stats import median, ratio
 
 
 def _result() -> tuple[Any, bytes, str]:
-    from kedro_kinetic.result import NodeResult
+    from kedro_kinetic.wire.result import NodeResult
 
     uri = "gs://bucket/kinetic/runs/2026-11-30t00-00-00-000z-1a2b3c4d/results/node-12345678.json"
     outputs = {f"out_{i}": {"kind": "pickle", "uri": f"gs://b/data/out_{i}.pkl",
@@ -61,14 +61,14 @@ def _import_times(reps: int) -> dict[str, list[float]]:
             if match:
                 own[match[3]] = int(match[1]) / 1e6
                 cumulative[match[3]] = int(match[2]) / 1e6
-        seal.append(own.get("kedro_kinetic.seal", 0.0) + own.get("hmac", 0.0))
+        seal.append(own.get("kedro_kinetic.wire.seal", 0.0) + own.get("hmac", 0.0))
         total.append(cumulative.get("kedro_kinetic.entrypoint", 0.0))
     return {"seal_import_s": seal, "entrypoint_import_s": total}
 
 
 def run(ctx: Any) -> dict[str, Any]:
-    from kedro_kinetic import seal
-    from kedro_kinetic.result import NodeResult, read_sealed
+    from kedro_kinetic.wire import seal
+    from kedro_kinetic.wire.result import NodeResult, read_sealed
 
     repeats = 2000 if ctx.sizes.get("demo_pipeline") is None else 200
     result, body, uri = _result()

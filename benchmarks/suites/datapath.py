@@ -20,7 +20,7 @@ from benchmarks import projects
 
 
 def classify(report: dict[str, Any]) -> dict[str, Any]:
-    from kedro_kinetic import naming
+    from kedro_kinetic.wire import naming
 
     kind_of = {}
     for kind in ("outputs", "free_inputs", "intermediate"):  # intermediate wins
@@ -67,7 +67,7 @@ def run(ctx: Any) -> dict[str, Any]:
         with ctx.bench.workdir(project):
             report = ctx.drive("run", project, env=env, trace_io=True, label="datapath-demo",
                                    pipeline=ctx.sizes["demo_pipeline"])
-        from kedro_kinetic import naming
+        from kedro_kinetic.wire import naming
 
         ctx.bench.delete_run(naming.run_label(report["session_id"]))
         backend = "kubernetes"

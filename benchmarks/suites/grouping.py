@@ -38,7 +38,7 @@ def _one(ctx: Any, name: str, kind: str, mode: str, bench: Any = None) -> dict[s
     with bench.workdir(project):
         report = ctx.drive("run", project, env=env, label=label, timeout=1800,
                            environ=bench.environ)
-    from kedro_kinetic import naming
+    from kedro_kinetic.wire import naming
 
     bench.delete_run(naming.run_label(report["session_id"]))
     jobs = {plan["job_name"] for plan in report["plans"].values()}

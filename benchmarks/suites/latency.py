@@ -124,7 +124,7 @@ def _run_one(ctx: Any, shape: dict[str, Any], source: str, repeat: int,
 
 
 def _run_label(report: dict[str, Any]) -> str:
-    from kedro_kinetic import naming
+    from kedro_kinetic.wire import naming
 
     return naming.run_label(report["session_id"])
 

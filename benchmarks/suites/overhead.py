@@ -50,7 +50,7 @@ def _measure(ctx: Any, backend: str, n: int, repeat: int) -> dict[str, Any]:
                                   results_first=backend != "kubernetes_watch")
         with ctx.bench.workdir(project):
             report = ctx.drive("run", project, env=env, label=label, timeout=1800)
-        from kedro_kinetic import naming
+        from kedro_kinetic.wire import naming
 
         ctx.bench.delete_run(naming.run_label(report["session_id"]))
     ru = report["rusage"]

@@ -3,7 +3,7 @@
 A backend is a small step handler in the style of dagster-k8s: it starts Jobs
 (``submit``), reports what happens to them as typed :class:`JobEvent` objects
 on its ``events`` queue, and stops them (``cancel``, ``cancel_all``). The loop
-that decides what to submit lives once, in :mod:`kedro_kinetic.scheduler`.
+that decides what to submit lives once, in :mod:`kedro_kinetic.driver.scheduler`.
 Optional steps have a documented default on the base class (``preflight`` and
 ``forget`` do nothing) rather than being probed with ``getattr``.
 
@@ -13,10 +13,13 @@ trusted sources) is the :class:`RunInspector` protocol, one per backend.
 
 from __future__ import annotations
 
+import difflib
 import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from kedro_kinetic.errors import RunNotFound
 
 if TYPE_CHECKING:
     import queue
@@ -184,3 +187,20 @@ class RunInspector(Protocol):
 
     def clean(self, run: RunInfo) -> int:
         """Delete the run's Jobs, stored objects and key; return objects deleted."""
+
+
+def find_run(runs: list[RunInfo], wanted: str, where: str = "") -> RunInfo:
+    """The run whose id or label is ``wanted``.
+
+    Raises:
+        RunNotFound: Naming the closest known run ids (never listing them all).
+    """
+    for run in runs:
+        if wanted in (run.run_id, run.label):
+            return run
+    ids = [run.run_id for run in runs]
+    close = difflib.get_close_matches(wanted, ids, n=3, cutoff=0.6)
+    hint = (f"; did you mean {', '.join(close)}?" if close else
+            f"; {len(ids)} run(s) known, see `kedro kinetic status`" if ids else
+            "; no runs are known")
+    raise RunNotFound(f"no run '{wanted}'{where}{hint}")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from kedro_kinetic import naming
+from kedro_kinetic.wire import naming
 from tests.conftest import STATE_DIR
 from tests.e2e.bench_kit import (
     make_bench_demo,

@@ -56,7 +56,7 @@ from pathlib import Path
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro_kinetic import GKERunner
-from kedro_kinetic.outcome import RemoteNodeError
+from kedro_kinetic.driver.outcome import RemoteNodeError
 
 project = Path.cwd()
 bootstrap_project(project)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-SERVER_MODULE = "kedro_kinetic.backends.forkserver"
+SERVER_MODULE = "kedro_kinetic.backends.local.forkserver"
 STORE_SIG = "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
 PRODUCT_SIG = "def compute_product_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
 

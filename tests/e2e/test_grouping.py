@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 
-from kedro_kinetic import naming
+from kedro_kinetic.wire import naming
 from tests.conftest import copy_demo, kedro_cmd, read_result, subprocess_env
 from tests.e2e.bench_kit import DS_NODES, hashes, patch_node
 from tests.e2e.test_failures_local import install_recorder

@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from benchmarks.projects import add_code_settings
-from kedro_kinetic import config, scaffold
-from kedro_kinetic.project_settings import ProjectSettings
+from kedro_kinetic import config
+from kedro_kinetic.cli import scaffold
+from kedro_kinetic.config.project_settings import ProjectSettings
 from tests.kedro_run import kedro, python
 
 pytestmark = pytest.mark.e2e

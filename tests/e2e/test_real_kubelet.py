@@ -196,7 +196,7 @@ def test_tampered_payload_is_refused_inside_the_real_container(real_demo, real_c
                                                               gcs_emulator):
     import hashlib
 
-    from kedro_kinetic.result import EXIT_VERIFICATION_FAILED
+    from kedro_kinetic.wire.result import EXIT_VERIFICATION_FAILED
 
     project = real_demo(hooks=(("tamper", TAMPER, "Tamper"),))
     patch_node(project, CLEAN_SALES, 'open("data/ran.marker", "w").write("ran")')

@@ -25,7 +25,7 @@ def check_jobs(text: str, count: int) -> None:
 
 
 def test_kinetic_render_stdout_is_exactly_yaml(demo):
-    proc = subprocess.run([sys.executable, "-m", "kedro_kinetic.render_cli", "--env", "gke"],
+    proc = subprocess.run([sys.executable, "-m", "kedro_kinetic.cli.render_cli", "--env", "gke"],
                           cwd=demo, capture_output=True, text=True, env=subprocess_env(),
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -8,9 +8,10 @@ import uuid
 
 import pytest
 
-from kedro_kinetic import seal, store
-from kedro_kinetic.result import NodeResult
-from kedro_kinetic.result_watch import ResultWatcher
+from kedro_kinetic import store
+from kedro_kinetic.driver.result_watch import ResultWatcher
+from kedro_kinetic.wire import seal
+from kedro_kinetic.wire.result import NodeResult
 
 pytestmark = pytest.mark.bench
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kedro_kinetic import naming
+from kedro_kinetic.wire import naming
 from tests.e2e.attack_kit import PausedRun
 from tests.e2e.bench_kit import DS_NODES, patch_node
 from tests.kedro_run import START_CEILING, flat, kedro, wait_until

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kedro_kinetic import naming
-from kedro_kinetic.result import RESULT_FORMAT
+from kedro_kinetic.wire import naming
+from kedro_kinetic.wire.result import RESULT_FORMAT
 from tests.conftest import STATE_DIR
 from tests.deep_folders import nest, unnest
 from tests.e2e.bench_kit import DS_NODES, patch_node

@@ -140,7 +140,7 @@ def test_node_processes_never_import_from_their_working_folder(tmp_path):
     """A library setting that names a module (loky's LOKY_PICKLER, imported with scikit-learn;
     allowed in code, or one the refused names missed) resolved it against the node's working
     folder, the project, whose data/ holds what dataset authors and store writers place."""
-    from kedro_kinetic.backends.local import node_env
+    from kedro_kinetic.backends.local.node_env import node_env
 
     marker = tmp_path / "MARKER"
     project = tmp_path / "project"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from kedro_kinetic import landlock
+from kedro_kinetic.confine import landlock
 from tests.conftest import STATE_DIR, kedro_cmd, local_run_folder, subprocess_env
 from tests.e2e.bench_kit import NODES, patch_node
 from tests.kedro_run import flat
@@ -35,7 +35,7 @@ PREPROCESS_SIG = "def preprocess_stores("
 
 ATTACK = """
 import glob, os, pathlib, sys, tempfile
-from kedro_kinetic.layout import LocalRunFolder
+from kedro_kinetic.backends.local.run_folder import LocalRunFolder
 _stolen = []
 _result = sys.argv[sys.argv.index("--result") + 1]  # <store>/runs/<label>/results/<node>
 _run = LocalRunFolder(_result.rsplit("/", 2)[0], base=pathlib.Path({state!r}))

@@ -22,7 +22,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from benchmarks.projects import add_code_settings
-from kedro_kinetic import naming, seal
+from kedro_kinetic.wire import naming, seal
 from tests.e2e.bench_kit import make_bench_demo, patch_node, run_jobs
 from tests.kedro_run import flat, kedro
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kedro_kinetic import naming, seal
-from kedro_kinetic.result import RESULT_FORMAT
+from kedro_kinetic.wire import naming, seal
+from kedro_kinetic.wire.result import RESULT_FORMAT
 from tests.e2e.attack_kit import PausedRun
 from tests.e2e.bench_kit import (
     DS_NODES,

@@ -49,7 +49,7 @@ def test_write_new_on_a_local_folder(tmp_path):
 
 def _plant(uri: str, data: bytes, content_encoding: str | None = None) -> None:
     """Write an object as a store writer can, with whatever metadata they choose."""
-    from kedro_kinetic.gcs_client import client_for
+    from kedro_kinetic.store.gcs_client import client_for
 
     bucket, _, name = uri.removeprefix("gs://").partition("/")
     blob = client_for(uri).bucket(bucket).blob(name)

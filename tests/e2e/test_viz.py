@@ -2,7 +2,7 @@
 
 Two copies of demo_project, each served by its own ``kedro viz run``:
 
-* ``kinetic``: opted in to :func:`kedro_kinetic.viz.with_kinetic_preview`, with a
+* ``kinetic``: opted in to :func:`kedro_kinetic.plugin.viz.with_kinetic_preview`, with a
   switch that makes ``preprocess_stores_node`` raise (``--params reference_year=-1``).
   It is run by GKERunner: a full run, then partial runs, then a failing run.
 * ``plain``: untouched, run by SequentialRunner, to show that projects that do not
@@ -11,7 +11,7 @@ Two copies of demo_project, each served by its own ``kedro viz run``:
 
 The tests of this module run in file order: later runs replace what the Workflow
 view shows. The contract tests at the top need no server; they fail loudly when
-kedro-viz changes what :mod:`kedro_kinetic.viz` relies on.
+kedro-viz changes what :mod:`kedro_kinetic.plugin.viz` relies on.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kedro_kinetic import viz
-from kedro_kinetic.result import NodeResult
+from kedro_kinetic.plugin import viz
+from kedro_kinetic.wire.result import NodeResult
 from tests.e2e.viz_support import (
     FORCED_ERROR,
     HTML_PROBE,
@@ -163,7 +163,7 @@ def _pipeline(*nodes):
 
 
 def test_hook_module_stays_cheap_to_import():
-    code = ("import sys, kedro_kinetic.hooks, kedro_kinetic.viz; "
+    code = ("import sys, kedro_kinetic.plugin.hooks, kedro_kinetic.plugin.viz; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
             "{'kedro_viz', 'kubernetes', 'google', 'fastapi', 'uvicorn', 'cloudpickle'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -181,8 +181,8 @@ class Block:
             raise ImportError("kedro-viz is blocked in this test")
 sys.meta_path.insert(0, Block())
 from pathlib import Path
-from kedro_kinetic import viz
-from kedro_kinetic.activation import RunState
+from kedro_kinetic.plugin import viz
+from kedro_kinetic.driver.activation import RunState
 state = RunState(active=True, project_path=Path({str(tmp_path)!r}))
 assert viz.load_contract() is None
 assert viz.record_run(state, {{"run_id": "r"}}, None, None) is None
@@ -196,8 +196,8 @@ print("ok")
 
 def _plan(node, run_id: str):
     from kedro_kinetic.config import GPU, NodeSettings
-    from kedro_kinetic.manifest import JobIdentity
-    from kedro_kinetic.plan import NodePlan
+    from kedro_kinetic.planning.manifest import JobIdentity
+    from kedro_kinetic.planning.node_plan import NodePlan
 
     ident = JobIdentity(job_name=f"{node.name}-job", node_name=node.name, node_key=node.name,
                         run_id=run_id, run_label=run_id.lower(), pipeline="__default__")
@@ -209,7 +209,7 @@ def _plan(node, run_id: str):
 
 def test_record_run_in_process_and_no_stale_plans(tmp_path):
     """Two runs in one process: the second fails before planning and reuses nothing."""
-    from kedro_kinetic.activation import RunState
+    from kedro_kinetic.driver.activation import RunState
 
     node = _node("train_model_node")
     result = NodeResult(node=node.name, status="succeeded", phase="done", exit_code=0,

@@ -23,7 +23,7 @@ from tests.kedro_run import RUN_CEILING, START_CEILING, STOP_CEILING, kedro_pope
 from tests.kedro_run import kedro as run_kedro
 
 if TYPE_CHECKING:
-    from kedro_kinetic.result import NodeResult
+    from kedro_kinetic.wire.result import NodeResult
 
 ARTIFACTS = REPO / "test-artifacts" / "viz"
 DOCS_SCREENSHOT = REPO / "docs" / "img" / "workflow.png"
@@ -51,7 +51,7 @@ def make_project(parent: Path, *, previews: bool, failure_switch: bool) -> Path:
         registry.write_text(registry.read_text() + (
             "\n\n_register_without_previews = register_pipelines\n\n\n"
             "def register_pipelines() -> dict[str, Pipeline]:  # noqa: F811\n"
-            "    from kedro_kinetic.viz import with_kinetic_preview\n\n"
+            "    from kedro_kinetic.plugin.viz import with_kinetic_preview\n\n"
             "    return with_kinetic_preview(_register_without_previews())\n"
         ))
     if failure_switch:

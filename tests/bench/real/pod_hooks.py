@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kedro.framework.hooks import hook_impl
 
-#: The image's WORKDIR (kedro_kinetic.scaffold.IMAGE_WORKDIR); relative catalog paths start there.
+#: The image's WORKDIR (kedro_kinetic.cli.scaffold.IMAGE_WORKDIR); relative catalog paths start there.
 IMAGE_WORKDIR = "/home/kedro/project"
 PROJECT = Path(__file__).resolve().parents[2]  # src/<package>/this_file.py -> project root
 

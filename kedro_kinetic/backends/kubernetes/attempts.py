@@ -1,0 +1,65 @@
+"""Which attempt of each node counts, as the Kubernetes API records it.
+
+Results are sealed per attempt (:mod:`kedro_kinetic.wire.seal`). On Kubernetes the
+trusted record of an attempt is the Job itself: its container args pin the
+attempt's nonce, and a Job name is reused only after the earlier Job was
+deleted. A finished Job may be deleted later (``ttlSecondsAfterFinished``), so
+the driver also keeps, in the run's key Secret, the attempts whose results it
+accepted (written when the run ends) and drops the entries of nodes that run
+again before any of them is submitted. A store writer can touch neither.
+
+Pure functions over plain JSON objects, plus the Secret's patch body.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from kedro_kinetic.planning.manifest import CONTAINER, attempt_of, result_keys
+from kedro_kinetic.wire import seal
+
+#: The key, in the run's Secret, of the accepted attempts (JSON ``{node key: attempt}``).
+SECRET_ATTEMPTS_KEY = "attempts"  # noqa: S105 - a key name in the Secret, not a secret
+
+
+def from_jobs(jobs: list[dict[str, Any]]) -> dict[str, str]:
+    """``{node key: attempt}`` pinned by the Jobs as the API returned them."""
+    found: dict[str, str] = {}
+    for job in jobs:
+        containers = ((((job.get("spec") or {}).get("template") or {}).get("spec") or {})
+                      .get("containers") or [])
+        container = next((c for c in containers if isinstance(c, dict)
+                          and c.get("name") == CONTAINER), None)
+        attempt = attempt_of(container) if container is not None else None
+        if attempt is not None:
+            for key in result_keys(job):
+                found[key] = attempt
+    return found
+
+
+def from_secret(secret: dict[str, Any]) -> dict[str, str]:
+    """The accepted attempts recorded in the run's Secret (malformed entries skipped)."""
+    text = (secret.get("data") or {}).get(SECRET_ATTEMPTS_KEY)
+    if not isinstance(text, str):
+        return {}
+    try:
+        recorded = json.loads(base64.b64decode(text))
+    except ValueError:
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {k: v for k, v in recorded.items() if isinstance(k, str) and seal.is_attempt(v)}
+
+
+def secret_patch(attempts: dict[str, str]) -> dict[str, Any]:
+    """The patch that replaces the Secret's record with ``attempts``."""
+    text = json.dumps(dict(sorted(attempts.items())), separators=(",", ":"))
+    return {"data": {SECRET_ATTEMPTS_KEY: base64.b64encode(text.encode()).decode()}}
+
+
+def counted(jobs: list[dict[str, Any]], secret: dict[str, Any]) -> dict[str, str]:
+    """The attempt that counts per node: a Job's (the latest attempt while it exists),
+    else the one the Secret records as accepted."""
+    return {**from_secret(secret), **from_jobs(jobs)}
