@@ -15,7 +15,9 @@ the working folder of the test) whose :meth:`Project.run` runs a pipeline with
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +33,8 @@ from kedro_kinetic.wire import seal
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
+
+    from kedro_kinetic.backends.local.run_folder import LocalRunFolder
 
 @dataclass
 class RunRecord:
@@ -48,10 +52,13 @@ RUNS: dict[str, RunRecord] = {}
 class InProcessBackend(Backend):
     """Runs each Job's pod code on a thread (see the module's docstring)."""
 
-    def __init__(self, *, fail_jobs: Callable[[str], int | None] | None = None) -> None:
+    def __init__(self, *, fail_jobs: Callable[[str], int | None] | None = None,
+                 folder: LocalRunFolder | None = None) -> None:
         """Args:
             fail_jobs: ``job name -> exit code`` to end a Job with, before its pod code
                 runs (an OOMKill, a pull error), or ``None`` to run it.
+            folder: The run's private folder, kept as the local backend keeps it (key,
+                attempts, a process record per Job) so that ``kedro kinetic`` sees the run.
         """
         self.events: queue.Queue[JobEvent] = queue.Queue()
         self.submitted: list[dict[str, Any]] = []
@@ -59,9 +66,18 @@ class InProcessBackend(Backend):
         self.closed = False
         self.record: RunRecord | None = None
         self._fail_jobs = fail_jobs
+        self._folder = folder
         self._threads: list[threading.Thread] = []
 
     def run_key(self, run_id: str, resume: bool) -> bytes:
+        if self._folder is not None:  # the key where the local backend keeps it
+            if not resume:
+                self._folder.create(run_id)
+            key = self._folder.key()
+            if run_id not in RUNS or RUNS[run_id].key != key:
+                RUNS[run_id] = RunRecord(key)
+            self.record = RUNS[run_id]
+            return key
         if resume and run_id not in RUNS:
             raise RunNotFound(f"no run {run_id!r} here")
         if not resume:
@@ -83,6 +99,14 @@ class InProcessBackend(Backend):
             for key in result_keys(manifest):
                 self._run_record.recorded[key] = attempt
         name = manifest["metadata"]["name"]
+        if self._folder is not None and attempt is not None:
+            import os
+
+            self._folder.record_attempt(result_keys(manifest), attempt)
+            labels = manifest["metadata"].get("labels") or {}
+            self._folder.record_process(name, os.getpid(), node=display_name,
+                                        key=labels.get("kedro-kinetic.io/node", ""),
+                                        attempt=attempt, via="in-process")
         thread = threading.Thread(target=self._run, args=(name, list(container["args"]),
                                                            attempt), daemon=True)
         self._threads.append(thread)
@@ -166,25 +190,52 @@ class Project:
         self.backends.append(backend)
         self.monkeypatch.setattr("kedro_kinetic.backends.create", lambda *a, **k: backend)
         self.last_runner = runner
-        return runner.run(pipeline, catalog, hooks, run_id)
+        with pristine_fsspec():
+            return runner.run(pipeline, catalog, hooks, run_id)
 
 
 @pytest.fixture
 def inprocess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     """A :class:`Project` in ``tmp_path``; fsspec's protocols are restored afterwards (pod
     code confines ``file`` to the run's data roots)."""
-    import sys
-
-    import fsspec  # noqa: F401 - loads fsspec.registry
-
-    registry_module = sys.modules["fsspec.registry"]  # fsspec.registry is its mappingproxy
     (tmp_path / "data").mkdir()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KINETIC_STATE_DIR", str(tmp_path / "state"))
-    registry = dict(registry_module._registry)
-    yield Project(tmp_path, monkeypatch)
-    registry_module._registry.clear()
-    registry_module._registry.update(registry)
+    with pristine_fsspec():
+        yield Project(tmp_path, monkeypatch)
     from kedro_kinetic.driver.activation import STATE
 
     STATE.active = False
+
+
+@contextlib.contextmanager
+def pristine_fsspec() -> Iterator[None]:
+    """Restore fsspec's protocol registry afterwards: pod code run in this process confines
+    ``file`` to its run's data roots, which Kedro's own config loader must not inherit."""
+    import fsspec  # noqa: F401 - loads fsspec.registry
+
+    module = sys.modules["fsspec.registry"]  # fsspec.registry is its mappingproxy
+    saved = dict(module._registry)
+    try:
+        yield
+    finally:
+        module._registry.clear()
+        module._registry.update(saved)
+
+
+def session_backend(monkeypatch: pytest.MonkeyPatch) -> list[InProcessBackend]:
+    """Make every backend a run creates an in-process one keeping the run's private folder
+    (``kedro run`` in-process, then ``kedro kinetic`` sees the run); returns them."""
+    from kedro_kinetic.backends.local.run_folder import LocalRunFolder
+
+    made: list[InProcessBackend] = []
+
+    def create(cfg: Any, **kwargs: Any) -> InProcessBackend:
+        root, pipeline = kwargs.get("run_root", ""), kwargs.get("pipeline", "")
+        backend = InProcessBackend(folder=LocalRunFolder(root, pipeline=pipeline)
+                                   if root else None)
+        made.append(backend)
+        return backend
+
+    monkeypatch.setattr("kedro_kinetic.backends.create", create)
+    return made

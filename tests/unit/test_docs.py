@@ -13,7 +13,7 @@ import pytest
 from kedro_kinetic.cli import scaffold
 from kedro_kinetic.wire.result import EXIT_MEANINGS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 BEGIN = re.compile(r"<!-- BEGIN kinetic keys[^>]*-->\n")
 END = "<!-- END kinetic keys -->"
