@@ -10,6 +10,7 @@ library only: the pod imports it.
     ├── ConfigError            the kinetic: block, runner params, project settings
     ├── CatalogSpecError       a catalog entry: shape, allowlist, code-choosing arguments
     ├── SpecError              a task spec's shape (pod side), payload/spec mismatch
+    ├── ManifestError          a Job manifest a project hook patched into a wrong shape
     ├── CredentialsError       credential names the pod cannot resolve
     ├── VerificationError      a digest pin is missing or does not match
     ├── SealError              a store document failed authentication (see seal.py)
@@ -38,6 +39,10 @@ class CatalogSpecError(KineticError):
 
 class SpecError(KineticError):
     """A task spec is malformed or does not match its payload."""
+
+
+class ManifestError(KineticError, ValueError):
+    """A patched Job manifest changed something that must stay as rendered."""
 
 
 class CredentialsError(KineticError):

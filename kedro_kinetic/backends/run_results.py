@@ -17,6 +17,7 @@ from kedro_kinetic.errors import KineticError
 from kedro_kinetic.store.layout import RunLayout
 from kedro_kinetic.store.trusted_result import read_trusted
 from kedro_kinetic.wire import seal
+from kedro_kinetic.wire.result import Status
 
 if TYPE_CHECKING:
     from kedro_kinetic.backends.base import NodeStatus
@@ -79,7 +80,7 @@ def with_group_nodes(rows: list[NodeStatus], results: dict[str, NodeResult]
         if key in shown:
             continue
         row = NodeStatus(result.node, "-", key, result.status, result.duration)
-        if result.status != "succeeded":
+        if result.status != Status.SUCCEEDED:
             row.detail = f"{result.error_type}: {result.error_message}"
         out.append(row)
     return sorted(out, key=lambda r: r.node)

@@ -32,6 +32,7 @@ from kedro_kinetic.config.schema import (
     RUN_SCALARS,
     RUN_SCHEMA,
     TPU,
+    BackendKind,
     NodeSettings,
     check,
 )
@@ -85,7 +86,7 @@ def _merge(base: Mapping[str, Any], *layers: Mapping[str, Any] | None) -> dict[s
 class RunConfig:
     """The validated configuration for one run (one set of pipeline names)."""
 
-    backend: str = "local"
+    backend: BackendKind = "local"
     image: str | None = None
     image_policy: str = "warn"
     namespace: str = "default"

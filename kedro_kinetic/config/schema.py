@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from kedro_kinetic.config import quantities
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-BACKENDS = ("local", "kubernetes")
+#: Where a run's Jobs run: a closed set (``backends.create`` builds one per kind).
+BackendKind = Literal["local", "kubernetes"]
+BACKENDS: tuple[BackendKind, ...] = ("local", "kubernetes")
 IMAGE_POLICIES = ("warn", "require_digest", "allow")
 LOCAL_IMAGE = "local/kedro-project:latest"
 

@@ -28,6 +28,7 @@ from kedro_kinetic.driver.remote_data import placeholders
 from kedro_kinetic.driver.remote_errors import remote_error
 from kedro_kinetic.driver.scheduler import NOT_RUN
 from kedro_kinetic.errors import StoreError, StoreObjectError
+from kedro_kinetic.wire.result import Status
 
 if TYPE_CHECKING:
     from kedro.pipeline.node import Node
@@ -44,24 +45,24 @@ def _retries(ctx: RunContext, node: Node) -> int:
     return plan.settings.retries
 
 
-def settles(ctx: RunContext, node: Node, event: JobEvent) -> bool:
+def result_is_final(ctx: RunContext, node: Node, event: JobEvent) -> bool:
     """Whether a node's early result is final: it succeeded, or no retry will follow."""
     result = event.result
-    return result is not None and (result.status == "succeeded" or _retries(ctx, node) == 0)
+    return result is not None and (result.status == Status.SUCCEEDED or _retries(ctx, node) == 0)
 
 
-def conclude(ctx: RunContext, node: Node, result: NodeResult, event: JobEvent,
+def settle_node(ctx: RunContext, node: Node, result: NodeResult, event: JobEvent,
              succeeded: bool) -> RemoteNodeError | None:
     """Pin the node's output digests and fire its hooks; return its error, if any."""
     plan = ctx.plans[node]
     ctx.timeline.setdefault(node.name, {})["finished_seen"] = time.time()
     ctx.results[node.name] = result
     inputs = placeholders(plan.inputs, ctx.digests)
-    if succeeded and result.status == "succeeded":
+    if succeeded and result.status == Status.SUCCEEDED:
         try:
             ctx.digests.update(output_digests(plan, result))
         except StoreObjectError as exc:
-            result.status, result.error_message = "failed", str(exc)
+            result.status, result.error_message = Status.FAILED, str(exc)
         else:
             ctx.planner.sizes.update(output_sizes(plan, result))
             if plan.attempt is not None:  # recorded for a later resume
@@ -70,34 +71,34 @@ def conclude(ctx: RunContext, node: Node, result: NodeResult, event: JobEvent,
             ctx.hooks.hook.after_node_run(node=node, catalog=ctx.catalog, inputs=inputs,
                                           outputs=outputs, is_async=ctx.is_async,
                                           run_id=ctx.run_id)
-            _settled(ctx, [node])
+            _stop_watching(ctx, [node])
             return None
     error = remote_error(node.name, result, event.reason,  # keeps the node's error type
                          f"Logs: kedro kinetic logs {ctx.run_id} {node.name}")
     ctx.hooks.hook.on_node_error(error=error, node=node, catalog=ctx.catalog, inputs=inputs,
                                  is_async=ctx.is_async, run_id=ctx.run_id)
-    _settled(ctx, [node])
+    _stop_watching(ctx, [node])
     return error
 
 
-def _settled(ctx: RunContext, nodes: list[Node]) -> None:
+def _stop_watching(ctx: RunContext, nodes: list[Node]) -> None:
     if ctx.watcher is not None:
         ctx.watcher.settled([ctx.plans[n].result_uri for n in nodes])
 
 
-def finish(ctx: RunContext, node: Node, event: JobEvent) -> RemoteNodeError | None:
+def settle_from_result(ctx: RunContext, node: Node, event: JobEvent) -> RemoteNodeError | None:
     """Settle a node from its early, authenticated result."""
     result = checked(ctx.plans[node], event.result, None)
-    return conclude(ctx, node, result, event, succeeded=True)
+    return settle_node(ctx, node, result, event, succeeded=True)
 
 
-def finish_job(ctx: RunContext, nodes: list[Node], event: JobEvent
+def settle_job(ctx: RunContext, nodes: list[Node], event: JobEvent
                ) -> list[tuple[Node, BaseException | str | None]]:
     """Settle the unsettled nodes of a Job that ended (see the module's docstring)."""
     if len(nodes) == 1 or ctx.plans[nodes[0]].group is None:
         node = nodes[0]
         result = read_result(ctx.plans[node], event, ctx.result_key(ctx.plans[node]))
-        return [(node, conclude(ctx, node, result, event, event.exit_code == 0))]
+        return [(node, settle_node(ctx, node, result, event, event.exit_code == 0))]
     stored: dict[Node, NodeResult | None] = {}
     for node in nodes:
         try:
@@ -106,7 +107,7 @@ def finish_job(ctx: RunContext, nodes: list[Node], event: JobEvent
         except StoreError:
             stored[node] = None
     culprit = next((n for n in nodes if (r := stored[n]) is not None
-                    and r.status != "succeeded"), None)
+                    and r.status != Status.SUCCEEDED), None)
     if culprit is None:
         culprit = next((n for n in nodes if stored[n] is None), None)
     outcomes: list[tuple[Node, BaseException | str | None]] = []
@@ -115,13 +116,13 @@ def finish_job(ctx: RunContext, nodes: list[Node], event: JobEvent
         if after or (node is not culprit and stored[node] is None):
             # after the failure, or before a node the pod refused up front: never ran
             outcomes.append((node, NOT_RUN))
-            _settled(ctx, [node])
+            _stop_watching(ctx, [node])
             continue
         found = stored[node]
         if found is None:  # the culprit, or (no culprit) never: explained from the Job
             result = read_result(ctx.plans[node], event, ctx.result_key(ctx.plans[node]))
         else:
             result = checked(ctx.plans[node], found, None)
-        outcomes.append((node, conclude(ctx, node, result, event,
+        outcomes.append((node, settle_node(ctx, node, result, event,
                                         succeeded=node is not culprit)))
     return outcomes

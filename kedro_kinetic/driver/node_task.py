@@ -2,7 +2,7 @@
 
 The counterpart of Kedro's ``kedro/runner/task.py::Task``: the scheduler loop
 (:mod:`kedro_kinetic.driver.scheduler`) calls :meth:`NodeTasks.submit` when a node is
-ready and :meth:`NodeTasks.finish` when the backend reports it ended. Kedro's
+ready and :meth:`NodeTasks.settle_from_result` when the backend reports it ended. Kedro's
 node hooks are fired here with the original ``Node`` objects and every
 argument of their spec; the data itself never passes through the driver, so
 hooks see :class:`~kedro_kinetic.driver.remote_data.RemoteData` placeholders.
@@ -152,12 +152,12 @@ class NodeTasks:
                                  "bytes": len(blob)}
 
     # -- outcome (see kedro_kinetic.driver.completion) ----------------------------------------
-    def settles(self, node: Node, event: JobEvent) -> bool:
-        return completion.settles(self.ctx, node, event)
+    def result_is_final(self, node: Node, event: JobEvent) -> bool:
+        return completion.result_is_final(self.ctx, node, event)
 
-    def finish(self, node: Node, event: JobEvent) -> RemoteNodeError | None:
-        return completion.finish(self.ctx, node, event)
+    def settle_from_result(self, node: Node, event: JobEvent) -> RemoteNodeError | None:
+        return completion.settle_from_result(self.ctx, node, event)
 
-    def finish_job(self, nodes: list[Node], event: JobEvent
+    def settle_job(self, nodes: list[Node], event: JobEvent
                    ) -> list[tuple[Node, BaseException | str | None]]:
-        return completion.finish_job(self.ctx, nodes, event)
+        return completion.settle_job(self.ctx, nodes, event)

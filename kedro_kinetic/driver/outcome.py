@@ -19,7 +19,7 @@ from kedro_kinetic import store
 from kedro_kinetic.errors import KineticError, SealError, StoreError, StoreObjectError
 from kedro_kinetic.planning.node_plan import reported_digest
 from kedro_kinetic.store.trusted_result import read_trusted
-from kedro_kinetic.wire.result import EXIT_MEANINGS, NodeResult
+from kedro_kinetic.wire.result import EXIT_MEANINGS, NodeResult, Status
 from kedro_kinetic.wire.text import printable
 
 if TYPE_CHECKING:
@@ -109,12 +109,12 @@ def checked(plan: NodePlan, result: NodeResult, exit_code: int | None) -> NodeRe
     if result.node == "?":  # the pod failed before it could read (verify) its spec
         result.node = plan.node.name
     if result.node != plan.node.name:
-        result.status = "failed"
+        result.status = Status.FAILED
         result.error_message = (f"result {plan.result_uri} names another node "
                                 f"('{result.node}')")
-    if exit_code not in (None, result.exit_code, 0) and result.status == "succeeded" \
+    if exit_code not in (None, result.exit_code, 0) and result.status == Status.SUCCEEDED \
             and plan.group is None:
-        result.status = "failed"
+        result.status = Status.FAILED
         result.exit_code = exit_code
         result.error_message = f"the pod's exit code was {exit_code}"
     return result
@@ -178,7 +178,7 @@ def read_finished(plan: NodePlan, key: bytes | None) -> NodeResult | None:
     result = read_trusted(plan.result_uri, key)
     if result is None:
         return None
-    if result.status != "succeeded" or result.node != plan.node.name:
+    if result.status != Status.SUCCEEDED or result.node != plan.node.name:
         return None
     try:
         output_digests(plan, result)

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 
 from kedro_kinetic import store
 from kedro_kinetic.backends.base import EventKind, JobEvent
-from kedro_kinetic.wire.result import MAX_RESULT_BYTES, read_sealed
+from kedro_kinetic.store.trusted_result import read_stored_result
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -177,10 +177,10 @@ class ResultWatcher:
 
     def _read(self, uri: str, expected: _Expected, version: str) -> None:
         try:
-            if expected.key is None:
+            found = read_stored_result(uri, expected.key)
+            if found is None:
                 return
-            data = store.read_bytes(uri, MAX_RESULT_BYTES)
-            result = read_sealed(data, expected.key, uri)
+            result, data = found
         except Exception:  # whatever was planted: the Job's end will tell
             # answered: a result is written whole (renamed, or one upload), so this
             # version never becomes authentic; the pod's own write is a new version

@@ -47,6 +47,7 @@ from kedro_kinetic.planning.catalog_spec import CatalogResolver, is_parameter, p
 from kedro_kinetic.planning.plan import Planner
 from kedro_kinetic.store.layout import RunLayout
 from kedro_kinetic.wire.allowlist import build_allowlist, class_path
+from kedro_kinetic.wire.result import Status
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -265,7 +266,7 @@ class GKERunner(AbstractRunner):
 
     def _finished_count(self) -> int:
         """Nodes of this run that finished: before a resume, or now (sealed and succeeded)."""
-        now = {name for name, r in self.last_results.items() if r.status == "succeeded"}
+        now = {name for name, r in self.last_results.items() if r.status == Status.SUCCEEDED}
         return len(now | self._finished_before)
 
     def _backend(self, cfg: kinetic_config.RunConfig, project: Path, run_id: str) -> Backend:

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 #: Threads that store specs and create Jobs for ready nodes at the same time.
 SUBMITTERS = 8
-#: What :meth:`NodeOps.finish_job` returns for a node its Job never ran.
+#: What :meth:`NodeOps.settle_job` returns for a node its Job never ran.
 NOT_RUN = "not run"
 
 
@@ -46,13 +46,13 @@ class NodeOps(Protocol):
     def submit(self, nodes: tuple[Node, ...]) -> Callable[[], None]:
         """Fire the nodes' hooks and pin their specs (on the loop's thread); return the I/O."""
 
-    def settles(self, node: Node, event: JobEvent) -> bool:
+    def result_is_final(self, node: Node, event: JobEvent) -> bool:
         """Whether a node's early result (``NODE_RESULT``) is final."""
 
-    def finish(self, node: Node, event: JobEvent) -> BaseException | None:
+    def settle_from_result(self, node: Node, event: JobEvent) -> BaseException | None:
         """Finish a node from its early result; fire its hooks; return its error, if any."""
 
-    def finish_job(self, nodes: list[Node], event: JobEvent
+    def settle_job(self, nodes: list[Node], event: JobEvent
                    ) -> list[tuple[Node, BaseException | str | None]]:
         """Finish a Job's unfinished nodes when the Job ended: each gets ``None``
         (succeeded), its error, or :data:`NOT_RUN`."""
@@ -62,7 +62,7 @@ class NodeOps(Protocol):
 
 
 @dataclass
-class Outcome:
+class ScheduleOutcome:
     """How a schedule ended."""
 
     done: set[Node]
@@ -94,14 +94,14 @@ class Scheduler:
         self._fail_fast = fail_fast
         self._stopped: set[str] = set()  # Jobs one of whose nodes failed early
 
-    def run(self, ops: NodeOps, done: set[Node] | None = None) -> Outcome:
+    def run(self, ops: NodeOps, done: set[Node] | None = None) -> ScheduleOutcome:
         """Run every node not in ``done``, Job by Job.
 
         Raises:
             BaseException: What a submission raised on the loop's thread (a hook, a
                 missing pin), or an interrupt; every running Job is cancelled first.
         """
-        outcome = Outcome(done=set(done or ()))
+        outcome = ScheduleOutcome(done=set(done or ()))
         todo = {job: nodes for job, nodes in self._units.items()
                 if any(n not in outcome.done for n in nodes)}
         running: dict[str, list[Node]] = {}
@@ -150,7 +150,7 @@ class Scheduler:
             raise
 
     def _handle(self, ops: NodeOps, event: JobEvent, running: dict[str, list[Node]],
-                submitting: dict[str, Future[None]], outcome: Outcome) -> None:
+                submitting: dict[str, Future[None]], outcome: ScheduleOutcome) -> None:
         job = event.job_name
         if event.kind is EventKind.UNSUBMITTED:
             if outcome.failure is None:
@@ -163,30 +163,30 @@ class Scheduler:
             return
         if event.kind is EventKind.NODE_RESULT:
             node = next((n for n in pending if n.name == event.node), None)
-            if node is None or not ops.settles(node, event):
+            if node is None or not ops.result_is_final(node, event):
                 return
             pending.remove(node)
             if not pending:
                 del running[job]
-            result = ops.finish(node, event)
+            result = ops.settle_from_result(node, event)
             if result is not None:
                 self._stopped.add(job)  # its pod stops: the rest of the group never runs
-            self._settle(ops, node, result, event, running, submitting, outcome)
+            self._on_settled(ops, node, result, event, running, submitting, outcome)
         elif event.kind is EventKind.FINISHED:
             del running[job]
             settled: list[tuple[Node, BaseException | str | None]] = (
                 [(n, NOT_RUN) for n in pending] if job in self._stopped
-                else ops.finish_job(pending, event))
+                else ops.settle_job(pending, event))
             for node, outcome_of in settled:
-                self._settle(ops, node, outcome_of, event, running, submitting, outcome)
+                self._on_settled(ops, node, outcome_of, event, running, submitting, outcome)
         else:
             state = NodeState.RUNNING if event.kind is EventKind.STARTED else NodeState.PENDING
             for node in pending:
                 ops.show(node, state, event.message or event.reason or "")
 
-    def _settle(self, ops: NodeOps, node: Node, result: BaseException | str | None,
+    def _on_settled(self, ops: NodeOps, node: Node, result: BaseException | str | None,
                 event: JobEvent, running: dict[str, list[Node]],
-                submitting: dict[str, Future[None]], outcome: Outcome) -> None:
+                submitting: dict[str, Future[None]], outcome: ScheduleOutcome) -> None:
         if result is None:
             ops.show(node, NodeState.SUCCEEDED)
             outcome.done.add(node)

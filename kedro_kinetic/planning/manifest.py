@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kedro_kinetic.errors import ManifestError
 from kedro_kinetic.wire import seal
 from kedro_kinetic.wire.naming import key_secret, sanitise
 from kedro_kinetic.wire.result import EXIT_BAD_SPEC, EXIT_PAYLOAD_UNUSABLE, EXIT_VERIFICATION_FAILED
@@ -308,10 +309,6 @@ def container_of(manifest: dict[str, Any]) -> dict[str, Any]:
         if container.get("name") == CONTAINER:
             return container
     raise ValueError(f"manifest {manifest['metadata']['name']} has no '{CONTAINER}' container")
-
-
-class ManifestError(ValueError):
-    """A patched manifest changed something that must stay as rendered."""
 
 
 def check_patched(original: dict[str, Any], patched: Any, node_name: str) -> dict[str, Any]:

@@ -36,6 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kedro_kinetic.wire.result import Status
+
 if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
 
@@ -51,7 +53,7 @@ from kedro_kinetic.plugin.viz_contract import (
     load_contract,
 )
 from kedro_kinetic.plugin.viz_events import (
-    NodeRun,
+    RecordedNode,
     _now,
     build_events,
     iso,
@@ -59,7 +61,7 @@ from kedro_kinetic.plugin.viz_events import (
     node_runs,
 )
 
-__all__ = ["SUPPORTED_KEDRO_VIZ", "KineticPreview", "NodeRun", "VizContract", "build_events",
+__all__ = ["SUPPORTED_KEDRO_VIZ", "KineticPreview", "RecordedNode", "VizContract", "build_events",
            "is_supported", "load_contract", "preview_text", "record_run", "with_kinetic_preview"]
 
 logger = logging.getLogger(__name__)
@@ -186,18 +188,18 @@ def _last_run(result: NodeResult | None) -> dict[str, Any]:
     if result is None:
         return {"status": "not started"}
     out: dict[str, Any] = {
-        "status": "success" if result.status == "succeeded" else "failed",
+        "status": "success" if result.status == Status.SUCCEEDED else "failed",
         "duration_seconds": round(result.duration, 3) if result.duration is not None else None,
         "started_at": iso(result.started_at),
         "finished_at": iso(result.finished_at),
         "exit_code": result.exit_code,
     }
-    if result.status != "succeeded":
+    if result.status != Status.SUCCEEDED:
         out["error"] = node_error_text(result)
     return out
 
 
-def build_record(runs: list[NodeRun], run_id: str, run_params: Mapping[str, Any]) -> dict:
+def build_record(runs: list[RecordedNode], run_id: str, run_params: Mapping[str, Any]) -> dict:
     """The per-node Job record kept next to kedro-viz's events."""
     nodes = {}
     for run in runs:

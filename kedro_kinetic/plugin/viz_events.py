@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from kedro_kinetic.wire.result import Status
+
 if TYPE_CHECKING:
     from kedro.pipeline.node import Node
 
@@ -29,7 +31,7 @@ DATASET_AVAILABLE = "Available"
 # -- what the run produced --------------------------------------------------------
 
 @dataclass(frozen=True)
-class NodeRun:
+class RecordedNode:
     """One planned node of the run, with its pod's result once it finished."""
 
     node: Node
@@ -38,14 +40,15 @@ class NodeRun:
 
     @property
     def succeeded(self) -> bool:
-        return self.result is not None and self.result.status == "succeeded"
+        return self.result is not None and self.result.status == Status.SUCCEEDED
 
 
-def node_runs(plans: Mapping[Any, NodePlan], results: Mapping[str, NodeResult]) -> list[NodeRun]:
+def node_runs(plans: Mapping[Any, NodePlan],
+              results: Mapping[str, NodeResult]) -> list[RecordedNode]:
     """The planned nodes; finished ones first, in the order their pods ended."""
-    runs = [NodeRun(node, plan, results.get(node.name)) for node, plan in plans.items()]
+    runs = [RecordedNode(node, plan, results.get(node.name)) for node, plan in plans.items()]
 
-    def order(run: NodeRun) -> tuple[int, float, str]:
+    def order(run: RecordedNode) -> tuple[int, float, str]:
         if run.result is None:
             return (1, 0.0, run.node.name)
         return (0, run.result.finished_at or 0.0, run.node.name)
@@ -67,7 +70,7 @@ def _now() -> str:
 class DatasetSizes:
     """Sizes in bytes: reported by the pods for pickled data, else read from the catalog."""
 
-    def __init__(self, runs: Iterable[NodeRun], contract: VizContract, catalog: Any) -> None:
+    def __init__(self, runs: Iterable[RecordedNode], contract: VizContract, catalog: Any) -> None:
         self._reported: dict[str, int] = {}
         for run in runs:
             for name, info in (run.result.outputs if run.result else {}).items():
@@ -100,7 +103,7 @@ def _dataset_event(event: str, name: str, size: int, contract: VizContract) -> d
 
 
 def _inputs_were_loaded(result: NodeResult) -> bool:
-    return result.status == "succeeded" or result.phase in ("run", "save", "done")
+    return result.status == Status.SUCCEEDED or result.phase in ("run", "save", "done")
 
 
 def node_error_text(result: NodeResult) -> str:
@@ -120,7 +123,8 @@ def as_html_text(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def node_events(run: NodeRun, sizes: DatasetSizes, contract: VizContract) -> list[dict[str, Any]]:
+def node_events(run: RecordedNode, sizes: DatasetSizes,
+                contract: VizContract) -> list[dict[str, Any]]:
     """kedro-viz events for one finished node, as its own hook would write them.
 
     A failed node gets an ``after_node_run`` with status ``failed`` (so its
@@ -157,7 +161,7 @@ def node_events(run: NodeRun, sizes: DatasetSizes, contract: VizContract) -> lis
     return events
 
 
-def pipeline_error_event(error: BaseException, runs: list[NodeRun], ordered: list[Node],
+def pipeline_error_event(error: BaseException, runs: list[RecordedNode], ordered: list[Node],
                          contract: VizContract) -> dict[str, Any]:
     """kedro-viz's ``on_pipeline_error`` event, pointing at the failed (or first unstarted) node."""
     event: dict[str, Any] = {
@@ -178,7 +182,7 @@ def pipeline_error_event(error: BaseException, runs: list[NodeRun], ordered: lis
     return event
 
 
-def build_events(runs: list[NodeRun], ordered: list[Node], contract: VizContract, catalog: Any,
+def build_events(runs: list[RecordedNode], ordered: list[Node], contract: VizContract, catalog: Any,
                  error: BaseException | None = None,
                  started: float | None = None) -> list[dict[str, Any]]:
     """All events of one run, in kedro-viz's ``kedro_pipeline_events.json`` format.

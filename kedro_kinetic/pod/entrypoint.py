@@ -33,7 +33,7 @@ from typing import Any
 
 from kedro_kinetic.confine.landlock import confine_from_env
 from kedro_kinetic.errors import SpecError
-from kedro_kinetic.pod.node import NodeRun, read_pinned
+from kedro_kinetic.pod.node import PodNode, read_pinned
 from kedro_kinetic.wire import result as results
 from kedro_kinetic.wire import seal
 from kedro_kinetic.wire.digest import VerificationError, is_digest
@@ -121,7 +121,7 @@ def _entries(args: _Args) -> list[dict[str, Any]]:
              "result_uri": args.result}]
 
 
-def _guard(run: NodeRun, key: bytes | None, step: Any) -> None:
+def _guard(run: PodNode, key: bytes | None, step: Any) -> None:
     try:
         step()
     except Exception as exc:
@@ -130,7 +130,7 @@ def _guard(run: NodeRun, key: bytes | None, step: Any) -> None:
         raise _Stop(code) from exc
 
 
-def _memory_reads(runs: list[NodeRun]) -> list[frozenset[str]]:
+def _memory_reads(runs: list[PodNode]) -> list[frozenset[str]]:
     """For each node, which of its outputs a later node of the pod reads from memory."""
     later: set[str] = set()
     keeps = []
@@ -140,7 +140,7 @@ def _memory_reads(runs: list[NodeRun]) -> list[frozenset[str]]:
     return list(reversed(keeps))
 
 
-def run_nodes(runs: list[NodeRun], key: bytes | None) -> int:
+def run_nodes(runs: list[PodNode], key: bytes | None) -> int:
     """Verify every node, read every node, then run them in order; return the exit code."""
     try:
         for run in runs:
@@ -157,25 +157,36 @@ def run_nodes(runs: list[NodeRun], key: bytes | None) -> int:
     return results.EXIT_OK
 
 
-def run_with_key(argv: list[str], key: bytes | None) -> int:
-    """Run the node(s) ``argv`` pins with this attempt's key already in hand; return the
-    exit code. :func:`main` without the process-wide steps (signals, the environment,
-    confinement): the in-process test tier runs pod code this way."""
-    args = _parse(argv)
+def _refused(args: _Args, key: bytes | None, exc: Exception) -> int:
+    """Nothing could start: one failed result at ``--result`` (sealed when a key is in
+    hand); return the exit code."""
+    first = PodNode({"result_uri": args.result or "", "node": None}, args.notice)
+    first.res.phase = "verify"
+    code = first.fail(exc)
+    if args.result:
+        first.report(key)
+    return code
+
+
+def _run_parsed(args: _Args, key: bytes | None) -> int:
     try:
         if not args.result:
             raise VerificationError("--result is required")
         if key is None:
-            raise VerificationError("no key for this attempt; nothing was run")
-        runs = [NodeRun(entry, args.notice) for entry in _entries(args)]
-    except Exception as exc:  # nothing could start: one failed result, at --result
-        first = NodeRun({"result_uri": args.result or "", "node": None}, args.notice)
-        first.res.phase = "verify"
-        code = first.fail(exc)
-        if args.result:
-            first.report(key)
-        return code
+            raise VerificationError(
+                f"the pod has no key (${seal.KEY_ENV} or ${seal.ATTEMPT_KEY_ENV}), so its "
+                "results could not be authenticated; nothing was run")
+        runs = [PodNode(entry, args.notice) for entry in _entries(args)]
+    except Exception as exc:
+        return _refused(args, key, exc)
     return run_nodes(runs, key)
+
+
+def run_with_key(argv: list[str], key: bytes | None) -> int:
+    """Run the node(s) ``argv`` pins with this attempt's key already in hand; return the
+    exit code. :func:`main` without the process-wide steps (signals, the environment,
+    confinement): the in-process test tier runs pod code this way."""
+    return _run_parsed(_parse(argv), key)
 
 
 def _stop(signum: int, _frame: object) -> None:
@@ -192,7 +203,6 @@ def main(argv: list[str] | None = None) -> int:
     """
     signal.signal(signal.SIGTERM, _stop)
     args = _parse(sys.argv[1:] if argv is None else argv)
-    first = NodeRun({"result_uri": args.result or "", "node": None}, args.notice)
     key: bytes | None = None
     try:
         attempt = args.attempt if seal.is_attempt(args.attempt) else None
@@ -200,20 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         note = confine_from_env()  # next (local backend): only the run's folders are reachable
         if note:
             print(f"[kinetic-pod] {note}", file=sys.stderr, flush=True)
-        if not args.result:
-            raise VerificationError("--result is required")
-        if key is None:
-            raise VerificationError(
-                f"the pod has no key (${seal.KEY_ENV} or ${seal.ATTEMPT_KEY_ENV}), so its "
-                "results could not be authenticated; nothing was run")
-        runs = [NodeRun(entry, args.notice) for entry in _entries(args)]
-    except Exception as exc:  # nothing could start: one failed result, at --result
-        first.res.phase = "verify"
-        code = first.fail(exc)
-        if args.result:
-            first.report(key)
-        return code
-    return run_nodes(runs, key)
+    except Exception as exc:
+        return _refused(args, key, exc)
+    return _run_parsed(args, key)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from kedro_kinetic.pod.errors import node_traceback, save_failed
 from kedro_kinetic.wire import result as results
 from kedro_kinetic.wire.allowlist import CatalogSpecError, build_allowlist, check_entry
 from kedro_kinetic.wire.digest import VerificationError, sha256_hex, verify
+from kedro_kinetic.wire.result import Status
 from kedro_kinetic.wire.task_spec import safe_load, validate_spec
 
 _PHASE_EXIT = {
@@ -57,7 +58,7 @@ def log(message: str) -> None:
     print(f"[kinetic-pod] {message}", file=sys.stderr, flush=True)
 
 
-class NodeRun:
+class PodNode:
     """One node's journey inside the pod, tracking its phase for its result."""
 
     def __init__(self, entry: dict[str, Any], notice_uri: str | None = None) -> None:
@@ -155,7 +156,7 @@ class NodeRun:
         self._save(value, catalog, recorders, memory, written, keep)
         self._timed("save", t0)
         self.res.phase = "done"
-        self.res.status = "succeeded"
+        self.res.status = Status.SUCCEEDED
         self.res.exit_code = results.EXIT_OK
 
     def _save(self, value: Any, catalog: Any, recorders: dict[str, Any],
@@ -207,7 +208,7 @@ class NodeRun:
             code = results.EXIT_BAD_SPEC
         else:
             code = _PHASE_EXIT.get(self.res.phase, results.EXIT_INTERNAL)
-        self.res.status = "failed"
+        self.res.status = Status.FAILED
         self.res.exit_code = code
         self.res.error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
         self.res.error_message = str(exc)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
+from kedro_kinetic.confine import beneath
 from kedro_kinetic.errors import ObjectNotFound, StoreError, StoreObjectError
 
 if TYPE_CHECKING:
@@ -317,41 +318,12 @@ class LocalStore:
 
 
 def _remove_tree(parent: int, name: str, uri: str) -> None:
-    """Delete the folder ``name`` of ``parent`` and all below it, without recursion; a
-    tree deeper than :data:`MAX_DEPTH` is refused before anything is deleted."""
-    _walk_tree(parent, name, uri, delete=False)
-    _walk_tree(parent, name, uri, delete=True)
-
-
-def _walk_tree(parent: int, name: str, uri: str, delete: bool) -> None:
-    def open_listed(above: int, folder_name: str) -> tuple[int, Iterator[str]]:
-        fd = os.open(folder_name, _DIR_FLAGS, dir_fd=above)
-        try:
-            listed = _entries(fd)
-            for file, is_dir in listed:
-                if delete and not is_dir:
-                    os.unlink(file, dir_fd=fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd, iter([n for n, is_dir in listed if is_dir])
-
-    stack = [(parent, name, *open_listed(parent, name))]
+    """Delete the folder ``name`` of ``parent`` and all below it, descriptor-relative and
+    without recursion (:func:`kedro_kinetic.confine.beneath.remove_tree`); a tree deeper
+    than :data:`MAX_DEPTH` is refused before anything is deleted."""
     try:
-        while stack:
-            above, folder_name, fd, subfolders = stack[-1]
-            below = next(subfolders, None)
-            if below is None:
-                stack.pop()
-                os.close(fd)
-                if delete:
-                    os.rmdir(folder_name, dir_fd=above)
-                continue
-            if len(stack) >= MAX_DEPTH:
-                raise StoreError(
-                    f"refusing to delete {uri}: it holds folders more than {MAX_DEPTH} "
-                    "deep, which kedro-kinetic never makes; delete it by hand")
-            stack.append((fd, below, *open_listed(fd, below)))
-    finally:
-        for _above, _name, fd, _subfolders in stack:
-            os.close(fd)
+        beneath.remove_tree(parent, name)
+    except beneath.TooDeep:
+        raise StoreError(
+            f"refusing to delete {uri}: it holds folders more than {MAX_DEPTH} deep, which "
+            "kedro-kinetic never makes; delete it by hand") from None

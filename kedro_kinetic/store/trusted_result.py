@@ -14,8 +14,15 @@ from kedro_kinetic.wire.result import MAX_RESULT_BYTES, NodeResult, read_sealed
 
 
 def read_trusted(uri: str, key: bytes | None) -> NodeResult | None:
-    """The result at ``uri`` if it is sealed with ``key`` (its attempt's); ``None`` if
-    there is no object there. The one way the driver and the CLI read a result.
+    """:func:`read_stored_result` without the bytes (see there)."""
+    found = read_stored_result(uri, key)
+    return None if found is None else found[0]
+
+
+def read_stored_result(uri: str, key: bytes | None) -> tuple[NodeResult, bytes] | None:
+    """The result at ``uri`` if it is sealed with ``key`` (its attempt's), with the bytes it
+    was read from; ``None`` if there is no object there. The one way the driver and the CLI
+    read a result.
 
     Total: whatever a store writer planted there (a folder, a FIFO, a link, a huge or
     unreadable file, garbage) ends as one :class:`StoreObjectError` naming the object,
@@ -41,4 +48,4 @@ def read_trusted(uri: str, key: bytes | None) -> NodeResult | None:
     except Exception as exc:  # planted shapes: never a crash of the driver
         raise StoreObjectError(f"cannot read result {uri}: {type(exc).__name__}: "
                                f"{exc}") from None
-    return read_sealed(data, key, uri)
+    return read_sealed(data, key, uri), data

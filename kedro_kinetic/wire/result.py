@@ -11,6 +11,7 @@ naming the object; nothing in it can become code.
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,7 +23,14 @@ from kedro_kinetic.wire.digest import is_digest
 RESULT_FORMAT = "kedro-kinetic/result@1"
 #: The largest result the driver reads (tracebacks included).
 MAX_RESULT_BYTES = 4 * 1024 * 1024
-STATUSES = ("succeeded", "failed")
+class Status(str, enum.Enum):
+    """A node's result: the only two states a pod reports (a ``str``, as JSON has it)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+STATUSES = tuple(s.value for s in Status)
 
 #: Exit codes of the pod entrypoint, one per kind of failure.
 EXIT_OK = 0
@@ -49,7 +57,7 @@ class NodeResult:
     """What one node's pod reports back."""
 
     node: str
-    status: str = "failed"
+    status: str = Status.FAILED.value
     phase: str = "start"
     exit_code: int = EXIT_INTERNAL
     started_at: float | None = None

@@ -107,7 +107,8 @@ def test_contract_event_schema_and_run_status_shape():
                                started_at=103.0, finished_at=103.75, error_type="KeyError",
                                error_message="'price'", traceback="Traceback ...\nKeyError"),
     }
-    runs = [viz.NodeRun(ok, None, results["ok_node"]), viz.NodeRun(bad, None, results["bad_node"])]
+    runs = [viz.RecordedNode(ok, None, results["ok_node"]),
+            viz.RecordedNode(bad, None, results["bad_node"])]
     events = viz.build_events(runs, [ok, bad], contract, catalog=None,
                               error=RuntimeError("node 'bad_node' failed remotely"))
     response = transform_events_to_structured_format(events)

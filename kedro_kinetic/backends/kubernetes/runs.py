@@ -35,6 +35,7 @@ from kedro_kinetic.planning.manifest import (
 )
 from kedro_kinetic.store.layout import RunLayout
 from kedro_kinetic.wire import naming, seal
+from kedro_kinetic.wire.result import Status
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -166,7 +167,7 @@ class KubernetesRuns:
             result = results.get(row.key)
             if result is not None and result.node == row.node:
                 row.state, row.duration = result.status, result.duration
-                if result.status != "succeeded":
+                if result.status != Status.SUCCEEDED:
                     row.detail = f"{result.error_type}: {result.error_message}"
         return with_group_nodes(list(rows.values()), results)
 

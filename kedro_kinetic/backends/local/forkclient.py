@@ -1,6 +1,6 @@
 """The driver's end of one fork server (:mod:`kedro_kinetic.backends.local.forkserver`).
 
-:class:`ForkServer` starts the server process with its channel (an inherited
+:class:`ServerHandle` starts the server process with its channel (an inherited
 socket pair), sends it fork and kill requests, and reads its answers on one
 thread. Each child is handed to the local backend as a :class:`ForkedProcess`: the
 part of ``subprocess.Popen`` it uses (``pid``, ``poll``, ``wait``, ``stdout``), plus
@@ -49,7 +49,7 @@ JEMALLOC_CONF_ENV = "JE_ARROW_MALLOC_CONF"
 class ForkedProcess:
     """A node process the fork server started: what the backend uses of ``Popen``."""
 
-    def __init__(self, server: ForkServer, job: int, pid: int, start: str | None) -> None:
+    def __init__(self, server: ServerHandle, job: int, pid: int, start: str | None) -> None:
         self.pid = pid
         self.start = start  # kernel start time, read by its parent before it could be reaped
         self.stdout: IO[bytes] | None = None
@@ -83,7 +83,7 @@ class ForkedProcess:
         self._done.set()
 
 
-class ForkServer:
+class ServerHandle:
     """One fork server process and its channel (a socket pair no one else can open)."""
 
     #: How the server process starts (this interpreter, the server module); tests swap it.

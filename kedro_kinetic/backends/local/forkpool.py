@@ -19,7 +19,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from kedro_kinetic.backends.local.forkclient import ForkedProcess, ForkServer
+from kedro_kinetic.backends.local.forkclient import ForkedProcess, ServerHandle
 from kedro_kinetic.backends.local.warm import Warm, catalog_classes
 from kedro_kinetic.wire.seal import KEY_ENVS
 
@@ -63,7 +63,7 @@ class ForkServers:
         self._log = log
         self._warm = warm
         self._lock = threading.Lock()
-        self._servers: dict[str, ForkServer | None] = {}
+        self._servers: dict[str, ServerHandle | None] = {}
         self._early = early
         self._said: set[str] = set()
         self._plan: Warm | None = None
@@ -81,7 +81,7 @@ class ForkServers:
             logger.debug("The fork server imports only the entrypoint: %r", exc)
             return Warm()
 
-    def _server(self, env: dict[str, str]) -> ForkServer | None:
+    def _server(self, env: dict[str, str]) -> ServerHandle | None:
         key = env_digest(env)
         with self._lock:
             if key in self._servers:
@@ -96,7 +96,7 @@ class ForkServers:
                 if self._plan is None:
                     self._plan = self._warm_plan()
                 log = self._log() if self._log is not None else None
-                server: ForkServer | None = ForkServer(env, self._cwd, log, self._plan)
+                server: ServerHandle | None = ServerHandle(env, self._cwd, log, self._plan)
             except (OSError, ValueError) as exc:
                 self._once(f"the fork server could not start: {exc}")
                 server = None

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from kedro_kinetic.backends.local.forkclient import ForkServer
+    from kedro_kinetic.backends.local.forkclient import ServerHandle
     from kedro_kinetic.config.project_settings import ProjectSettings
 
 
@@ -59,7 +59,7 @@ _NAME = re.compile(r"[A-Za-z_]\w*\Z")
 class EarlyServer:
     """A fork server started early, with the environment it was started with."""
 
-    server: ForkServer
+    server: ServerHandle
     env: dict[str, str]
     #: The names in this process's environment when it started.
     names_then: frozenset[str]
@@ -129,7 +129,7 @@ def start_early(state: EarlyStart, context: Any) -> None:
     try:
         if not _wanted(state, _params(context)):
             return
-        from kedro_kinetic.backends.local.forkclient import ForkServer
+        from kedro_kinetic.backends.local.forkclient import ServerHandle
         from kedro_kinetic.backends.local.node_env import node_env
         from kedro_kinetic.backends.local.warm import Warm, catalog_classes
         from kedro_kinetic.wire.allowlist import build_allowlist
@@ -141,7 +141,7 @@ def start_early(state: EarlyStart, context: Any) -> None:
         env = node_env(state.conf_source or str(Path(state.project_path) / "conf"), state.env)
         warm = Warm(pipeline_packages(state.package_name), list(classes))
         names_then = frozenset(os.environ)
-        server = ForkServer(env, str(state.project_path), None, warm, early=True)
+        server = ServerHandle(env, str(state.project_path), None, warm, early=True)
     except Exception as exc:  # a speed-up only: the first Job starts a server instead
         logger.debug("No early fork server: %r", exc)
         return

@@ -18,6 +18,7 @@ from kedro_kinetic import store
 from kedro_kinetic.backends.base import NodeStatus, RunInfo
 from kedro_kinetic.backends.local.run_folder import LocalRunFolder, local_runs
 from kedro_kinetic.backends.run_results import read_run_results, with_group_nodes
+from kedro_kinetic.wire.result import Status
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -73,7 +74,7 @@ class LocalRuns:
             result = results.get(key)
             if result is not None and result.node == row.node:
                 row.state, row.duration = result.status, result.duration
-                if result.status != "succeeded":
+                if result.status != Status.SUCCEEDED:
                     row.detail = f"{result.error_type}: {result.error_message}"
             elif folder.live_process(row.job) is not None:
                 row.state = "running"

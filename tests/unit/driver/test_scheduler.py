@@ -103,18 +103,18 @@ class Ops:
 
         return io
 
-    def finish(self, n, event):
+    def settle_from_result(self, n, event):
         self.finished.append(n.name)
         self.backend.running.discard(n.name)
         if n.name in self.fail or event.exit_code not in (0, None) or event.reason == "Cancelled":
             return RuntimeError(f"{n.name} failed")
         return None
 
-    def settles(self, n, event) -> bool:
+    def result_is_final(self, n, event) -> bool:
         return event.result is not None
 
-    def finish_job(self, nodes, event):
-        return [(n, self.finish(n, event)) for n in nodes]
+    def settle_job(self, nodes, event):
+        return [(n, self.settle_from_result(n, event)) for n in nodes]
 
     def show(self, n, state: NodeState, detail: str = "") -> None:
         self.shown.append((n.name, NodeState(state).value))
@@ -281,7 +281,7 @@ class GroupOps(Ops):
             self.backend.events.put(JobEvent(job, EventKind.FINISHED, exit_code=code))
         return io
 
-    def finish(self, n, event):
+    def settle_from_result(self, n, event):
         self.finished.append(n.name)
         return RuntimeError(f"{n.name} failed") if n.name == self.failing else None
 
@@ -332,7 +332,7 @@ def test_a_job_waits_until_every_upstream_node_outside_it_is_done():
                                                 result=type("R", (), {"status": "ok"})()))
             return io
 
-        def finish(self, n, event):
+        def settle_from_result(self, n, event):
             return None
 
     ops = Held(backend)

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from kedro_kinetic.backends.local import forkclient, forkpool, forkserver
-from kedro_kinetic.backends.local.forkclient import ForkServer
+from kedro_kinetic.backends.local.forkclient import ServerHandle
 from kedro_kinetic.backends.local.forkpool import ForkServers, warm_imports
 from kedro_kinetic.backends.local.run_folder import LocalRunFolder, argv_digest, process_start_time
 from kedro_kinetic.backends.local.warm import Warm
@@ -53,11 +53,11 @@ def job_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def stub(monkeypatch):
-    monkeypatch.setattr(ForkServer, "command", STUB)
-    servers: list[ForkServer] = []
+    monkeypatch.setattr(ServerHandle, "command", STUB)
+    servers: list[ServerHandle] = []
 
-    def start(env: dict[str, str] | None = None, log: Path | None = None) -> ForkServer:
-        server = ForkServer(env or job_env(), os.getcwd(), log, Warm())
+    def start(env: dict[str, str] | None = None, log: Path | None = None) -> ServerHandle:
+        server = ServerHandle(env or job_env(), os.getcwd(), log, Warm())
         servers.append(server)
         return server
 
@@ -155,7 +155,7 @@ def test_only_the_default_command_is_forked(tmp_path, caplog):
 
 
 def test_pool_forks_with_output_in_a_pipe_and_one_server_per_env(monkeypatch, tmp_path):
-    monkeypatch.setattr(ForkServer, "command", STUB)
+    monkeypatch.setattr(ServerHandle, "command", STUB)
     servers = ForkServers(DEFAULT_COMMAND, str(tmp_path))
     try:
         first = servers.start(list(DEFAULT_COMMAND), [str(tmp_path / "a.json"), "exit", "0"],
@@ -176,7 +176,7 @@ def test_the_real_server_runs_the_pod_entrypoint(tmp_path):
     """No stub: the entrypoint itself refuses a Job without pins (exit 10, before any read):
     here without its attempt, which a run key needs to derive the attempt's key."""
     log = tmp_path / "job.log"
-    server = ForkServer(job_env(), str(tmp_path), tmp_path / "server.log", Warm())
+    server = ServerHandle(job_env(), str(tmp_path), tmp_path / "server.log", Warm())
     try:
         with log.open("ab") as handle:
             proc = server.fork(["--result", (tmp_path / "r.json").as_uri()], job_env(),
@@ -227,10 +227,10 @@ def test_node_modules_are_imported_after_ready_and_children_inherit_them(monkeyp
                                                                           tmp_path):
     """The server is ready before a project module's (slow) import ends, then imports it
     while no request waits; children forked afterwards have it already."""
-    monkeypatch.setattr(ForkServer, "command", STUB)
+    monkeypatch.setattr(ServerHandle, "command", STUB)
     gate, done = tmp_path / "gate", tmp_path / "done"
     env = job_env(SLOW_WARM_GATE=str(gate), SLOW_WARM_DONE=str(done))
-    server = ForkServer(env, os.getcwd(), None, Warm(modules=["slow_warm"]))
+    server = ServerHandle(env, os.getcwd(), None, Warm(modules=["slow_warm"]))
     try:
         assert server.usable(), server.why  # ready, with the module's import still held
         assert not done.exists()

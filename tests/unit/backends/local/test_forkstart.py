@@ -42,8 +42,8 @@ class Recorder:
 @pytest.fixture
 def recorder(monkeypatch):
     Recorder.started = []
-    monkeypatch.setattr(forkclient, "ForkServer", Recorder)
-    monkeypatch.setattr(forkpool, "ForkServer", Recorder)
+    monkeypatch.setattr(forkclient, "ServerHandle", Recorder)
+    monkeypatch.setattr(forkpool, "ServerHandle", Recorder)
     return Recorder
 
 
