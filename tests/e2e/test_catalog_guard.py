@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 def plant_evil(project: Path) -> Path:
     """Importable modules with side effects, in the project's ``src``."""
-    marker = project / "data" / "MARKER"  # where a confined node process could write
+    marker = project / "MARKER"  # also what the planted partition name "touch MARKER" makes
     (project / "src" / "evil_mod.py").write_text(textwrap.dedent(f"""
         import pathlib
         pathlib.Path({str(marker)!r}).write_text("evil_mod imported")

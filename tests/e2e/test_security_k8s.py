@@ -24,7 +24,6 @@ from tests.e2e.bench_kit import (
     make_bench_demo,
     patch_node,
     popen_run,
-    run_jobs,
     run_objects,
     wait_for_running_pod,
 )
@@ -229,11 +228,13 @@ def test_a_rolled_back_result_is_refused_on_resume_even_after_its_job_is_gone(
     text = flat(second)
     assert second.returncode != 0 and "planned failure" in text, text[-4000:]
     assert "Completed node: split_data_node" in text  # attempt 2
-    k8s_cluster.batch_v1().delete_collection_namespaced_job(
-        k8s_cluster.namespace, label_selector=f"kedro-kinetic.io/run={naming.run_label(run_id)}",
-        propagation_policy="Background")  # as ttlSecondsAfterFinished would
-    wait_until(lambda: not run_jobs(k8s_cluster), STOP_CEILING,
-               message="the run's Jobs were not deleted")  # only the Secret records attempts
+    selector = f"kedro-kinetic.io/run={naming.run_label(run_id)}"
+    batch = k8s_cluster.batch_v1()
+    batch.delete_collection_namespaced_job(k8s_cluster.namespace, label_selector=selector,
+                                           propagation_policy="Background")  # as a TTL would
+    wait_until(lambda: not batch.list_namespaced_job(k8s_cluster.namespace,
+                                                     label_selector=selector).items,
+               STOP_CEILING, message="the run's Jobs were not deleted")  # the Secret alone
     for name, blob in kept.items():
         bucket(gcs_emulator).blob(name).upload_from_string(blob)
     assert bucket(gcs_emulator).blob(names[0]).download_as_bytes() == kept[names[0]]

@@ -152,8 +152,8 @@ def plan(project: Path, store_path: Path | None, data_roots: Iterable[str],
     read_only = [str(project), str(Path(conf_source or project / "conf").resolve())]
     read_only += [*_matplotlib_folders(), *_listed(READABLE_ENV)]
     read_write = [_folder(project / root) for root in data_roots]
-    if store_path is not None:
-        read_write.append(_folder(store_path))
+    if store_path is not None:  # not created here: planning stores the run's objects first
+        read_write.append(str(store_path.resolve()))
     else:
         read_only += _google_credentials()
     read_write += _listed(WRITABLE_ENV)
