@@ -230,7 +230,7 @@ def test_the_driver_lists_project_data_store_and_a_private_temporary_folder(tmp_
                                             str((project / "conf").resolve())]
         assert str((project / "data").resolve()) in request["read_write"]
         assert str((project / "data" / "kinetic").resolve()) in request["read_write"]
-        assert (project / "data" / "kinetic").is_dir()  # created: a rule needs it
+        assert not (project / "data" / "kinetic").exists()  # planning creates it
         assert request["private"] == str(state)
         assert env["TMPDIR"] == env["TEMP"] == env["TMP"] == plan.tmp
         assert plan.tmp in request["read_write"]
