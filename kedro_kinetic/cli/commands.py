@@ -165,6 +165,7 @@ def logs(run: str, node: str | None, follow: bool, env: str | None) -> None:
     """Print the logs of RUN's nodes (or of NODE only)."""
     import difflib
 
+    from kedro_kinetic.wire.log_record import as_text
     from kedro_kinetic.wire.text import printable
 
     runs = _Runs(env)
@@ -176,7 +177,9 @@ def logs(run: str, node: str | None, follow: bool, env: str | None) -> None:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise click.ClickException(f"run '{info.run_id}' has no node '{node}'{hint}")
     for name, line in runs.inspector.logs(info, wanted, follow):
-        click.echo(f"[{printable(name, False)}] {printable(line, False)}")
+        record = as_text(line, name)  # a logging record: as text, level and logger first
+        click.echo(f"[{printable(name, False)}] "
+                   f"{record if record is not None else printable(line, False)}")
 
 
 @kinetic.command()

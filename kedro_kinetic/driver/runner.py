@@ -124,7 +124,8 @@ class GKERunner(AbstractRunner):
     # -- planning -------------------------------------------------------------------
     def _config(self, catalog: CatalogProtocol) -> kinetic_config.RunConfig:
         names = self._state.run_params.get("pipeline_names") or ["__default__"]
-        block = catalog.load("params:kinetic") if "params:kinetic" in catalog else {}
+        # the dataset's own load: Kedro's "Loading data from …" line belongs to the nodes
+        block = catalog["params:kinetic"].load() if "params:kinetic" in catalog else {}
         settings = self._state.settings
         if self._command:
             settings = dataclasses.replace(settings, command=self._command)
@@ -151,7 +152,7 @@ class GKERunner(AbstractRunner):
         allowed = build_allowlist(state.settings.dataset_allowlist + self._allow)
         raw = (state.raw_catalog if state.raw_catalog is not None
                else catalog.to_config()[0])  # type: ignore[attr-defined] # DataCatalog's
-        params = {n: catalog.load(n) for n in pipeline.datasets() if is_parameter(n)}
+        params = {n: catalog[n].load() for n in pipeline.datasets() if is_parameter(n)}
         project = state.project_path or Path.cwd()
         resolver = CatalogResolver(raw, allowed, project_data_roots(state.settings, project,
                                                                     cfg.store), project)

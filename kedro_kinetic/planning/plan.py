@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,17 @@ if TYPE_CHECKING:
 
     from kedro_kinetic.config import RunConfig
     from kedro_kinetic.store.layout import RunLayout
+
+
+def lowest_shown_level() -> int:
+    """The lowest level the driver's logging configuration shows for any logger (the root's,
+    or one configured with its own): the pods send records from that level up, and the
+    driver's configuration decides per logger what it shows."""
+    levels = [logging.getLogger().getEffectiveLevel()]
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET:
+            levels.append(logger.level)
+    return max(logging.DEBUG, min(levels))
 
 
 class Planner:
@@ -209,6 +221,7 @@ class Planner:
             "inputs": inputs,
             "outputs": plan.outputs,
             "credentials": plan.credentials,
+            "log_level": lowest_shown_level(),
             "save_version": self.versions.get("save_version"),
             "load_versions": {
                 n: v for n, v in (self.versions.get("load_versions") or {}).items()

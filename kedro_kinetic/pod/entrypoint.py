@@ -33,6 +33,7 @@ from typing import Any
 
 from kedro_kinetic.confine.landlock import confine_from_env
 from kedro_kinetic.errors import SpecError
+from kedro_kinetic.pod import logs
 from kedro_kinetic.pod.node import PodNode, read_pinned
 from kedro_kinetic.wire import result as results
 from kedro_kinetic.wire import seal
@@ -210,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         note = confine_from_env()  # next (local backend): only the run's folders are reachable
         if note:
             print(f"[kinetic-pod] {note}", file=sys.stderr, flush=True)
+        logs.install()  # every logging record: one structured line, for the driver
     except Exception as exc:
         return _refused(args, key, exc)
     return _run_parsed(args, key)

@@ -11,6 +11,7 @@ Pod side: imports nothing from the driver (runner, planning, backends, CLI).
 
 from __future__ import annotations
 
+import logging
 import pickle
 import sys
 import time
@@ -108,6 +109,8 @@ class PodNode:
         spec_bytes, payload_bytes = self._bytes
         self.res.phase = "spec"
         self.spec = validate_spec(safe_load(spec_bytes, "task spec"))
+        if isinstance(self.spec.get("log_level"), int):  # the lowest the driver shows
+            logging.getLogger().setLevel(self.spec["log_level"])
         if self.res.node not in ("?", self.spec["node"]):
             raise SpecError(f"the group names node '{self.res.node}' but its spec is for "
                             f"'{self.spec['node']}'")
@@ -136,19 +139,21 @@ class PodNode:
             written: SHA-256 of pickled catalog files earlier nodes of the pod wrote.
             keep: Outputs a later node of the pod reads from memory.
         """
+        from kedro_kinetic.pod import logs
         from kedro_kinetic.pod.node_call import call
 
         spec, configs = self.spec, self.configs
+        logs.running(self.pay.name)
         self.res.phase = "load"
         t0 = time.perf_counter()
         catalog = _build_catalog(configs, self.creds, spec) if configs else None
         recorders = _pin_code_loading(spec, configs, catalog, written)
-        inputs = {name: _load_input(name, item, catalog, memory)
-                  for name, item in spec["inputs"].items()}
+        inputs = {name: _load_input(name, spec["inputs"][name], catalog, memory)
+                  for name in _declared_order(self.pay.inputs, spec["inputs"])}
         self._timed("load", t0)
         self.res.phase = "run"
         t0 = time.perf_counter()
-        log(f"running node {self.pay.name}")
+        logging.getLogger(__name__).debug("running node %s", self.pay.name)
         value = call(self.pay.name, self.pay.func, self.pay.inputs, inputs)
         self._timed("run", t0)
         self.res.phase = "save"
@@ -284,8 +289,36 @@ def _pin_code_loading(spec: dict[str, Any], configs: dict[str, Any], catalog: An
     }
 
 
+def _declared_order(declared: Any, names: dict[str, Any]) -> list[str]:
+    """The spec's inputs in the order the node declares them (Kedro loads them so)."""
+    listed = ([declared] if isinstance(declared, str) else list(declared.values())
+              if isinstance(declared, dict) else list(declared or []))
+    ordered = [n for n in dict.fromkeys(listed) if n in names]
+    return ordered + [n for n in names if n not in ordered]
+
+
+def _through_memory(name: str, value: Any, save: bool = False) -> Any:
+    """``value`` handed through a Kedro ``MemoryDataset`` (as assigned, no copy), so that
+    Kedro logs its own "Loading data from …" / "Saving data to …" line for a dataset
+    that a normal Kedro run keeps in memory."""
+    from kedro.io import DataCatalog, MemoryDataset
+
+    memory_catalog = DataCatalog({name: MemoryDataset(copy_mode="assign")})
+    if save:
+        memory_catalog.save(name, value)  # Kedro: "Saving data to …"
+        return value
+    memory_catalog[name].save(value)
+    return memory_catalog.load(name)  # Kedro: "Loading data from …"
+
+
 def _load_input(name: str, entry: dict[str, Any], catalog: Any,
                 memory: dict[str, Any]) -> Any:
+    if entry["kind"] != "catalog":
+        return _through_memory(name, _load_value(name, entry, memory))
+    return catalog.load(name)
+
+
+def _load_value(name: str, entry: dict[str, Any], memory: dict[str, Any]) -> Any:
     kind = entry["kind"]
     if kind == "param":
         return entry["value"]
@@ -297,7 +330,7 @@ def _load_input(name: str, entry: dict[str, Any], catalog: Any,
         data = read_pinned(entry["uri"], entry.get("sha256"), entry.get("bytes"),
                            f"intermediate dataset '{name}'")
         return pickle.loads(data)  # noqa: S301 - verified against its pin
-    return catalog.load(name)
+    raise SpecError(f"input '{name}' is of kind {kind!r}, which the pod cannot load")
 
 
 def _copied(value: Any) -> Any:
@@ -311,6 +344,8 @@ def _copied(value: Any) -> Any:
 
 def _save_output(name: str, entry: dict[str, Any], data: Any, catalog: Any,
                  recorder: Any) -> dict | None:
+    if entry["kind"] in ("memory", "pickle"):
+        _through_memory(name, data, save=True)
     if entry["kind"] == "memory":
         return None
     if entry["kind"] == "pickle":

@@ -82,6 +82,9 @@ def validate_spec(spec: Any) -> dict[str, Any]:
             raise SpecError(f"task spec key '{side}' must be a mapping")
         for name, entry in datasets.items():
             _validate_dataset(side, str(name), entry)
+    level = spec.get("log_level", 20)
+    if type(level) is not int or not 0 <= level <= 50:
+        raise SpecError("task spec key 'log_level' must be a logging level from 0 to 50")
     creds = spec.get("credentials", [])
     if not isinstance(creds, list) or not all(isinstance(c, str) for c in creds):
         raise SpecError("task spec key 'credentials' must be a list of names")

@@ -1,4 +1,4 @@
-"""A run's pod logs, streamed through the API server and printed prefixed by node.
+"""A run's pod logs, streamed through the API server: records logged, output prefixed.
 
 One thread per pod follows its container's log (the stream ends when the
 container does). Results first can settle the run's last nodes before their
@@ -13,8 +13,8 @@ import threading
 import time
 from typing import IO, Any
 
+from kedro_kinetic.backends import node_output
 from kedro_kinetic.planning.manifest import CONTAINER
-from kedro_kinetic.wire.text import printable
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,4 @@ class PodLogs:
             logger.debug("log stream of %s ended: %s", pod, exc)
 
     def _print(self, display: str, line: bytes) -> None:
-        with self._lock:
-            text = printable(line.decode(errors="replace").rstrip(), newlines=False)
-            self._sink.write(f"[{display}] {text}\n")
-            self._sink.flush()
+        node_output.show(line, display, self._sink, self._lock)

@@ -29,6 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from kedro_kinetic.backends import node_output
 from kedro_kinetic.backends.base import Backend, EventKind, JobEvent
 from kedro_kinetic.backends.local.forkclient import ForkedProcess
 from kedro_kinetic.backends.local.log_files import mark_attempt, size, tail
@@ -45,7 +46,6 @@ from kedro_kinetic.planning.manifest import (
     without_attempt,
 )
 from kedro_kinetic.wire import naming, pod_env, seal
-from kedro_kinetic.wire.text import printable
 
 if TYPE_CHECKING:
 
@@ -282,10 +282,7 @@ class LocalBackend(Backend):
 
     def _echo(self, job: _LocalJob, line: bytes) -> None:
         if self._stream:
-            with self._lock:
-                text = printable(line.decode(errors="replace").rstrip(), newlines=False)
-                self._sink.write(f"[{job.display}] {text}\n")
-                self._sink.flush()
+            node_output.show(line, job.display, self._sink, self._lock)
 
     def _stream_attempt(self, job: _LocalJob,
                         proc: subprocess.Popen[bytes] | ForkedProcess, offset: int) -> int:
