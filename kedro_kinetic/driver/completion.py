@@ -56,6 +56,8 @@ def settle_node(ctx: RunContext, node: Node, result: NodeResult, event: JobEvent
     """Pin the node's output digests and fire its hooks; return its error, if any."""
     plan = ctx.plans[node]
     ctx.timeline.setdefault(node.name, {})["finished_seen"] = time.time()
+    if ctx.progress is not None:  # its own run time, not its Job's (a group's) so far
+        ctx.progress.took(node.name, result.duration)
     ctx.results[node.name] = result
     inputs = placeholders(plan.inputs, ctx.digests)
     if succeeded and result.status == Status.SUCCEEDED:

@@ -54,7 +54,8 @@ def rerun_command(run_id: str) -> str:
 
 def suggest_resume(runner: Any, pipeline: Pipeline, done: Iterable[Node],
                    catalog: CatalogProtocol, run_id: str) -> str:
-    """Log Kedro's resume suggestion (same nodes, same words) and ours; return a note.
+    """Log Kedro's resume suggestion (same nodes, same words); return ours, which the
+    failure's message ends with (so each hint is shown once).
 
     Args:
         runner: The runner, whose ``_suggest_resume_scenario`` (Kedro's) logs the hint.
@@ -63,22 +64,11 @@ def suggest_resume(runner: Any, pipeline: Pipeline, done: Iterable[Node],
         catalog: The run's catalog.
         run_id: The run id, for ``--runner-params resume=<run id>``.
     """
-    from kedro.runner.runner import _find_nodes_to_resume_from
-
-    done = set(done)
     view: Any = PersistenceView(pipeline, catalog)
-    runner._suggest_resume_scenario(pipeline, done, view)
-    ours = (f"Or resume this run, keeping what its nodes already produced: add "
+    runner._suggest_resume_scenario(pipeline, set(done), view)
+    return (f"Or resume this run, keeping what its nodes already produced: add "
             f"`{rerun_command(run_id)}` to your previous command (merge it into an "
             "existing --runner-params)")
-    logger.warning(ours)
-    if not done:
-        return ("No nodes ran. Repeat the previous command to attempt a new run; "
-                f"{ours[0].lower()}{ours[1:]}")
-    start = _find_nodes_to_resume_from(pipeline=pipeline,
-                                       unfinished_nodes=set(pipeline.nodes) - done,
-                                       catalog=view)
-    return f'Resume with: --from-nodes "{",".join(sorted(start))}"\n{ours}'
 
 
 def interrupted(run_id: str, finished: int, total: int, signal_text: str = "") -> str:

@@ -32,11 +32,14 @@ class NodeState(str, enum.Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    NOT_RUN = "not run"  #: the run ended before it started (after a failure, a cancel)
 
 
 STATES = tuple(state.value for state in NodeState)
 _STYLE = {"waiting": "dim", "submitted": "cyan", "pending": "yellow", "running": "blue",
-          "succeeded": "green", "failed": "bold red", "cancelled": "magenta"}
+          "succeeded": "green", "failed": "bold red", "cancelled": "magenta",
+          "not run": "dim"}
+_ENDED = ("succeeded", "failed", "cancelled", "not run")
 
 
 @dataclass
@@ -46,6 +49,9 @@ class _Row:
     started: float | None = None
     ended: float | None = None
     detail: str = ""
+    #: The node's own run time (its pod's clock), once known: a grouped node's is its
+    #: own, not its group's so far.
+    duration: float | None = None
 
 
 class Progress:
@@ -56,7 +62,7 @@ class Progress:
         self.run_id = run_id
         self._stream = stream or sys.stdout
         self._live_wanted = self._stream.isatty() if live is None else live
-        self._rows = {name: _Row(since=time.time()) for name in sorted(nodes)}
+        self._rows = {name: _Row(since=time.time()) for name in nodes}  # pipeline order
         self._lock = threading.Lock()
         self._live: LiveView | None = None
 
@@ -74,6 +80,10 @@ class Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            for row in self._rows.values():  # the run is over: these never started
+                if row.state == "waiting":
+                    row.state = "not run"
         if self._live is not None:
             self._live.stop()
             self._live = None
@@ -91,11 +101,18 @@ class Progress:
             row.state, row.since, row.detail = state, now, detail
             if state == "running" and row.started is None:
                 row.started = now
-            if state in ("succeeded", "failed", "cancelled"):
+            if state in _ENDED:
                 row.ended = now
         if self._live is None and state != "succeeded":  # logged as "Completed node"
             suffix = f" ({detail})" if detail else ""
             self._line(f"{node}: {state}{suffix} [{self.summary()}]")
+
+    def took(self, node: str, seconds: float | None) -> None:
+        """Record ``node``'s own run time (from its result), shown instead of the time since
+        its Job started."""
+        with self._lock:
+            if node in self._rows and seconds is not None:
+                self._rows[node].duration = seconds
 
     def counts(self) -> Counter[str]:
         """Number of nodes in each state."""
@@ -135,11 +152,18 @@ class Progress:
         with self._lock:
             rows = list(self._rows.items())
         for name, row in rows:
-            start = row.started or (row.since if row.state != "waiting" else None)
-            elapsed = "" if start is None else f"{(row.ended or now) - start:6.1f}s"
+            elapsed = _elapsed(row, now)
             table.add_row(markup_safe(name), f"[{_STYLE[row.state]}]{row.state}[/]", elapsed,
                           markup_safe(row.detail[:80]))
         return table
+
+
+def _elapsed(row: _Row, now: float) -> str:
+    """The node's own run time once known, else the time since it started."""
+    if row.duration is not None:
+        return f"{row.duration:6.1f}s"
+    start = row.started or (row.since if row.state not in ("waiting", "not run") else None)
+    return "" if start is None else f"{(row.ended or now) - start:6.1f}s"
 
 
 def markup_safe(text: object, newlines: bool = False) -> str:

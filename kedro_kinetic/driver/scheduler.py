@@ -40,6 +40,20 @@ SUBMITTERS = 8
 NOT_RUN = "not run"
 
 
+def failure_detail(result: object, reason: str | None) -> str:
+    """What the table says of a failed node: its error's type and first line (a remote
+    error's own, not the driver's wrapping), else the backend's reason."""
+    remote = getattr(result, "result", None)
+    kind = getattr(remote, "error_type", None) or (
+        type(result).__name__ if isinstance(result, BaseException) else None)
+    message = getattr(remote, "error_message", None) or (
+        str(result) if isinstance(result, BaseException) and remote is None else "")
+    first = (message or "").strip().splitlines()[0] if (message or "").strip() else ""
+    if kind and first:
+        return f"{str(kind).rsplit('.', 1)[-1]}: {first}"
+    return first or str(kind or reason or "failed")
+
+
 class NodeOps(Protocol):
     """What the loop asks of the rest of the driver."""
 
@@ -194,11 +208,12 @@ class Scheduler:
             logger.info("Completed %d out of %d tasks", len(outcome.done), self._count)
             return
         if result == NOT_RUN:
-            ops.show(node, NodeState.CANCELLED, "not run: its group stopped at a failed node")
+            ops.show(node, NodeState.NOT_RUN, "its group stopped at a failed node")
             outcome.not_run.add(node)
             return
-        ops.show(node, NodeState.CANCELLED if event.reason == "Cancelled" else NodeState.FAILED,
-                 event.reason or "failed")
+        cancelled = event.reason == "Cancelled"
+        ops.show(node, NodeState.CANCELLED if cancelled else NodeState.FAILED,
+                 failure_detail(result, event.reason))
         if outcome.failure is None and isinstance(result, BaseException):
             outcome.failure = result
             if self._fail_fast and running:

@@ -139,7 +139,7 @@ def _record_run(project_path: Path | None, run_params: dict[str, Any],
     if contract is None:
         return None
     if not contract.is_default_run(run_params):
-        logger.info(
+        logger.debug(  # kedro-viz says so itself (a warning of its own)
             "kedro-kinetic: like kedro-viz for SequentialRunner, partial runs are not "
             "recorded for the Workflow view; `%s` is kept as it was.",
             Path(contract.metadata_dir) / contract.events_file,
@@ -154,7 +154,7 @@ def _record_run(project_path: Path | None, run_params: dict[str, Any],
     path = contract.events_path(project)
     write_json(path, events)
     write_json(contract.record_path(project), build_record(runs, run_id, run_params))
-    logger.info("kedro-kinetic: %d remote node(s) recorded for kedro-viz's Workflow view in %s "
+    logger.debug("kedro-kinetic: %d remote node(s) recorded for kedro-viz's Workflow view in %s "
                 "(kedro-viz records SequentialRunner runs itself, GKERunner runs are written "
                 "here)", sum(1 for r in runs if r.result is not None), path)
     return path
