@@ -19,7 +19,7 @@ from typing import Any
 
 from kedro_kinetic import store
 from kedro_kinetic.errors import SpecError, StoreObjectError
-from kedro_kinetic.pod.errors import node_traceback, save_failed
+from kedro_kinetic.pod.errors import missing_input, node_traceback, save_failed
 from kedro_kinetic.wire import result as results
 from kedro_kinetic.wire.allowlist import CatalogSpecError, build_allowlist, check_entry
 from kedro_kinetic.wire.digest import VerificationError, sha256_hex, verify
@@ -315,7 +315,13 @@ def _load_input(name: str, entry: dict[str, Any], catalog: Any,
                 memory: dict[str, Any]) -> Any:
     if entry["kind"] != "catalog":
         return _through_memory(name, _load_value(name, entry, memory))
-    return catalog.load(name)
+    try:
+        return catalog.load(name)
+    except Exception as exc:
+        missing = missing_input(name, entry.get("config"), exc)
+        if missing is None:
+            raise
+        raise missing from exc  # one line first; the traceback that led to it after
 
 
 def _load_value(name: str, entry: dict[str, Any], memory: dict[str, Any]) -> Any:
