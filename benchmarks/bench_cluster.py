@@ -132,7 +132,8 @@ class Bench:
         from benchmarks.projects import add_code_settings
 
         add_code_settings(project, kubeconfig=self.cluster.kubeconfig,
-                          image_repositories=self.image_repositories())
+                          image_repositories=self.image_repositories(),
+                          shared_paths=["data"])  # pods see data/: same disk, or a hostPath
         return env
 
     def image_repositories(self) -> list[str]:

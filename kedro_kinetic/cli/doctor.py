@@ -127,7 +127,12 @@ def doctor(metadata: Any, env: str | None, pipelines: tuple[str, ...],
     click.echo(Check("config", OK, f"{where}{note}: backend {cfg.backend}, namespace "
                      f"{cfg.namespace}, store {cfg.store}").line())
     failures = 0
-    for check in diagnose(cfg, project, settings):
+    from itertools import chain
+
+    from kedro_kinetic.cli.doctor_project import project_checks
+
+    for check in chain(project_checks(project, env, pipelines, runner_params, cfg, settings),
+                       diagnose(cfg, project, settings)):
         click.echo(check.line())
         failures += check.status == FAIL
     if failures:

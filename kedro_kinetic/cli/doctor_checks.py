@@ -230,9 +230,10 @@ class _Cluster:
         from kedro_kinetic.backends.kubernetes.client import api_client
 
         cfg = self.cfg
-        fix = ("set kinetic.kubeconfig (or $KUBECONFIG) to a kubeconfig and kinetic.kube_context "
-               "to one of its contexts; for GKE: gcloud container clusters get-credentials "
-               "CLUSTER --location=LOCATION --project=PROJECT")
+        fix = ("point $KUBECONFIG (or, in code, settings.py KINETIC_KUBECONFIG) at a kubeconfig "
+               "and set kinetic.kube_context to one of its contexts (a kubeconfig can run "
+               "commands, so configuration cannot choose it); for GKE: gcloud container "
+               "clusters get-credentials CLUSTER --location=LOCATION --project=PROJECT")
         in_cluster = (cfg.kubeconfig is None and cfg.kube_context is None
                       and os.environ.get("KUBERNETES_SERVICE_HOST"))
         path = _kubeconfig_path(cfg.kubeconfig)

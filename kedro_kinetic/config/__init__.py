@@ -31,6 +31,7 @@ from kedro_kinetic.config.schema import (
     REQUIRED,
     RUN_SCALARS,
     RUN_SCHEMA,
+    RUNNER_ARGUMENTS,
     TPU,
     BackendKind,
     NodeSettings,
@@ -172,7 +173,8 @@ def load(
     errors = policy_errors(block, "kinetic", settings, images)
     errors += policy_errors(overrides, "--runner-params", settings, images)
     base = check(_without_code_only(block), RUN_SCHEMA, "kinetic", errors) or {}
-    rp = check(_without_code_only(overrides), RUN_SCHEMA, "--runner-params", errors) or {}
+    rp = check(_without_code_only(overrides), RUN_SCHEMA, "--runner-params", errors,
+               also_known=RUNNER_ARGUMENTS) or {}
     if errors:
         raise ConfigError("invalid kinetic configuration:\n  " + "\n  ".join(errors))
     sections = base.pop("pipelines", None) or {}

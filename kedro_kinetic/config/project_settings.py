@@ -26,6 +26,11 @@ decides which code runs is therefore read from the project's ``settings.py``
     Folders (relative to the project, or absolute) under which every local path a
     catalog entry names must lie (default ``["data"]``); the local store and the
     private state folder are never part of them.
+``KINETIC_SHARED_PATHS``
+    Local folders (relative to the project, or absolute) that every pod of a
+    ``kubernetes`` run sees at the same path, e.g. a volume the project's
+    ``kinetic_job_manifest`` hook mounts there (default none): catalog paths under
+    them pass the check that a Kubernetes run keeps its datasets on shared storage.
 ``KINETIC_SECRETS``
     Kubernetes Secrets that ``credentials_secret`` and ``secret_env`` may name
     (kedro-kinetic's own run-key Secrets, ``kinetic-run-*``, never).
@@ -58,6 +63,8 @@ class ProjectSettings:
     trusted_data: frozenset[str] = frozenset()
     allowed_env: frozenset[str] = frozenset()
     data_roots: tuple[str, ...] = ("data",)
+    #: Local folders every pod of a kubernetes run shares (a volume mounted by code).
+    shared_paths: tuple[str, ...] = ()
     #: Secrets configuration may name (none unless declared).
     secrets: tuple[str, ...] = ()
     #: Service accounts configuration may name (none unless declared).
@@ -107,6 +114,7 @@ def from_module(module: Any) -> ProjectSettings:
         allowed_env=frozenset(_strings("KINETIC_ALLOWED_ENV",
                                        get("KINETIC_ALLOWED_ENV", ()) or ())),
         data_roots=_strings("KINETIC_DATA_ROOTS", get("KINETIC_DATA_ROOTS", ("data",))),
+        shared_paths=_strings("KINETIC_SHARED_PATHS", get("KINETIC_SHARED_PATHS", ()) or ()),
         **_identities(get),
     )
 

@@ -7,6 +7,7 @@ every problem is reported at once.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -177,10 +178,35 @@ _SECTION_SCHEMA: dict[str, Any] = {
     "tags": ("map", NODE_SCHEMA), "nodes": ("map", NODE_SCHEMA),
 }
 RUN_SCHEMA: dict[str, Any] = {**_SECTION_SCHEMA, "pipelines": ("map", _SECTION_SCHEMA)}
+#: ``--runner-params`` that ``GKERunner`` takes itself (not ``kinetic`` settings): listed
+#: beside the schema's keys when a runner param is unknown.
+RUNNER_ARGUMENTS = ("resume",)
 
 
-def check(value: Any, schema: Any, path: str, errors: list[str]) -> Any:
-    """Validate ``value`` against ``schema``, appending ``path: problem`` lines."""
+def closest(word: str, names: Iterable[str]) -> str | None:
+    """The name of ``names`` nearest to a misspelt ``word``, or ``None`` if none is near."""
+    matches = difflib.get_close_matches(str(word), sorted(set(names)), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def did_you_mean(word: str, names: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` when a name of ``names`` is near ``word``, else ``""``."""
+    match = closest(word, names)
+    return f"; did you mean '{match}'?" if match is not None else ""
+
+
+def check(value: Any, schema: Any, path: str, errors: list[str],
+          also_known: Iterable[str] = ()) -> Any:
+    """Validate ``value`` against ``schema``, appending ``path: problem`` lines.
+
+    Args:
+        value: The raw value.
+        schema: A mapping of keys, a ``("map" | "list", inner)`` pair, or a validator.
+        path: The key path of ``value``, for messages.
+        errors: Where problems are appended.
+        also_known: Top-level keys accepted elsewhere (``resume`` of ``--runner-params``):
+            listed and suggested for an unknown key, never validated here.
+    """
     if value is None:
         return None
     if isinstance(schema, dict):
@@ -191,10 +217,11 @@ def check(value: Any, schema: Any, path: str, errors: list[str]) -> Any:
         for key in schema.get(REQUIRED, ()):
             if value.get(key) is None:
                 errors.append(f"{path}.{key}: required")
+        names = sorted({*(k for k in schema if k != REQUIRED), *also_known})
         for key, item in value.items():
             if key not in schema or key == REQUIRED:
-                known = ", ".join(sorted(k for k in schema if k != REQUIRED))
-                errors.append(f"{path}.{key}: unknown key (known keys: {known})")
+                errors.append(f"{path}.{key}: unknown key{did_you_mean(key, names)} "
+                              f"(known keys: {', '.join(names)})")
                 continue
             out[key] = check(item, schema[key], f"{path}.{key}", errors)
         return out

@@ -15,11 +15,14 @@ from kedro_kinetic.driver.progress import Progress
 from kedro_kinetic.errors import ConfigError, KineticError, RunNotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
+    from kedro.pipeline import Pipeline
     from kedro.pipeline.node import Node
 
     from kedro_kinetic.config import RunConfig
+    from kedro_kinetic.config.names import KnownNames
+    from kedro_kinetic.driver.activation import RunState
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +87,77 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def known_names(pipeline: Pipeline, state: RunState) -> KnownNames:
+    """The node, tag and pipeline names a run's configuration may use.
+
+    The run's own nodes, plus, when the run comes from this process's Kedro project,
+    every node of every pipeline the project registers: a ``pipelines.<other>``
+    section, or a node filtered out by ``--nodes``/``--tags``, is a name the project
+    has. A pipeline given in code (no project) has only its own names. After
+    ``kedro run --pipelines X`` Kedro has loaded only ``X``: the names are partial.
+    """
+    from kedro_kinetic.config.names import KnownNames
+
+    nodes = {n.name: frozenset(n.tags) for n in pipeline.nodes}
+    loaded = _registered_pipelines(state)
+    if loaded is None:
+        return KnownNames(nodes)
+    registered, complete = loaded
+    for registered_pipeline in registered.values():
+        for node in getattr(registered_pipeline, "nodes", ()):
+            nodes[node.name] = nodes.get(node.name, frozenset()) | frozenset(node.tags)
+    if complete:
+        return KnownNames(nodes, frozenset(registered), "the project's pipelines")
+    names = sorted(set(registered) - {"__default__"}) or ["__default__"]
+    return KnownNames(nodes, None, f"pipeline(s) {', '.join(names)}", complete=False)
+
+
+def _registered_pipelines(state: RunState) -> tuple[dict[str, Any], bool] | None:
+    """The project's registered pipelines as Kedro loaded them, and whether that is all of
+    them (``kedro run --pipelines`` loads only those); ``None`` outside a Kedro project."""
+    if not state.package_name:
+        return None
+    try:
+        from kedro.framework.project import PACKAGE_NAME, pipelines
+
+        if PACKAGE_NAME != state.package_name:
+            return None
+        requested = getattr(pipelines, "_requested_pipelines", None)  # Kedro 1.7's filter
+        complete = requested is None or "__default__" in requested
+        return {name: pipelines[name] for name in pipelines}, complete
+    except Exception as exc:  # a registry that fails to load: the run's names only
+        logger.debug("pipeline registry not read: %s", exc)
+        return None
+
+
+def check_before_submission(cfg: RunConfig, pipeline: Pipeline, state: RunState,
+                            block: Any, overrides: Any,
+                            config_for: Callable[[str], Any] | None) -> None:
+    """What configuration may get wrong that only the pipeline reveals, before anything
+    is created: unknown node, tag, pipeline or group names, and (``kubernetes``)
+    datasets on a disk the pods do not share.
+
+    Args:
+        cfg: The run's config.
+        pipeline: The pipeline to run.
+        state: What the hooks learnt about the run (project, env, settings).
+        block: The raw ``kinetic`` block; overrides: the runner's ``--runner-params``.
+        config_for: A dataset's checked configuration (needed for ``kubernetes``).
+
+    Raises:
+        ConfigError: Unknown names, each with the closest known one.
+        CatalogSpecError: Datasets a Kubernetes run keeps on local paths, each named.
+    """
+    from kedro_kinetic.config.names import check_names
+    from kedro_kinetic.planning import remote_paths
+
+    check_names(block, overrides, cfg, known_names(pipeline, state))
+    if cfg.backend == "kubernetes" and config_for is not None:
+        project = state.project_path or Path.cwd()
+        remote_paths.check(remote_paths.uses(pipeline.nodes), config_for,
+                           state.settings.shared_paths, str(project.absolute()), state.env)
 
 
 def check_images(cfg: RunConfig, nodes: Iterable[Node]) -> None:

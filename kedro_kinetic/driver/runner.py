@@ -35,6 +35,7 @@ from kedro_kinetic.driver.resume import keep_attempts
 from kedro_kinetic.driver.run_setup import (
     add_hookspecs,
     by_value_packages,
+    check_before_submission,
     check_images,
     make_progress,
     sigterm_as_interrupt,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 
     from kedro_kinetic.backends.base import Backend
     from kedro_kinetic.planning.node_plan import NodePlan
+    from kedro_kinetic.wire.data_paths import DataRoots
     from kedro_kinetic.wire.result import NodeResult
 
 __all__ = ["GKERunner", "RemoteNodeError"]
@@ -113,6 +115,7 @@ class GKERunner(AbstractRunner):
         #: node name -> {"submitted": t, "finished_seen": t} (driver clock, time.time())
         self.last_timeline: dict[str, dict[str, float]] = {}
         self._ctx: RunContext | None = None
+        self._block: Any = {}
         self._finished_before: set[str] = set()
 
     def __repr__(self) -> str:
@@ -126,6 +129,7 @@ class GKERunner(AbstractRunner):
         names = self._state.run_params.get("pipeline_names") or ["__default__"]
         # the dataset's own load: Kedro's "Loading data from …" line belongs to the nodes
         block = catalog["params:kinetic"].load() if "params:kinetic" in catalog else {}
+        self._block = block  # its names are checked once the pipeline is known
         settings = self._state.settings
         if self._command:
             settings = dataclasses.replace(settings, command=self._command)
@@ -150,13 +154,13 @@ class GKERunner(AbstractRunner):
         names = state.run_params.get("pipeline_names") or ["__default__"]
         cfg = self._config(catalog)
         allowed = build_allowlist(state.settings.dataset_allowlist + self._allow)
-        raw = (state.raw_catalog if state.raw_catalog is not None
-               else catalog.to_config()[0])  # type: ignore[attr-defined] # DataCatalog's
         params = {n: catalog[n].load() for n in pipeline.datasets() if is_parameter(n)}
         project = state.project_path or Path.cwd()
-        resolver = CatalogResolver(raw, allowed, project_data_roots(state.settings, project,
-                                                                    cfg.store), project)
+        resolver = self._resolver(catalog, allowed, project_data_roots(state.settings, project,
+                                                                       cfg.store))
         refuse_code_only(pipeline.datasets(), catalog, resolver.declares)
+        check_before_submission(cfg, pipeline, state, self._block, self._overrides,
+                                resolver.entry)
         planner = Planner(
             run_id=run_id, pipeline_name="+".join(names), config=cfg,
             layout=RunLayout.for_run(store.to_uri(cfg.store, project), run_id,
@@ -171,6 +175,25 @@ class GKERunner(AbstractRunner):
         )
         check_images(cfg, pipeline.nodes)
         return cfg, planner, planner.plan(pipeline)
+
+    def _resolver(self, catalog: CatalogProtocol, allowed: frozenset[str],
+                  roots: DataRoots | None) -> CatalogResolver:
+        """The run's catalog configuration, checked against the allowlist (and ``roots``)."""
+        state = self._state
+        raw = (state.raw_catalog if state.raw_catalog is not None
+               else catalog.to_config()[0])  # type: ignore[attr-defined] # DataCatalog's
+        return CatalogResolver(raw, allowed, roots, state.project_path or Path.cwd())
+
+    def _check_before_open(self, cfg: kinetic_config.RunConfig, pipeline: Pipeline,
+                           catalog: CatalogProtocol) -> None:
+        """Names and (``kubernetes``) shared storage, before the backend creates anything
+        (a Kubernetes run's key Secret); :meth:`prepare` checks them again for render."""
+        config_for = None
+        if cfg.backend == "kubernetes":
+            allowed = build_allowlist(self._state.settings.dataset_allowlist + self._allow)
+            config_for = self._resolver(catalog, allowed, None).entry
+        check_before_submission(cfg, pipeline, self._state, self._block, self._overrides,
+                                config_for)
 
     # -- run ------------------------------------------------------------------------
     def run(
@@ -236,6 +259,7 @@ class GKERunner(AbstractRunner):
               catalog: CatalogProtocol, hooks: PluginManager, run_id: str) -> RunContext:
         """Open the backend with the run's key, plan, upload the driver's inputs."""
         check_images(cfg, pipeline.nodes)  # before anything is created or stored
+        self._check_before_open(cfg, pipeline, catalog)
         project = self._state.project_path or Path.cwd()
         backend = self._backend(cfg, project, run_id)
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic.errors import CatalogSpecError
-from kedro_kinetic.planning.catalog_spec import is_parameter
+from kedro_kinetic.planning.catalog_spec import in_code_fix, is_parameter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -63,6 +63,4 @@ def refuse_code_only(names: Iterable[str], catalog: Any,
         f"catalog {'entries' if many else 'entry'} {listed} "
         f"{'exist only as Python objects' if many else 'exists only as a Python object'}, "
         "created in code rather than in the catalog configuration; GKERunner rebuilds each "
-        "node's datasets in its pod from plain configuration, so declare "
-        f"{'them' if many else 'it'} in conf/<env>/catalog.yml (or match a dataset factory "
-        "pattern) instead of creating it in code")
+        f"node's datasets in its pod from plain configuration, so {in_code_fix(many)}")

@@ -131,6 +131,15 @@ class CatalogResolver:
         return name in self._raw or bool(self._kedro.match_dataset_pattern(name)
                                          or self._kedro.match_user_catch_all_pattern(name))
 
+    def entry(self, name: str) -> dict[str, Any] | None:
+        """The checked config of a dataset (its paths not checked), or ``None`` if only
+        memory would hold it.
+
+        Raises:
+            CatalogSpecError: A disallowed class or argument, or Python objects.
+        """
+        return self._checked(name)
+
     def config_for(self, name: str) -> dict[str, Any] | None:
         """The checked config of a dataset, or ``None`` if only memory would hold it.
 
@@ -170,7 +179,65 @@ class CatalogResolver:
         checked = check_entry(name, config, self._allowed)
         if checked.get("type") in MEMORY_TYPES:
             return None
+        refuse_objects(name, checked)
         return checked
+
+
+def _describe(value: Any) -> str:
+    if callable(value) and hasattr(value, "__qualname__"):
+        kind = "a class" if isinstance(value, type) else "a function"
+        module = getattr(value, "__module__", None)
+        return f"{kind} ({f'{module}.' if module else ''}{value.__qualname__})"
+    return f"a {type(value).__module__}.{type(value).__qualname__} object"
+
+
+def _first_object(value: Any, path: str) -> tuple[str, Any] | None:
+    """The key path and value of the first part of ``value`` that is not plain data."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path}{key!r}", key
+            found = _first_object(item, f"{path}{key}.")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _first_object(item, f"{path.rstrip('.')}[{index}].")
+            if found is not None:
+                return found
+        return None
+    return path.rstrip("."), value
+
+
+def in_code_fix(many: bool = False) -> str:
+    """What to do with datasets that exist only as Python objects (see catalog_objects)."""
+    them = "them" if many else "it"
+    return (f"declare {them} in conf/<env>/catalog.yml with plain values (or match a dataset "
+            f"factory pattern) instead of creating {them} in code, or run the nodes that use "
+            f"{them} in the driver with another runner (e.g. SequentialRunner) and give this "
+            "run their results")
+
+
+def refuse_objects(name: str, config: Mapping[str, Any]) -> None:
+    """Refuse a dataset configuration that holds Python objects (functions, classes,
+    instances): it cannot travel to a pod as data.
+
+    Raises:
+        CatalogSpecError: Naming the dataset, its class, the first such argument and the fix.
+    """
+    found = _first_object(config, "")
+    if found is None:
+        return
+    key, value = found
+    kind = config.get("type")
+    raise CatalogSpecError(
+        f"catalog entry '{name}'{f' ({kind})' if isinstance(kind, str) else ''} was built "
+        f"in code with Python objects: argument '{key}' is {_describe(value)}. GKERunner "
+        "rebuilds each dataset in its node's pod from plain configuration (strings, numbers, "
+        f"lists, mappings), so it cannot send this one: {in_code_fix()}")
 
 
 def plain_value(name: str, value: Any) -> Any:

@@ -42,7 +42,8 @@ def make_bench_demo(tmp_path: Path, cluster, gcs, prefix: str, **extra) -> Path:
     (project / "conf" / "bench").mkdir()
     (project / "conf" / "bench" / "parameters.yml").write_text(
         bench_params(cluster, gcs, prefix, **extra))
-    add_code_settings(project, kubeconfig=cluster.kubeconfig)
+    # the bench's test kubelet runs pods as processes in the project: they share its data/
+    add_code_settings(project, kubeconfig=cluster.kubeconfig, shared_paths=["data"])
     cluster.kubelet.cwd = str(project)  # the image's WORKDIR
     return project
 

@@ -258,7 +258,8 @@ def test_doctor_on_the_bench_ready_then_each_missing_piece(demo: Path, k8s_clust
     core.create_namespaced_secret(ns, {"metadata": {"name": "doctor-creds"},
                                        "stringData": {"credentials.yml": "{}"}})
     add_code_settings(demo, secrets=["doctor-creds", "no-creds"],
-                      service_accounts=["doctor-runner", "no-runner"])
+                      service_accounts=["doctor-runner", "no-runner"],
+                      shared_paths=["data"])  # the bench's pods share the project's data/
     common = {"backend": "kubernetes", "image_policy": "require_digest"}
     cluster_env = {"KUBECONFIG": k8s_cluster.kubeconfig}
     with_env(demo, "ready", **common, namespace=ns, image=PINNED,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from benchmarks.projects import add_code_settings
 from tests.conftest import kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import IMAGE, SALES_SIG, patch_node
 
@@ -104,6 +105,7 @@ def test_unpicklable_output_names_the_dataset(demo):
 def test_no_kubeconfig_points_to_doctor(demo):
     local_params(demo, f"kinetic:\n  backend: kubernetes\n  store: gs://bucket/prefix\n"
                        f"  image: {IMAGE}\n")
+    add_code_settings(demo, shared_paths=["data"])  # past the check of local catalog paths
     assert_one_message(gke_run(demo, KUBECONFIG=str(demo / "no-such-kubeconfig")),
                        "no usable kubeconfig", "kedro kinetic doctor")
 

@@ -34,6 +34,7 @@ def install_pod_hooks(project: Path, package: str,
     lines = [
         "", "# real bench (tests/bench/real): image repositories and pod settings, in code",
         f"KINETIC_IMAGE_REPOSITORIES = [{REPOSITORY_PREFIX!r}]",
+        "KINETIC_SHARED_PATHS = ['data']  # the pod hook mounts data/ in every pod",
         f"from {package}.{HOOK_MODULE} import RealBenchPods",
     ]
     instances = ["RealBenchPods()"]
