@@ -74,30 +74,33 @@ def _sections(block: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
             yield f"{path}.pipelines.{name}", section
 
 
-def _hint(word: str, names: Iterable[str]) -> str:
-    """Did-you-mean for a near name, else a few of the known names."""
+def _hint(word: str, names: Iterable[str]) -> tuple[str, bool]:
+    """Did-you-mean for a near name (and ``True``), else a few of the known names."""
     names = sorted(set(names))
     near = did_you_mean(word, names)
     if near:
-        return near
+        return near, True
     if not names:
-        return " (there are none)"
+        return " (there are none)", False
     more = f", ... ({len(names)} in all)" if len(names) > SHOWN else ""
-    return f" (known: {', '.join(names[:SHOWN])}{more})"
+    return f" (known: {', '.join(names[:SHOWN])}{more})", False
 
 
-def _unknown(path: str, section: Mapping[str, Any], known: KnownNames) -> Iterator[str]:
-    """A line per node or tag name of one section that ``known`` does not have."""
+def _unknown(path: str, section: Mapping[str, Any],
+             known: KnownNames) -> Iterator[tuple[str, bool]]:
+    """A line per node or tag name of one section that ``known`` does not have, and
+    whether a known name is near it."""
     tags = known.tags
     nodes = section.get("nodes")
     for name in nodes if isinstance(nodes, Mapping) else ():
         if name not in known.nodes:
-            yield (f"{path}.nodes.{name}: no node named '{name}' in "
-                   f"{known.scope}{_hint(name, known.nodes)}")
+            hint, near = _hint(name, known.nodes)
+            yield f"{path}.nodes.{name}: no node named '{name}' in {known.scope}{hint}", near
     given = section.get("tags")
     for tag in given if isinstance(given, Mapping) else ():
         if tag not in tags:
-            yield f"{path}.tags.{tag}: no node of {known.scope} is tagged '{tag}'{_hint(tag, tags)}"
+            hint, near = _hint(tag, tags)
+            yield f"{path}.tags.{tag}: no node of {known.scope} is tagged '{tag}'{hint}", near
 
 
 def name_problems(block: Any, overrides: Any,
@@ -111,10 +114,10 @@ def name_problems(block: Any, overrides: Any,
     errors: list[str] = []
     warnings = []
     for path, section in _sections(block, "kinetic"):
-        for line in _unknown(path, section, known):
+        for line, near in _unknown(path, section, known):
             if known.complete:
                 errors.append(line)
-            elif "did you mean" in line:
+            elif near:
                 warnings.append(f"{line} (not an error: the pipelines Kedro did not load "
                                 "may have it)")
     pipelines = block.get("pipelines") if isinstance(block, Mapping) else None
@@ -122,9 +125,9 @@ def name_problems(block: Any, overrides: Any,
         for name in pipelines:
             if name not in known.pipelines:
                 errors.append(f"kinetic.pipelines.{name}: the project registers no pipeline "
-                              f"named '{name}'{_hint(name, known.pipelines)}")
+                              f"named '{name}'{_hint(name, known.pipelines)[0]}")
     errors += [line for path, section in _sections(overrides, "--runner-params")
-               for line in _unknown(path, section, known)]
+               for line, _ in _unknown(path, section, known)]
     return errors, warnings
 
 
