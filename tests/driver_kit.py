@@ -73,6 +73,7 @@ class InProcessBackend(Backend):
         if self._folder is not None:  # the key where the local backend keeps it
             if not resume:
                 self._folder.create(run_id)
+            self._folder.record_driver()  # as the local backend does: the run goes on
             key = self._folder.key()
             if run_id not in RUNS or RUNS[run_id].key != key:
                 RUNS[run_id] = RunRecord(key)
@@ -126,6 +127,10 @@ class InProcessBackend(Backend):
             reason = "Completed" if code == 0 else "Error"
         if name in self.cancelled:
             reason = "Cancelled"
+        if self._folder is not None:  # its "process" (this thread) is over
+            self._folder.record_process(name, 0, **{
+                k: v for k, v in self._folder.process(name).items()
+                if k in ("node", "key", "attempt", "via")}, start="ended")
         self.events.put(JobEvent(name, EventKind.FINISHED, exit_code=code, reason=reason,
                                  time=time.time()))
 
@@ -151,6 +156,8 @@ class InProcessBackend(Backend):
     def close(self) -> None:
         for thread in self._threads:
             thread.join(timeout=300)
+        if self._folder is not None:
+            self._folder.driver_ended()
         self.closed = True
 
 

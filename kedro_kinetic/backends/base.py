@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import enum
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kedro_kinetic.errors import RunNotFound
@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from kedro_kinetic.config import RunConfig
+
+#: How a node stopped by ``kedro kinetic cancel`` ends: the driver's message, its final
+#: table and ``kedro kinetic status`` say it (never an infrastructure failure).
+CANCELLED_BY_CLI = "cancelled by `kedro kinetic cancel`"
 
 
 class EventKind(str, enum.Enum):
@@ -148,6 +152,12 @@ class NodeStatus:
     duration: float | None = None
     detail: str = ""
     attempts: int = 0
+    #: A group's Job row: the keys of the nodes it runs (a trusted record's: the Job's
+    #: annotation, or the attempt the private run folder records for them).
+    members: list[str] = field(default_factory=list)
+    #: A node that ran in a group: the group's row (``group:<name>``), whose Job log holds
+    #: its output.
+    group: str = ""
 
 
 class RunInspector(Protocol):
@@ -173,17 +183,24 @@ class RunInspector(Protocol):
         """``{node key: attempt}`` whose results count (see :meth:`Backend.attempts`)."""
 
     def statuses(self, run: RunInfo) -> list[NodeStatus]:
-        """Every node the run submitted, with its state."""
+        """Every node the run submitted, with its state (a group's Job: a row with its
+        ``members``, and a row per node whose result is in)."""
 
     def logs(self, run: RunInfo, rows: list[NodeStatus],
              follow: bool) -> Iterator[tuple[str, str]]:
         """Yield ``(node, line)`` for the given nodes' containers or processes."""
 
+    def follow(self, run: RunInfo) -> Iterator[tuple[str, str]]:
+        """Yield ``(node, line)`` of every node of the run, those it starts later too,
+        until the run ends."""
+
     def active(self, run: RunInfo) -> bool:
-        """Whether any node of the run is still running."""
+        """Whether the run is still going (its driver, or any of its nodes)."""
 
     def cancel(self, run: RunInfo) -> list[str]:
-        """Stop every unfinished node of the run; return the Jobs stopped."""
+        """Stop every unfinished node of the run, gracefully (SIGTERM, a bounded grace
+        period, then SIGKILL), recording first, where only the driver's side can read it,
+        that the run was cancelled; return the Jobs stopped."""
 
     def clean(self, run: RunInfo) -> int:
         """Delete the run's Jobs, stored objects and key; return objects deleted."""

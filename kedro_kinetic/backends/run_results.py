@@ -64,23 +64,121 @@ def read_run_results(root: str, key: bytes, attempts: dict[str, str]) -> RunResu
     return found
 
 
+def result_detail(result: NodeResult) -> str:
+    """A failed result's reason: its error's type (without its module) and message."""
+    kind = str(result.error_type or "error").rsplit(".", 1)[-1]
+    return f"{kind}: {result.error_message}" if result.error_message else kind
+
+
 def with_group_nodes(rows: list[NodeStatus], results: dict[str, NodeResult]
                      ) -> list[NodeStatus]:
     """Status rows with one row per node of a group (from its sealed result).
 
-    A group's Job keeps its own row (``group:<name>``: the Job's state, and where
-    ``kedro kinetic logs`` finds the pod's output); each of its nodes gets a row
-    of its own, with its own state and duration, once its result is in.
+    A group's Job keeps its own row (``group:<name>``, with its ``members``: where
+    ``kedro kinetic logs`` finds the pod's output); each of its nodes gets a row of its
+    own, with its own state and duration, once its result is in, naming the group. A
+    group whose Job left no state of its own (a local process that ended) takes its
+    state from its nodes: succeeded when every one did, failed when one failed.
     """
     from kedro_kinetic.backends.base import NodeStatus
 
     shown = {row.key for row in rows}
+    group_of = {key: row for row in rows for key in row.members}
     out = list(rows)
     for key, result in results.items():
         if key in shown:
             continue
-        row = NodeStatus(result.node, "-", key, result.status, result.duration)
+        group = group_of.get(key)
+        row = NodeStatus(result.node, group.job if group else "-", key, result.status,
+                         result.duration, group=group.node if group else "")
         if result.status != Status.SUCCEEDED:
-            row.detail = f"{result.error_type}: {result.error_message}"
+            row.detail = result_detail(result)
         out.append(row)
+    for row in rows:
+        if row.members and row.state == "stopped":
+            states = [results[k].status for k in row.members if k in results]
+            if any(state != Status.SUCCEEDED for state in states):
+                row.state = "failed"
+            elif len(states) == len(row.members):
+                row.state = "succeeded"
     return sorted(out, key=lambda r: r.node)
+
+
+NOT_RUN = "not run"
+_GOING = ("running", "submitted")
+
+
+def arrange(rows: list[NodeStatus], order: list[str] | None) -> list[NodeStatus]:
+    """Every node of the run's pipeline, in its (topological) ``order``: the backend's row,
+    or one ``not run`` for a node that never started; a group's row comes before its
+    first node. Rows of nodes the pipeline no longer has come last.
+
+    A node of a group without a result of its own takes its state from the group: the
+    one the group was running (or stopped at) gets the group's, the ones after it wait
+    (``waiting`` while the group runs, else ``not run``).
+
+    Args:
+        rows: What :meth:`~kedro_kinetic.backends.base.RunInspector.statuses` gave.
+        order: The node names of the run's pipeline, from the project's code (``None``:
+            unknown, ``rows`` are returned as they are).
+    """
+    from kedro_kinetic.backends.base import NodeStatus
+    from kedro_kinetic.wire.naming import node_key
+
+    if order is None:
+        return rows
+    groups = [row for row in rows if row.members]
+    by_name = {row.node: row for row in rows if not row.members}
+    group_of = {key: group for group in groups for key in group.members}
+    out: list[NodeStatus] = []
+    placed: set[int] = set()
+    for name in order:
+        key = node_key(name)
+        group = group_of.get(key)
+        if group is not None and id(group) not in placed:
+            placed.add(id(group))
+            out.append(group)
+        row = by_name.pop(name, None)
+        if row is None:
+            row = NodeStatus(name, group.job if group else "-", key, NOT_RUN,
+                             group=group.node if group else "")
+        elif group is not None:
+            row.job, row.group = group.job, group.node
+        out.append(row)
+    out += [group for group in groups if id(group) not in placed]
+    out += list(by_name.values())
+    for group in groups:
+        _group_member_states(group, [row for row in out if row.group == group.node])
+    return out
+
+
+def _group_member_states(group: NodeStatus, members: list[NodeStatus]) -> None:
+    missing = [row for row in members if row.state == NOT_RUN]
+    if not missing:
+        return
+    first, rest = missing[0], missing[1:]
+    if group.state in _GOING:
+        first.state = group.state
+        for row in rest:
+            row.state = "waiting"
+    elif group.state != "succeeded" and not any(r.state == "failed" for r in members):
+        first.state, first.detail = group.state, group.detail
+
+
+def node_rows(rows: list[NodeStatus]) -> list[NodeStatus]:
+    """The rows of nodes (a group's Job row is where its logs are, not a node)."""
+    return [row for row in rows if not row.members]
+
+
+def run_state(rows: list[NodeStatus], active: bool) -> str:
+    """One word for a run from its nodes' rows (see :func:`arrange`) and whether it is
+    still going (its driver or a node still runs)."""
+    states = {row.state for row in node_rows(rows)}
+    if active or states & {"running", "submitted", "waiting"}:
+        return "running"
+    for word in ("failed", "cancelled", "stopped"):
+        if word in states:
+            return word
+    if not states:
+        return "empty"
+    return "succeeded" if states == {"succeeded"} else "stopped"

@@ -52,6 +52,11 @@ def render(pipelines: tuple[str, ...], nodes: tuple[str, ...], env: str | None,
     finally:
         logging.disable(logging.NOTSET)
     if dry_run_server:
+        if cfg.backend != "kubernetes":
+            raise click.UsageError(
+                f"--dry-run-server asks a Kubernetes API server to validate the Jobs, but "
+                f"this environment's backend is '{cfg.backend}': set kinetic.backend: "
+                "kubernetes (e.g. render --env gke), or render without --dry-run-server")
         _server_dry_run(manifests, cfg.kubeconfig, cfg.kube_context)
     text = preview_yaml(manifests)
     if output:
@@ -83,6 +88,7 @@ class _Runs:
         self.cfg = _config(env)
         self.inspector = runs.inspector(self.cfg, Path.cwd())
         self.all = self.inspector.runs()
+        self._orders: dict[str, list[str] | None] = {}
 
     def find(self, run: str) -> Any:
         from kedro_kinetic.cli import runs
@@ -93,6 +99,20 @@ class _Runs:
         except RunNotFound as exc:
             raise click.ClickException(str(exc)) from None
 
+    def order(self, info: Any) -> list[str] | None:
+        """The run's pipeline, node names in order, from the project's code (cached)."""
+        from kedro_kinetic.cli import runs
+
+        if info.pipeline not in self._orders:
+            self._orders[info.pipeline] = runs.pipeline_nodes(info.pipeline)
+        return self._orders[info.pipeline]
+
+    def rows(self, info: Any) -> list[Any]:
+        """Every node of the run's pipeline, in order (see ``run_results.arrange``)."""
+        from kedro_kinetic.backends.run_results import arrange
+
+        return arrange(self.inspector.statuses(info), self.order(info))
+
 
 def _when(epoch: float | None) -> str:
     import time
@@ -100,21 +120,22 @@ def _when(epoch: float | None) -> str:
     return "-" if epoch is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
-def _run_summary(inspector: Any, run: Any) -> tuple[str, str, str]:
-    rows = inspector.statuses(run)
-    counts = {s: sum(r.state == s for r in rows) for s in {r.state for r in rows}}
-    if counts.get("running") or counts.get("submitted"):
-        state = "running"
-    elif counts.get("failed"):
-        state = "failed"
-    elif rows and counts.get("succeeded") == len(rows):
-        state = "succeeded"
-    else:
-        state = "stopped" if rows else "empty"
-    durations = [r.duration for r in rows if r.duration is not None]
+def _run_summary(runs: _Runs, run: Any) -> tuple[str, str, str]:
+    from kedro_kinetic.backends.run_results import node_rows, run_state
+
+    rows = runs.rows(run)
+    nodes = node_rows(rows)
+    state = run_state(rows, runs.inspector.active(run))
+    durations = [r.duration for r in nodes if r.duration is not None]
     took = f"{sum(durations):.1f}s" if durations else "-"
-    done = f"{counts.get('succeeded', 0)}/{counts.get('failed', 0)}/{len(rows)}"
+    done = (f"{sum(r.state == 'succeeded' for r in nodes)}/"
+            f"{sum(r.state == 'failed' for r in nodes)}/{len(nodes)}")
     return state, done, took
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
 
 
 @kinetic.command()
@@ -125,7 +146,8 @@ def status(run: str | None, env: str | None) -> None:
 
     Runs and their nodes come from the backend (the Kubernetes API, or this
     machine's private run folders) and from results sealed with the run's key;
-    objects in the store alone never make a run or a row.
+    objects in the store alone never make a run or a row. Which nodes a run has,
+    and their order, come from the project's pipelines (its code).
     """
     from kedro_kinetic.cli.tables import print_rows
     from kedro_kinetic.wire.text import printable
@@ -134,7 +156,7 @@ def status(run: str | None, env: str | None) -> None:
     if run is None:
         table = []
         for info in runs.all:
-            state, done, took = _run_summary(runs.inspector, info)
+            state, done, took = _run_summary(runs, info)
             table.append([info.run_id, info.pipeline or "-", state, done, _when(info.started),
                           took])
         print_rows(["run id", "pipeline", "state", "succeeded/failed/nodes", "started",
@@ -142,13 +164,19 @@ def status(run: str | None, env: str | None) -> None:
         if not runs.all:
             click.echo("# no runs", err=True)
         return
-    rows = runs.inspector.statuses(runs.find(run))
+    info = runs.find(run)
+    rows = runs.rows(info)
     print_rows(["node", "state", "node time", "job", "detail"],
                [[row.node, row.state,
                  f"{row.duration:.1f}s" if row.duration is not None else "-", row.job,
-                 row.detail] for row in rows])
-    counts = {s: sum(r.state == s for r in rows) for s in {r.state for r in rows}}
+                 _first_line(row.detail)] for row in rows])
+    counts = {s: sum(r.state == s for r in rows if not r.members)
+              for s in {r.state for r in rows if not r.members}}
     click.echo("# " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), err=True)
+    if runs.order(info) is None:
+        click.echo(f"# the run's pipeline ({printable(info.pipeline or '?', False)}) is not "
+                   "in this project's registry: only the nodes it started are listed",
+                   err=True)
     for uri, why in sorted(runs.inspector.rejected.items()):
         click.echo(f"# ignored {printable(uri, False)}: {printable(why, False)}", err=True)
     if runs.inspector.rejected:
@@ -156,10 +184,31 @@ def status(run: str | None, env: str | None) -> None:
                    "authentication and were ignored", err=True)
 
 
+def _log_rows(rows: list[Any], node: str | None) -> list[Any]:
+    """The rows whose logs to print: a node that ran in a group is shown by its group's
+    Job (one log for every node of the group); rows never started have none."""
+    from kedro_kinetic.wire.text import printable
+
+    groups = {row.node: row for row in rows if row.members}
+    chosen: list[Any] = []
+    for row in rows:
+        if node not in (None, row.node) or row.members:
+            continue
+        target = groups.get(row.group, row)
+        if node is not None and target is not row:
+            click.echo(f"# {printable(node, False)} runs in {printable(row.group, False)} "
+                       f"(Job {printable(row.job, False)}): its output is in the group's "
+                       "log, shown below", err=True)
+        if target.job != "-" and all(target is not c for c in chosen):
+            chosen.append(target)
+    return chosen
+
+
 @kinetic.command()
 @click.argument("run")
 @click.argument("node", required=False)
-@click.option("--follow", "-f", is_flag=True, help="Keep printing while the node runs.")
+@click.option("--follow", "-f", is_flag=True,
+              help="Keep printing while the run (or NODE) runs, nodes it starts later too.")
 @_ENV
 def logs(run: str, node: str | None, follow: bool, env: str | None) -> None:
     """Print the logs of RUN's nodes (or of NODE only)."""
@@ -170,13 +219,18 @@ def logs(run: str, node: str | None, follow: bool, env: str | None) -> None:
 
     runs = _Runs(env)
     info = runs.find(run)
-    rows = runs.inspector.statuses(info)
-    wanted = [r for r in rows if node in (None, r.node)]
-    if node and not wanted:
+    rows = runs.rows(info)
+    if node and not any(r.node == node and not r.members for r in rows):
         close = difflib.get_close_matches(node, [r.node for r in rows], n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise click.ClickException(f"run '{info.run_id}' has no node '{node}'{hint}")
-    for name, line in runs.inspector.logs(info, wanted, follow):
+    wanted = _log_rows(rows, node)
+    if node and not wanted:
+        click.echo(f"# {printable(node, False)} has not started in run "
+                   f"{printable(info.run_id, False)}: no log yet", err=True)
+    lines = (runs.inspector.follow(info) if follow and node is None
+             else runs.inspector.logs(info, wanted, follow))
+    for name, line in lines:
         record = as_text(line, name)  # a logging record: as text, level and logger first
         click.echo(f"[{printable(name, False)}] "
                    f"{record if record is not None else printable(line, False)}")
@@ -186,10 +240,19 @@ def logs(run: str, node: str | None, follow: bool, env: str | None) -> None:
 @click.argument("run")
 @_ENV
 def cancel(run: str, env: str | None) -> None:
-    """Stop every unfinished node of RUN (Jobs and pods, or node processes)."""
+    """Stop every unfinished node of RUN (Jobs and pods, or node processes), gracefully.
+
+    Each node gets SIGTERM, then SIGKILL if it still runs after a grace period (the
+    pod's own, or 10 s for a local process); the run's driver reports the nodes as
+    cancelled by this command.
+    """
     runs = _Runs(env)
-    stopped = runs.inspector.cancel(runs.find(run))
+    info = runs.find(run)
+    stopped = runs.inspector.cancel(info)
     click.echo(f"cancelled {len(stopped)} node(s)" + (": " + ", ".join(stopped) if stopped else ""))
+    if runs.inspector.active(info):
+        click.echo("# the run's driver is still going: it starts no new node and ends "
+                   "as cancelled", err=True)
 
 
 @kinetic.command()

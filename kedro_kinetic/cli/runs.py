@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from kedro_kinetic.config.project_settings import ProjectSettings
 
 __all__ = ["NodeStatus", "RunInfo", "RunNotFound", "find_run", "inspector",
-           "load_project_config", "parse_duration"]
+           "load_project_config", "parse_duration", "pipeline_nodes"]
 
 
 def read_project(project: Path, env: str | None) -> tuple[Any, ProjectSettings]:
@@ -69,6 +69,55 @@ def inspector(cfg: RunConfig, project: Path) -> RunInspector:
     from kedro_kinetic import backends
 
     return backends.inspector(cfg, project)
+
+
+def registered_names(recorded: str, names: list[str]) -> list[str] | None:
+    """The registered pipelines a run recorded: ``a+b`` (the private run record) or the
+    Kubernetes label made of it (each name lower-cased, ``[a-z0-9-]``, joined by ``-``).
+
+    Returns:
+        The names, or ``None`` when ``recorded`` names no registered pipeline(s).
+    """
+    from kedro_kinetic.wire.naming import sanitise
+
+    if not recorded:
+        return None
+    parts = recorded.split("+")
+    if all(part in names for part in parts):
+        return parts
+    labels = sorted(((sanitise(name), name) for name in names), reverse=True)
+
+    def walk(rest: str, depth: int) -> list[str] | None:
+        for label, name in labels if depth < 8 else ():
+            if rest == label:
+                return [name]
+            if rest.startswith(label + "-"):
+                tail = walk(rest[len(label) + 1:], depth + 1)
+                if tail is not None:
+                    return [name, *tail]
+        return None
+
+    return walk(recorded, 0)
+
+
+def pipeline_nodes(recorded: str) -> list[str] | None:
+    """The node names of the pipeline(s) a run recorded, in Kedro's topological order,
+    from the project's pipeline registry (its code, the trusted source of a run's nodes).
+
+    Returns:
+        ``None`` when the registry has no such pipeline, or cannot be loaded.
+    """
+    from kedro.framework.project import pipelines
+    from kedro.pipeline import Pipeline
+
+    try:
+        names = registered_names(recorded, list(pipelines))
+        if names is None:
+            return None
+        total = sum((pipelines[name] for name in names), Pipeline([]))
+    except Exception:  # the registry's own error shows in `kedro run`; listing goes on
+        return None
+    return [node.name for node in total.nodes]
 
 
 def parse_duration(text: str) -> float:

@@ -59,6 +59,9 @@ class RemoteNodeError(KineticError, RuntimeError):
         head += f", {reason})" if reason and reason not in _QUIET else ")"
         kind = (result.error_type or "error").removeprefix("builtins.")
         message = f"{head}: {printable(kind, False)}: {printable(cause)}"
+        if result.error_type == "Cancelled" and cause.startswith("cancelled by"):
+            # stopped on purpose (`kedro kinetic cancel`): not a failure of node or cluster
+            message = f"node '{node_name}' was {printable(cause, False)}{_how(result)}"
         if result.traceback:
             message += "\n--- remote traceback ---\n" + printable(result.traceback.rstrip())
         if next_step:
@@ -70,11 +73,23 @@ class RemoteNodeError(KineticError, RuntimeError):
         return str(self.args[0]) if self.args else ""
 
 
+def _how(result: NodeResult) -> str:
+    """How a cancelled node ended, from its exit code."""
+    signal = {143: "SIGTERM", -15: "SIGTERM", 137: "SIGKILL", -9: "SIGKILL"}.get(
+        result.exit_code)
+    if signal:
+        return f" ({signal}, exit code {result.exit_code}) before it wrote a result"
+    return " before it wrote a result" if result.exit_code == -1 else (
+        f" (exit code {result.exit_code})")
+
+
 def _missing(plan: NodePlan, event: JobEvent, exc: BaseException) -> NodeResult:
     """A failed result saying why the pod left none."""
     detail = EXPLAIN.get(event.reason or "", "")
-    if event.exit_code in (137, -9) and event.reason not in ("OOMKilled", "Cancelled",
-                                                            "DeadlineExceeded"):
+    if event.reason == "Cancelled":
+        detail = "" if event.message else detail  # the message says who cancelled it
+    elif event.exit_code in (137, -9) and event.reason not in ("OOMKilled",
+                                                              "DeadlineExceeded"):
         detail = KILLED
     elif event.exit_code == 143 and not detail:
         detail = STOPPED

@@ -311,7 +311,30 @@ class KubernetesBackend(Backend):
             now = time.time()
             actions = (events.on_job(track, obj, now, deleted) if kind == "job"
                        else events.on_pod(track, obj, now))
+        if deleted and kind == "job":
+            actions = self._cancelled_by_cli(obj, actions)
         self._apply(track, actions)
+
+    def _cancelled_by_cli(self, job: dict[str, Any], actions: list[Action]) -> list[Action]:
+        """A Job that ``kedro kinetic cancel`` deleted (it records the Job's uid in the run's
+        Secret first) ends as cancelled, not as deleted by someone else."""
+        import dataclasses
+
+        from kedro_kinetic.backends.base import CANCELLED_BY_CLI
+        from kedro_kinetic.backends.kubernetes import cancel_record
+
+        if not any(a.event is not None and a.event.reason == "Deleted" for a in actions):
+            return actions
+        try:
+            secret = self._secret()
+        except Exception:  # unreadable now: the Job's end stays a deletion
+            return actions
+        if not cancel_record.cancelled(secret, job):
+            return actions
+        return [dataclasses.replace(a, event=dataclasses.replace(
+                    a.event, reason="Cancelled", message=CANCELLED_BY_CLI))
+                if a.event is not None and a.event.reason == "Deleted" else a
+                for a in actions]
 
     def _on_job(self, job: dict[str, Any]) -> None:
         self._on_object("job", job)

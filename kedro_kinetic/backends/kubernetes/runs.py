@@ -19,10 +19,15 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import store
-from kedro_kinetic.backends.base import NodeStatus, RunInfo
+from kedro_kinetic.backends.base import CANCELLED_BY_CLI, NodeStatus, RunInfo
 from kedro_kinetic.backends.kubernetes import attempts as k8s_attempts
+from kedro_kinetic.backends.kubernetes import cancel_record
 from kedro_kinetic.backends.kubernetes.client import api_client, delete_run_objects, with_retries
-from kedro_kinetic.backends.run_results import read_run_results, with_group_nodes
+from kedro_kinetic.backends.run_results import (
+    read_run_results,
+    result_detail,
+    with_group_nodes,
+)
 from kedro_kinetic.errors import BackendError, RunNotFound
 from kedro_kinetic.planning.manifest import (
     ANN_NODE_NAME,
@@ -32,6 +37,7 @@ from kedro_kinetic.planning.manifest import (
     LABEL_PIPELINE,
     LABEL_RUN,
     MANAGED_BY,
+    result_keys,
 )
 from kedro_kinetic.store.layout import RunLayout
 from kedro_kinetic.wire import naming, seal
@@ -41,6 +47,11 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 _MANAGED = f"app.kubernetes.io/managed-by={MANAGED_BY}"
+#: ``kedro kinetic logs -f RUN``: with no Job of the run unfinished, how long to wait for
+#: the driver to create another before the run counts as ended (there is no driver record
+#: on Kubernetes; a failed Job ends the wait at once: no node starts after a failure).
+FOLLOW_IDLE_SECONDS = 20.0
+_FOLLOW_POLL = 2.0
 
 
 def _timestamp(text: Any) -> float | None:
@@ -159,16 +170,23 @@ class KubernetesRuns:
             key = (meta.get("labels") or {}).get(LABEL_NODE, "")
             node = (meta.get("annotations") or {}).get(ANN_NODE_NAME) or key
             status = job.get("status") or {}
+            members = result_keys(job)
             rows[key] = NodeStatus(node, str(meta.get("name", "")), key, job_state(job),
                                    attempts=int(status.get("failed") or 0)
                                    + int(status.get("succeeded") or 0)
-                                   + int(status.get("active") or 0))
+                                   + int(status.get("active") or 0),
+                                   members=members if members != [key] else [])
+        for name, entry in cancel_record.from_secret(secret).items():
+            if entry["key"] not in rows:  # its Job was deleted by the cancel
+                rows[entry["key"]] = NodeStatus(entry["node"], name, entry["key"], "cancelled",
+                                                detail=CANCELLED_BY_CLI,
+                                                members=entry["members"])
         for row in rows.values():
             result = results.get(row.key)
             if result is not None and result.node == row.node:
                 row.state, row.duration = result.status, result.duration
                 if result.status != Status.SUCCEEDED:
-                    row.detail = f"{result.error_type}: {result.error_message}"
+                    row.detail = result_detail(result)
         return with_group_nodes(list(rows.values()), results)
 
     def logs(self, run: RunInfo, rows: list[NodeStatus],
@@ -184,20 +202,86 @@ class KubernetesRuns:
                 name = (pod.get("metadata") or {}).get("name", "")
                 if len(pods) > 1:
                     yield row.node, f"----- attempt {attempt} of {len(pods)} (pod {name}) -----"
-                response = self._core.read_namespaced_pod_log(
-                    name, self.namespace, container=CONTAINER, follow=follow,
-                    _preload_content=False)
-                for line in response.read().decode(errors="replace").splitlines():
+                for line in self._pod_log(name, follow):
                     yield row.node, line
+
+    def _pods(self, run: RunInfo) -> list[dict[str, Any]]:
+        listing = with_retries(partial(
+            self._json, self._core.list_namespaced_pod, self.namespace,
+            label_selector=f"{LABEL_RUN}={run.label}"), "list the run's Pods")
+        return sorted(listing.get("items") or [],
+                      key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp")))
+
+    def follow(self, run: RunInfo) -> Iterator[tuple[str, str]]:
+        """Each pod's log in the order the pods were created, pods created later too, until
+        no Job of the run is unfinished and none came for :data:`FOLLOW_IDLE_SECONDS` (or
+        one failed: no node starts after a failure)."""
+        import time
+
+        done: set[str] = set()
+        idle_since: float | None = None
+        while True:
+            jobs = self._jobs(run)
+            nodes = {str(((j.get("metadata") or {}).get("labels") or {}).get(LABEL_NODE)):
+                     str(((j.get("metadata") or {}).get("annotations") or {})
+                         .get(ANN_NODE_NAME) or "") for j in jobs}
+            states = {job_state(job) for job in jobs}
+            ready = [p for p in self._pods(run)
+                     if (p.get("metadata") or {}).get("name") not in done
+                     and (p.get("status") or {}).get("phase") not in ("Pending", None)]
+            for pod in ready:
+                meta = pod.get("metadata") or {}
+                key = str((meta.get("labels") or {}).get(LABEL_NODE, ""))
+                done.add(str(meta.get("name")))
+                for line in self._pod_log(str(meta.get("name")), follow=True):
+                    yield nodes.get(key) or key, line
+            if ready or states & {"running", "submitted"}:
+                idle_since = None
+            elif "failed" in states:
+                return
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= FOLLOW_IDLE_SECONDS:
+                return
+            if not ready:
+                time.sleep(_FOLLOW_POLL)
+
+    def _pod_log(self, name: str, follow: bool) -> list[str]:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            response = self._core.read_namespaced_pod_log(
+                name, self.namespace, container=CONTAINER, follow=follow,
+                _preload_content=False)
+        except ApiException as exc:  # deleted meanwhile, or its container never started
+            return [f"[kinetic] no log from pod {name} ({exc.status} {exc.reason})"]
+        return response.read().decode(errors="replace").splitlines()
 
     def active(self, run: RunInfo) -> bool:
         return any(job_state(job) in ("running", "submitted") for job in self._jobs(run))
 
     def cancel(self, run: RunInfo) -> list[str]:
-        unfinished = [str((j.get("metadata") or {}).get("name")) for j in self._jobs(run)
-                      if job_state(j) in ("running", "submitted")]
+        """Record the unfinished Jobs in the run's Secret (so the driver reports them as
+        cancelled), then delete the run's Jobs and Pods; each pod gets SIGTERM and its
+        grace period (``terminationGracePeriodSeconds``) before SIGKILL."""
+        from kubernetes.client.exceptions import ApiException
+
+        unfinished = [j for j in self._jobs(run) if job_state(j) in ("running", "submitted")]
+        if unfinished:
+            name = naming.key_secret(run.label)
+            body = cancel_record.secret_patch(self._secret(run),
+                                              cancel_record.entries(unfinished))
+            try:
+                with_retries(lambda: self._core.patch_namespaced_secret(
+                    name, self.namespace, body), f"record the cancel in Secret {name}")
+            except ApiException as exc:  # the cancel goes on; the driver says "deleted"
+                import logging
+
+                logging.getLogger(__name__).warning(
+                    "cannot record the cancel in Secret %s/%s (%s %s)", self.namespace, name,
+                    exc.status, exc.reason)
         delete_run_objects(self._batch, self._core, self.namespace, f"{LABEL_RUN}={run.label}")
-        return unfinished
+        return [str((j.get("metadata") or {}).get("name")) for j in unfinished]
 
     def clean(self, run: RunInfo) -> int:
         from kubernetes.client.exceptions import ApiException

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from kedro_kinetic.backends import node_output
-from kedro_kinetic.backends.base import Backend, EventKind, JobEvent
+from kedro_kinetic.backends.base import CANCELLED_BY_CLI, Backend, EventKind, JobEvent
 from kedro_kinetic.backends.local.forkclient import ForkedProcess
 from kedro_kinetic.backends.local.log_files import mark_attempt, size, tail
 from kedro_kinetic.backends.local.node_env import node_env
@@ -132,6 +132,7 @@ class LocalBackend(Backend):
         self._key: bytes | None = None
         self._forks = forks
         self._confinement = confinement
+        self._opened = time.time()  # a `kedro kinetic cancel` after it stops this run
 
     def run_key(self, run_id: str, resume: bool) -> bytes:
         """The key that seals this run's results, kept in the run's private folder.
@@ -145,6 +146,7 @@ class LocalBackend(Backend):
         if not resume:
             self._folder.create(run_id)
         self._key = self._folder.key()
+        self._folder.record_driver()  # `kedro kinetic` sees the run going between nodes
         return self._key
 
     def _process_env(self, container: dict[str, Any]) -> dict[str, str]:
@@ -196,6 +198,10 @@ class LocalBackend(Backend):
         if not argv:
             raise ValueError(f"manifest {name} has no container command")
         attempt = attempt_of(container)
+        if self._folder is not None and self._folder.cancelled_since(self._opened):
+            self.events.put(JobEvent(name, EventKind.FINISHED, reason="Cancelled",
+                                     message=CANCELLED_BY_CLI, time=time.time()))
+            return attempt  # the run was cancelled: nothing more starts
         env = self._process_env(container)
         spec = manifest["spec"]
         job = _LocalJob(name, display_name, argv, env, spec.get("backoffLimit", 0) or 0,
@@ -315,11 +321,18 @@ class LocalBackend(Backend):
         with self._lock:
             self._adopted.pop(job.name, None)
             reason = self._killed.pop(job.name, None)
+        message = None if code is not None else "the adopted process ended without a result"
+        if reason is None and code != 0 and self._cancelled_by_cli(job.name):
+            reason, message = "Cancelled", CANCELLED_BY_CLI
         self.events.put(JobEvent(
             job.name, EventKind.FINISHED, exit_code=code,
-            reason=reason or ("Completed" if code == 0 else "Error"),
-            message=None if code is not None else "the adopted process ended without a result",
+            reason=reason or ("Completed" if code == 0 else "Error"), message=message,
             time=time.time()))
+
+    def _cancelled_by_cli(self, name: str) -> bool:
+        """Whether ``kedro kinetic cancel`` stopped the process of ``name`` that just ended
+        (its record in the private run folder, which only the user can write)."""
+        return self._folder is not None and self._folder.cancelled(name)
 
     def _reported_exit_code(self, argv: list[str], attempt: str | None = None) -> int | None:
         """The exit code in the sealed result a process wrote that is not our child (an
@@ -355,6 +368,8 @@ class LocalBackend(Backend):
                 code = code if reported is None else reported
             with self._lock:
                 reason = self._killed.get(job.name)
+            by_cli = reason is None and code != 0 and self._cancelled_by_cli(job.name)
+            reason = "Cancelled" if by_cli else reason
             failures += code != 0
             if (code == 0 or reason or code in job.fail_codes or failures > job.backoff_limit):
                 break
@@ -367,12 +382,13 @@ class LocalBackend(Backend):
             timer.cancel()
         with self._lock:
             self._procs.pop(job.name, None)
-            reason = self._killed.pop(job.name, None)
+            reason = self._killed.pop(job.name, None) or reason
         if reason is None:
             reason = "Completed" if code == 0 else (
                 "BackoffLimitExceeded" if job.backoff_limit and code not in job.fail_codes
                 else "Error")
         self.events.put(JobEvent(job.name, EventKind.FINISHED, exit_code=code, reason=reason,
+                                 message=CANCELLED_BY_CLI if by_cli else None,
                                  time=time.time()))
 
     def _kill(self, name: str, reason: str) -> bool:
@@ -407,6 +423,8 @@ class LocalBackend(Backend):
     def close(self) -> None:
         """Kill anything still running; end the fork servers; remove the nodes' temp folder."""
         self.cancel_all()
+        if self._folder is not None:
+            self._folder.driver_ended()
         if self._forks is not None:
             self._forks.close()
         if self._confinement is not None:

@@ -210,6 +210,72 @@ class LocalRunFolder:
             return None
         return pid
 
+    # -- the driver, and `kedro kinetic cancel` ------------------------------------------
+    def record_driver(self) -> None:
+        """Record this process as the run's driver (pid and kernel start time), so that
+        ``kedro kinetic`` knows the run goes on between its nodes."""
+        pid = os.getpid()
+        _write_private(_private_dir(self.path) / "driver.json",
+                       json.dumps({"pid": pid, "start": process_start_time(pid)}).encode())
+
+    def driver_ended(self) -> None:
+        """Drop the driver's record, if it is this process's (the run is over)."""
+        if self._driver().get("pid") == os.getpid():
+            (self.path / "driver.json").unlink(missing_ok=True)
+
+    def _driver(self) -> dict:
+        try:
+            record = json.loads((self.path / "driver.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def driver_running(self) -> bool:
+        """Whether the recorded driver of the run is that very process, still running."""
+        record = self._driver()
+        try:
+            pid, start = int(record["pid"]), record["start"]
+        except (KeyError, TypeError, ValueError):
+            return False
+        return start is not None and process_start_time(pid) == start
+
+    def record_cancel(self, processes: dict[str, tuple[int, str | None]]) -> None:
+        """Record, before they are signalled, that ``kedro kinetic cancel`` stops these
+        processes (``{job: (pid, kernel start time)}``) and, from now on, the run.
+
+        The driver's backend reads it when a process ends: a process found here ended by
+        the cancel, not by a failure (see :meth:`cancelled`).
+        """
+        record = self.cancel_record()
+        stopped = dict(record.get("processes") or {})
+        stopped.update({job: {"pid": pid, "start": start}
+                        for job, (pid, start) in processes.items()})
+        _write_private(_private_dir(self.path) / "cancel.json",
+                       json.dumps({"time": time.time(), "processes": stopped}).encode())
+
+    def cancel_record(self) -> dict:
+        """What :meth:`record_cancel` recorded (``{}`` if the run was never cancelled)."""
+        try:
+            record = json.loads((self.path / "cancel.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def cancelled(self, job: str) -> bool:
+        """Whether ``job``'s recorded process is one that ``kedro kinetic cancel`` stopped
+        (same pid and kernel start time: a later attempt of the Job is not)."""
+        stopped = self.cancel_record().get("processes")
+        entry = stopped.get(job) if isinstance(stopped, dict) else None
+        process = self.process(job)
+        return (isinstance(entry, dict) and entry.get("start") is not None
+                and (entry.get("pid"), entry.get("start"))
+                == (process.get("pid"), process.get("start")))
+
+    def cancelled_since(self, since: float) -> bool:
+        """Whether ``kedro kinetic cancel`` stopped the run at ``since`` (epoch) or later."""
+        when = self.cancel_record().get("time")
+        return isinstance(when, (int, float)) and when >= since
+
     def jobs(self) -> list[str]:
         """Jobs whose processes this run started."""
         folder = self.path / "pids"
