@@ -178,6 +178,12 @@ def test_status_logs_cancel_clean_on_the_bench(tmp_path, k8s_cluster, gcs_emulat
                 START_CEILING, interval=1, message="the pod's log never came through the API")
             kinetic(project, "cancel", run_id, "--env=bench")
             driver.wait(STOP_CEILING)
+        # the cancel was recorded in the run's Secret before the Jobs went: a cancel, not a
+        # deletion by someone else, for the driver and for status
+        assert "node 'store_features_node' was cancelled by `kedro kinetic cancel`" in flat(
+            driver)
+        assert "store_features_node\tcancelled" in kinetic(project, "status", run_id,
+                                                             "--env=bench").stdout
         selector = f"kedro-kinetic.io/run={label}"
         wait_until(lambda: not (
             k8s_cluster.batch_v1().list_namespaced_job(k8s_cluster.namespace,
