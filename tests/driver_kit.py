@@ -47,6 +47,8 @@ class RunRecord:
 
 #: By run id: a resume (a new runner and backend) finds its run's key and attempts here.
 RUNS: dict[str, RunRecord] = {}
+#: The project's node-cache key, by store (where a real backend keeps it: a Secret, a file).
+CACHE_KEYS: dict[str, bytes] = {}
 
 
 class InProcessBackend(Backend):
@@ -136,6 +138,9 @@ class InProcessBackend(Backend):
 
     def attempts(self) -> dict[str, str]:
         return {**self._run_record.kept, **self._run_record.recorded}
+
+    def cache_key(self, store_root: str) -> bytes | None:
+        return CACHE_KEYS.setdefault(store_root, seal.new_key())
 
     def retire_attempts(self, node_keys: list[str]) -> None:
         for key in node_keys:

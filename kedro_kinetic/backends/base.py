@@ -101,6 +101,12 @@ class Backend(ABC):
         submitted, so that an earlier attempt's result can never count later.
         Default: nothing recorded."""
 
+    def cache_key(self, store_root: str) -> bytes | None:
+        """The project's long-lived key that seals node cache entries in the store at
+        ``store_root``, kept where run keys are (created on first use); ``None`` where
+        this backend keeps none (the run caches nothing)."""
+        return None
+
     def keep_attempts(self, accepted: dict[str, str]) -> None:
         """Record ``{node key: attempt}`` of the results this run accepted, for a later
         resume (default: nothing to record beyond what :meth:`submit` recorded)."""

@@ -23,6 +23,7 @@ from kedro_kinetic.config.policy import (
 )
 from kedro_kinetic.config.schema import (
     BACKENDS,
+    CACHE_MODES,
     GPU,
     GROUPINGS,
     IMAGE_POLICIES,
@@ -46,6 +47,7 @@ DEFAULT_COMMAND = ("python", "-m", "kedro_kinetic.entrypoint")
 
 __all__ = [
     "BACKENDS",
+    "CACHE_MODES",
     "CODE_ONLY",
     "DEFAULT_COMMAND",
     "GPU", "GROUPINGS",
@@ -108,6 +110,8 @@ class RunConfig:
     poll_interval_seconds: int = 5
     grouping: str = "none"
     results_first: bool = True
+    #: The node cache's mode; ``None``: on for the local backend, off for Kubernetes.
+    cache: str | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)

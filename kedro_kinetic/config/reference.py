@@ -121,6 +121,13 @@ _RUN: dict[str, _Meta] = {
         "waiting for the kubelet to report the container's exit (about 1.7 s on GKE). Nodes "
         "of a group report one by one only with it on. What ends without a result (OOM, "
         "eviction, deadline) is always reported by the backend.", active=True),
+    "cache": _Meta(
+        " | ".join(cfg.CACHE_MODES),
+        "The node cache (docs/caching.md): `on` skips a node whose code, inputs' bytes, "
+        "parameters and environment match an authenticated earlier execution whose outputs "
+        "still hold what it wrote, and records each node that succeeds; `read` only reuses, "
+        "`write` only records, `off` neither. Unset: `on` for the `local` backend, `off` for "
+        "`kubernetes`. A node tagged `no-cache` always runs.", default="on (local) | off"),
     "defaults": _Meta(
         "node settings", "Node settings for every node (the keys below).", active=True,
         default="see below"),

@@ -20,6 +20,8 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Where a run's Jobs run: a closed set (``backends.create`` builds one per kind).
 BackendKind = Literal["local", "kubernetes"]
 BACKENDS: tuple[BackendKind, ...] = ("local", "kubernetes")
+#: The node cache (see docs/caching.md): reuse and record, reuse only, record only, neither.
+CACHE_MODES = ("on", "off", "read", "write")
 IMAGE_POLICIES = ("warn", "require_digest", "allow")
 LOCAL_IMAGE = "local/kedro-project:latest"
 
@@ -162,6 +164,13 @@ NODE_SCHEMA: dict[str, Any] = {
     "labels": _str_map, "annotations": _str_map, "group": _group,
 }
 
+def _cache_mode(value: Any) -> str:
+    """A cache mode; YAML reads a bare ``on``/``off`` as true/false, which mean the same."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return _choice(CACHE_MODES)(value)
+
+
 RUN_SCALARS: dict[str, Any] = {
     "backend": _choice(BACKENDS), "image": _str,
     "image_policy": _choice(IMAGE_POLICIES), "namespace": _dns_label, "store": _str,
@@ -172,6 +181,7 @@ RUN_SCALARS: dict[str, Any] = {
     "progress": _choice(("auto", "live", "plain", "off")),
     "grouping": _choice(GROUPINGS),
     "results_first": _bool,
+    "cache": _cache_mode,
 }
 _SECTION_SCHEMA: dict[str, Any] = {
     **RUN_SCALARS, "defaults": NODE_SCHEMA,

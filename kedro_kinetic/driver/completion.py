@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from kedro_kinetic.driver.cache import CACHED
 from kedro_kinetic.driver.outcome import (
     RemoteNodeError,
     checked,
@@ -67,8 +68,14 @@ def settle_node(ctx: RunContext, node: Node, result: NodeResult, event: JobEvent
             result.status, result.error_message = Status.FAILED, str(exc)
         else:
             ctx.planner.sizes.update(output_sizes(plan, result))
+            if event.reason == CACHED:  # reused, not run: no hooks, nothing to record
+                _stop_watching(ctx, [node])
+                return None
             if plan.attempt is not None:  # recorded for a later resume
                 ctx.accepted[plan.ident.node_key] = plan.attempt
+            if ctx.cache is not None:
+                ctx.cache.record(plan, result, ctx.digests, ctx.planner.sizes,
+                                 ctx.planner.locations)
             outputs = placeholders(plan.outputs, ctx.digests)
             ctx.hooks.hook.after_node_run(node=node, catalog=ctx.catalog, inputs=inputs,
                                           outputs=outputs, is_async=ctx.is_async,

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from kedro_kinetic.backends.base import Backend
     from kedro_kinetic.config import RunConfig
+    from kedro_kinetic.driver.cache import NodeCache
     from kedro_kinetic.driver.progress import Progress
     from kedro_kinetic.driver.result_watch import ResultWatcher
     from kedro_kinetic.planning.group_plan import GroupPlan
@@ -45,6 +46,8 @@ class RunContext:
     watcher: ResultWatcher | None = None
     #: node key -> the attempt whose result this run accepted (kept for a later resume).
     accepted: dict[str, str] = field(default_factory=dict)
+    #: The project's node cache (``None``: this run neither reuses nor records).
+    cache: NodeCache | None = None
 
     def result_key(self, plan: NodePlan) -> bytes | None:
         """The key that seals the results of ``plan``'s current attempt (``None``: none)."""

@@ -63,7 +63,8 @@ def upload_driver_inputs(pipeline: Pipeline, catalog: CatalogProtocol,
 def free_outputs(pipeline: Pipeline, catalog: CatalogProtocol, plans: dict[Node, NodePlan],
                  digests: dict[str, str], roots: ResolvedRoots | None = None, *,
                  sizes: dict[str, int] | None = None,
-                 trusted: frozenset[str] = frozenset()) -> dict[str, Any]:
+                 trusted: frozenset[str] = frozenset(),
+                 locations: dict[str, str] | None = None) -> dict[str, Any]:
     """``{name: dataset}`` of the pipeline's free outputs, each verified on ``.load()``.
 
     A free output whose loading runs code (a pickle) loads only bytes that match the digest
@@ -75,6 +76,7 @@ def free_outputs(pipeline: Pipeline, catalog: CatalogProtocol, plans: dict[Node,
             only there, never through a link.
         sizes: The sizes the producers reported beside the digests.
         trusted: ``KINETIC_TRUSTED_DATA``: loaded as Kedro would, unverified.
+        locations: Intermediates reused from an earlier run (the node cache): where.
     """
     from kedro_kinetic.confine.datasets import confine_dataset
 
@@ -83,8 +85,8 @@ def free_outputs(pipeline: Pipeline, catalog: CatalogProtocol, plans: dict[Node,
     for name in pipeline.outputs():
         entry = entries.get(name)
         if entry is not None and entry["kind"] == "pickle":
-            catalog[name] = PinnedPickleDataset(entry["uri"], digests[name],
-                                                (sizes or {}).get(name))
+            catalog[name] = PinnedPickleDataset((locations or {}).get(name, entry["uri"]),
+                                                digests[name], (sizes or {}).get(name))
         elif entry is not None and entry["kind"] == "catalog" and roots is not None:
             confine_dataset(catalog[name], name, roots)
         if entry is not None and entry["kind"] == "catalog" and reported_digest(entry):

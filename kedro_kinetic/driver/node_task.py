@@ -15,7 +15,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from kedro_kinetic.backends.base import EventKind, JobEvent
 from kedro_kinetic.driver import completion
+from kedro_kinetic.driver.cache import CACHED
 from kedro_kinetic.driver.progress import NodeState
 from kedro_kinetic.driver.remote_data import placeholders
 from kedro_kinetic.errors import SpecError
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from kedro.pipeline.node import Node
     from pluggy import PluginManager
 
-    from kedro_kinetic.backends.base import JobEvent
+    from kedro_kinetic.driver.cache import Hit
     from kedro_kinetic.driver.context import RunContext
     from kedro_kinetic.driver.outcome import RemoteNodeError
     from kedro_kinetic.planning.group_plan import GroupPlan
@@ -76,10 +78,14 @@ class NodeTasks:
         DAG order (what they return replaces inputs from outside the group only).
         """
         ctx = self.ctx
+        plan = ctx.plans[nodes[0]]
+        if plan.group is None and ctx.cache is not None:
+            hit = ctx.cache.lookup(plan, ctx.digests)
+            if hit is not None:  # no Job, no hooks: as Kedro skips a node it need not run
+                return self._reuse(nodes[0], hit)
         for node in nodes:
             self._before(node)
         writes: list[Callable[[], None]] = []
-        plan = ctx.plans[nodes[0]]
         if plan.group is None:
             ctx.planner.finalise(plan, ctx.digests, writes)
             plan.manifest = patch_manifest(ctx.hooks, plan, ctx.run_id)
@@ -113,6 +119,20 @@ class NodeTasks:
             ctx.planner.record_later(job)  # for audits; nothing reads it back as trusted
             logger.debug("Submitted %s (job %s)", ", ".join(n.name for n in nodes)
                         if len(nodes) > 1 else f"node: {display}", plan.ident.job_name)
+
+        return dispatch
+
+    def _reuse(self, node: Node, hit: Hit) -> Callable[[], None]:
+        """Settle ``node`` from the cache: its outputs are where an earlier run wrote them."""
+        ctx, plan = self.ctx, self.ctx.plans[node]
+        ctx.planner.locations.update(hit.locations)
+        self.show(node, NodeState.CACHED, f"from run {hit.run_id}")
+
+        def dispatch() -> None:
+            ctx.backend.events.put(JobEvent(
+                plan.ident.job_name, EventKind.NODE_RESULT, reason=CACHED,
+                message=f"from run {hit.run_id}", node=node.name, result=hit.result,
+                time=time.time()))
 
         return dispatch
 

@@ -33,13 +33,14 @@ class NodeState(str, enum.Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     NOT_RUN = "not run"  #: the run ended before it started (after a failure, a cancel)
+    CACHED = "cached"  #: reused from an earlier run's authenticated execution
 
 
 STATES = tuple(state.value for state in NodeState)
 _STYLE = {"waiting": "dim", "submitted": "cyan", "pending": "yellow", "running": "blue",
           "succeeded": "green", "failed": "bold red", "cancelled": "magenta",
-          "not run": "dim"}
-_ENDED = ("succeeded", "failed", "cancelled", "not run")
+          "not run": "dim", "cached": "green"}
+_ENDED = ("succeeded", "failed", "cancelled", "not run", "cached")
 
 
 @dataclass

@@ -24,6 +24,7 @@ from kedro.runner import AbstractRunner
 from kedro_kinetic import config as kinetic_config
 from kedro_kinetic import store
 from kedro_kinetic.driver import activation, user_errors
+from kedro_kinetic.driver.cache import open_cache
 from kedro_kinetic.driver.context import RunContext
 from kedro_kinetic.driver.driver_io import free_outputs, upload_driver_inputs
 from kedro_kinetic.driver.hints import interrupted, print_last_words, suggest_resume
@@ -247,13 +248,16 @@ class GKERunner(AbstractRunner):
                 ctx.watcher.stop()
             ctx.planner.flush_records()
             keep_attempts(ctx)
+            if ctx.cache is not None:
+                ctx.cache.close()
             ctx.backend.close()
             self._ctx = None
         logger.info("Pipeline execution completed successfully in %.1f sec.",
                     time.perf_counter() - start)
         return free_outputs(pipeline, catalog, ctx.plans, ctx.digests,
                             ctx.planner.resolver.local_roots, sizes=ctx.planner.sizes,
-                            trusted=ctx.planner.settings.trusted_data)
+                            trusted=ctx.planner.settings.trusted_data,
+                            locations=ctx.planner.locations)
 
     def _open(self, cfg: kinetic_config.RunConfig, pipeline: Pipeline,
               catalog: CatalogProtocol, hooks: PluginManager, run_id: str) -> RunContext:
@@ -286,7 +290,9 @@ class GKERunner(AbstractRunner):
             groups={g.name: g for g in planner.groups},
             watcher=(ResultWatcher(planner.layout.results_prefix, backend.events.put,
                                    notices=planner.layout.notices_prefix)
-                     if cfg.results_first else None))
+                     if cfg.results_first else None),
+            cache=open_cache(cfg, backend, planner, self._state.project_path or Path.cwd(),
+                             run_id))
         return self._ctx
 
     def _finished_count(self) -> int:

@@ -202,9 +202,13 @@ class Scheduler:
                 event: JobEvent, running: dict[str, list[Node]],
                 submitting: dict[str, Future[None]], outcome: ScheduleOutcome) -> None:
         if result is None:
-            ops.show(node, NodeState.SUCCEEDED)
             outcome.done.add(node)
-            logger.info("Completed node: %s", node.name)
+            if event.reason == "Cached":  # reused from an earlier run (the node cache)
+                ops.show(node, NodeState.CACHED, event.message or "")
+                logger.info("Reused node: %s (cached %s)", node.name, event.message or "")
+            else:
+                ops.show(node, NodeState.SUCCEEDED)
+                logger.info("Completed node: %s", node.name)
             logger.info("Completed %d out of %d tasks", len(outcome.done), self._count)
             return
         if result == NOT_RUN:

@@ -89,6 +89,8 @@ class Planner:
         #: Size in bytes of each pinned dataset whose producer reported one: pinned beside
         #: its digest, so that the consumer never reads more.
         self.sizes: dict[str, int] = {}
+        #: Intermediates reused from an earlier run (node cache): where that run keeps them.
+        self.locations: dict[str, str] = {}
 
     def dataset_spec(self, name: str, side: str) -> dict[str, Any]:
         """The spec of one dataset as the pod will see it."""
@@ -210,6 +212,8 @@ class Planner:
                         f"node '{plan.node.name}': input '{name}' has no pinned digest"
                     )
                 inputs[name] = {**entry, "sha256": digests[name]}
+                if name in self.locations and entry["kind"] == "pickle":
+                    inputs[name]["uri"] = self.locations[name]
                 if name in self.sizes:
                     inputs[name]["bytes"] = self.sizes[name]
             else:

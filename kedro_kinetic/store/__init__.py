@@ -148,6 +148,20 @@ class _GCSStore:
                     found[f"gs://{bucket.name}/{item['name']}"] = str(item.get("generation"))
         return found
 
+    def fingerprint(self, uri: str) -> str | None:
+        """A SHA-256 over the generation of the object at ``uri`` or of every object below
+        it (a generation changes whenever an object is written: nothing is downloaded)."""
+        import hashlib
+
+        bucket, name = self._bucket_and_name(uri)
+        blob = bucket.get_blob(name)
+        found = ({uri: str(blob.generation)} if blob is not None
+                 else self.versions(uri.rstrip("/")))
+        if not found:
+            return None
+        text = "\n".join(f"{k}\0{v}" for k, v in sorted(found.items()))
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def delete_tree(self, uri: str) -> None:
         for name in self.list(uri):
             self.delete(name)
@@ -224,6 +238,21 @@ def list_versions(prefix: str, names: Collection[str] | None = None) -> dict[str
     name order), so the result may hold more.
     """
     return _store_for(prefix).versions(prefix, names)
+
+
+def fingerprint(uri: str) -> str | None:
+    """A SHA-256 standing for what is at ``uri`` now (a file or folder's bytes, read without
+    following links; a GCS object's or prefix's generations), ``None`` if nothing is there.
+
+    Raises:
+        StoreError: The store could not be read.
+    """
+    if uri.startswith("file://"):
+        from kedro_kinetic.store.local import fingerprint as local_fingerprint
+
+        return local_fingerprint(uri)
+    store = _store_for(uri)
+    return store.fingerprint(uri) if hasattr(store, "fingerprint") else None
 
 
 def delete(uri: str) -> None:

@@ -327,3 +327,57 @@ def _remove_tree(parent: int, name: str, uri: str) -> None:
         raise StoreError(
             f"refusing to delete {uri}: it holds folders more than {MAX_DEPTH} deep, which "
             "kedro-kinetic never makes; delete it by hand") from None
+
+
+def fingerprint(uri: str) -> str | None:
+    """A SHA-256 standing for the bytes at ``uri`` (a file, or a folder: every regular file
+    below it by relative path), read without following any link; ``None`` if nothing is
+    there. What the node cache compares (:mod:`kedro_kinetic.driver.cache`)."""
+    import hashlib
+
+    parents, name = _split(uri.rstrip("/"))
+    try:
+        folder = _open_dir(uri, parents, create=False)
+    except (ObjectNotFound, StoreError):
+        return None
+    try:
+        try:
+            info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISREG(info.st_mode):
+            return _file_digest(folder, name)
+        if not stat.S_ISDIR(info.st_mode):
+            return None
+        top = os.open(name, _DIR_FLAGS, dir_fd=folder)
+    finally:
+        os.close(folder)
+    digest = hashlib.sha256()
+    try:
+        for relative, files, fd in _walk(top):
+            for file in sorted(files):
+                if not file.startswith("."):
+                    digest.update(f"{relative}/{file}\0{_file_digest(fd, file)}\n".encode())
+    finally:
+        os.close(top)
+    return digest.hexdigest()
+
+
+def _file_digest(folder: int, name: str) -> str:
+    import hashlib
+
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                     | getattr(os, "O_CLOEXEC", 0), dir_fd=folder)
+    except OSError:
+        return "unreadable"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "not-a-file"
+        os.set_blocking(fd, True)
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
+    finally:
+        os.close(fd)

@@ -174,6 +174,39 @@ class KubernetesBackend(Backend):
             text = ""
         return seal.key_from_hex(text, f"Secret {self.namespace}/{name}")
 
+    def cache_key(self, store_root: str) -> bytes | None:
+        """The project's node-cache key for this store, in a Secret of the namespace
+        (``kinetic-cache-<store hash>``), created on first use.
+
+        Raises:
+            BackendError: The driver may not create or read Secrets.
+        """
+        import hashlib
+
+        from kubernetes.client.exceptions import ApiException
+
+        name = f"kinetic-cache-{hashlib.sha256(store_root.encode()).hexdigest()[:16]}"
+        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": name, "namespace": self.namespace,
+                             "labels": {"app.kubernetes.io/managed-by": MANAGED_BY}},
+                "data": {seal.SECRET_DATA_KEY: base64.b64encode(
+                    seal.new_key().hex().encode()).decode()}}
+        try:
+            with_retries(lambda: self._json(self._core.create_namespaced_secret,
+                                            self.namespace, body), f"create Secret {name}")
+        except ApiException as exc:
+            if exc.status != HTTPStatus.CONFLICT:
+                raise self._secret_refused(exc, name, "create") from None
+        try:
+            secret = with_retries(lambda: self._json(self._core.read_namespaced_secret, name,
+                                                     self.namespace), f"read Secret {name}")
+            text = base64.b64decode((secret.get("data") or {})[seal.SECRET_DATA_KEY]).decode()
+        except ApiException as exc:
+            raise self._secret_refused(exc, name, "read") from None
+        except (KeyError, ValueError, TypeError):
+            text = ""
+        return seal.key_from_hex(text, f"Secret {self.namespace}/{name}")
+
     def _secret_refused(self, exc: Any, name: str, verb: str) -> BackendError:
         return BackendError(
             f"cannot {verb} Secret {self.namespace}/{name} ({exc.status} {exc.reason}): "

@@ -149,6 +149,12 @@ class LocalBackend(Backend):
         self._folder.record_driver()  # `kedro kinetic` sees the run going between nodes
         return self._key
 
+    def cache_key(self, store_root: str) -> bytes | None:
+        """The project's cache key for this store, in the private state folder."""
+        from kedro_kinetic.backends.local.project_key import cache_key
+
+        return cache_key(store_root)
+
     def _process_env(self, container: dict[str, Any]) -> dict[str, str]:
         """The process's environment: the container's entries, where the run key's Secret
         reference becomes the key of this attempt only (the run key never leaves the

@@ -105,6 +105,7 @@ def test_a_resumed_run_refuses_an_earlier_attempts_result(inprocess):
     record = inprocess.backends[-1].record
     record.recorded[naming.node_key("double_node")] = "0" * 32  # another attempt recorded
     FAIL["on"] = False
-    outputs = inprocess.run(chain(), catalog(3), run_id="r-replay", resume="r-replay")
+    outputs = inprocess.run(chain(), catalog(3), run_id="r-replay", resume="r-replay",
+                            cache="off")  # nothing reused from the cache: the replay alone
     assert outputs["total"].load() == 10
     assert (results / f"{naming.node_key('double_node')}.json").read_bytes() != kept
