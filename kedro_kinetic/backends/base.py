@@ -185,6 +185,9 @@ class RunInspector(Protocol):
     def key(self, run: RunInfo) -> bytes:
         """The run's key (to authenticate its results)."""
 
+    def cache_key(self, store_root: str) -> bytes | None:
+        """The project's node-cache key for that store, if one exists (never created)."""
+
     def attempts(self, run: RunInfo) -> dict[str, str]:
         """``{node key: attempt}`` whose results count (see :meth:`Backend.attempts`)."""
 

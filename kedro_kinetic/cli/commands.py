@@ -324,3 +324,12 @@ from kedro_kinetic.cli.scaffold import init  # noqa: E402
 
 kinetic.add_command(init)
 kinetic.add_command(doctor)
+
+
+def _add_cache_commands() -> None:
+    from kedro_kinetic.cli.cache_commands import cache
+
+    kinetic.add_command(cache)
+
+
+_add_cache_commands()

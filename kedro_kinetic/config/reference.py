@@ -228,6 +228,12 @@ _NODE: dict[str, _Meta] = {
         "and service account; its resources are the largest of its nodes', its deadline the "
         "sum. Otherwise the run is refused before anything is submitted.",
         example="features"),
+    "cache": _Meta(
+        "boolean",
+        "`false`: the node cache never reuses or records this node (code that is not "
+        "deterministic, or that reads what its key cannot see: undeclared environment "
+        "variables, the clock, a network service). A `no-cache` Kedro tag does the same.",
+        example=False),
 }
 
 _PLACEHOLDERS = {"tags": "<tag>", "nodes": "<node>", "pipelines": "<pipeline>",

@@ -141,6 +141,8 @@ class NodeSettings:
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     group: str | None = None
+    #: ``false``: never reuse or record this node (its code is not deterministic).
+    cache: bool = True
 
 
 GROUPINGS = ("none", "namespace", "chains")
@@ -161,7 +163,7 @@ NODE_SCHEMA: dict[str, Any] = {
     "deadline_seconds": _int(1), "ttl_seconds_after_finished": _int(0),
     "env": _env_map, "secret_env": ("map", _SECRET_REF), "node_selector": _str_map,
     "tolerations": ("list", _TOLERATION), "service_account": _dns_label,
-    "labels": _str_map, "annotations": _str_map, "group": _group,
+    "labels": _str_map, "annotations": _str_map, "group": _group, "cache": _bool,
 }
 
 def _cache_mode(value: Any) -> str:

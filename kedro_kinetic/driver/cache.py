@@ -224,3 +224,30 @@ def open_cache(cfg: RunConfig, backend: Backend, planner: Planner, project: Path
     if key is None:
         return None
     return NodeCache(mode, key, store_root, project, cfg, run_id)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One object under ``<store>/cache/``: its key and entry, or why it is refused."""
+
+    key: str
+    uri: str
+    entry: cache_entry.CacheEntry | None
+    refused: str = ""
+
+
+def list_entries(store_root: str, project_key: bytes | None) -> list[Listed]:
+    """Every entry in the store's cache, each authenticated (a planted object is listed as
+    refused, never trusted)."""
+    found = []
+    for uri in store.list_objects(cache_prefix(store_root)):
+        key = uri.rsplit("/", 1)[-1].removesuffix(".json")
+        if project_key is None:
+            found.append(Listed(key, uri, None, "no cache key on this machine"))
+            continue
+        try:
+            data = store.read_bytes(uri, cache_entry.MAX_ENTRY_BYTES)
+            found.append(Listed(key, uri, cache_entry.read(data, project_key, key, uri)))
+        except Exception as exc:  # forged, replayed, planted: listed as refused
+            found.append(Listed(key, uri, None, str(exc).splitlines()[0][:200]))
+    return found

@@ -93,6 +93,8 @@ def compute(plan: NodePlan, digests: Mapping[str, str], run: RunConfig, project:
     """
     if NO_CACHE_TAG in plan.node.tags:
         return CacheKey(None, f"tagged {NO_CACHE_TAG}")
+    if not plan.settings.cache:
+        return CacheKey(None, "cache: false in its settings")
     inputs: dict[str, Any] = {}
     for name, entry in plan.inputs.items():
         kind = entry["kind"]

@@ -62,7 +62,7 @@ def test_every_node_ran_in_its_own_pinned_process(runs):
         payload = Path(pinned["--payload"].removeprefix("file://"))
         assert hashlib.sha256(payload.read_bytes()).hexdigest() == pinned["--payload-sha256"]
     log = (runs["gke"] / "cli.log").read_text()
-    assert "[train_model_node] [kinetic-pod] running node train_model_node" in log
+    assert "[train_model_node] Loading data from X_train" in log  # its records, tagged
 
 
 def test_free_outputs_equal_sequential_runner(runs, tmp_path):

@@ -89,8 +89,8 @@ def test_demo_equals_sequential_runner_one_container_per_node(real_demo, real_cl
         (status,) = pod.status.container_statuses
         assert status.image_id.endswith(digest), status.image_id
         assert status.state.terminated.exit_code == 0
-    # the pods' output came through the kubelet's log endpoint, prefixed by the node's name
-    assert "[train_model_node] [kinetic-pod] running node train_model_node" in proc.stdout
+    # the pods' records came through the kubelet's log endpoint, tagged with the node's name
+    assert "[train_model_node] Loading data from X_train" in proc.stdout
 
 
 # --- one node in a real container ---------------------------------------------------------

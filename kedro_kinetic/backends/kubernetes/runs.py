@@ -146,6 +146,26 @@ class KubernetesRuns:
             text = ""
         return seal.key_from_hex(text, f"Secret {self.namespace}/{naming.key_secret(run.label)}")
 
+    def cache_key(self, store_root: str) -> bytes | None:
+        import hashlib
+
+        from kubernetes.client.exceptions import ApiException
+
+        name = f"kinetic-cache-{hashlib.sha256(store_root.encode()).hexdigest()[:16]}"
+        try:
+            secret = with_retries(lambda: self._json(self._core.read_namespaced_secret, name,
+                                                     self.namespace), f"read Secret {name}")
+        except ApiException as exc:
+            if exc.status == HTTPStatus.NOT_FOUND:
+                return None
+            raise BackendError(f"cannot read Secret {self.namespace}/{name} "
+                               f"({exc.status} {exc.reason})") from None
+        try:
+            text = base64.b64decode((secret.get("data") or {})[seal.SECRET_DATA_KEY]).decode()
+        except (KeyError, ValueError, TypeError):
+            text = ""
+        return seal.key_from_hex(text, f"Secret {self.namespace}/{name}")
+
     def key(self, run: RunInfo) -> bytes:
         return self._key_of(self._secret(run), run)
 

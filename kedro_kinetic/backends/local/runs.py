@@ -22,6 +22,7 @@ from kedro_kinetic.backends.run_results import (
     result_detail,
     with_group_nodes,
 )
+from kedro_kinetic.store.layout import state_dir
 from kedro_kinetic.wire import seal
 from kedro_kinetic.wire.result import Status
 
@@ -78,6 +79,17 @@ class LocalRuns:
                                  started=float(started) if isinstance(started, (int, float))
                                  else None, pipeline=str(record.get("pipeline") or "")))
         return sorted(found, key=lambda r: (r.started or 0, r.run_id))
+
+    def cache_key(self, store_root: str) -> bytes | None:
+        import hashlib
+
+        from kedro_kinetic.wire import seal
+
+        path = (self._base or state_dir()) / "cache" / hashlib.sha256(
+            store_root.encode()).hexdigest()[:24]
+        if not path.is_file():
+            return None
+        return seal.key_from_hex(path.read_text(), str(path))
 
     def key(self, run: RunInfo) -> bytes:
         return self._folder(run).key()
