@@ -49,6 +49,8 @@ class RunRecord:
 RUNS: dict[str, RunRecord] = {}
 #: The project's node-cache key, by store (where a real backend keeps it: a Secret, a file).
 CACHE_KEYS: dict[str, bytes] = {}
+#: The latest cache entry per cache key, by store (beside the key, like a real backend).
+CACHE_INDEX: dict[str, dict[str, str]] = {}
 
 
 class InProcessBackend(Backend):
@@ -141,6 +143,12 @@ class InProcessBackend(Backend):
 
     def cache_key(self, store_root: str) -> bytes | None:
         return CACHE_KEYS.setdefault(store_root, seal.new_key())
+
+    def cache_index(self, store_root: str) -> dict[str, str]:
+        return dict(CACHE_INDEX.get(store_root, {}))
+
+    def record_cache_index(self, store_root: str, latest: dict[str, str]) -> None:
+        CACHE_INDEX.setdefault(store_root, {}).update(latest)
 
     def retire_attempts(self, node_keys: list[str]) -> None:
         for key in node_keys:

@@ -107,6 +107,16 @@ class Backend(ABC):
         this backend keeps none (the run caches nothing)."""
         return None
 
+    def cache_index(self, store_root: str) -> dict[str, str]:
+        """``{cache key: SHA-256 of its latest entry}`` as this project last recorded them,
+        from where the cache key is kept: an older entry written back for a key (a
+        rollback) is told from the latest. Default: none recorded."""
+        return {}
+
+    def record_cache_index(self, store_root: str, latest: dict[str, str]) -> None:
+        """Add ``latest`` (entries this run wrote) to the record :meth:`cache_index` reads.
+        Default: nothing recorded."""
+
     def keep_attempts(self, accepted: dict[str, str]) -> None:
         """Record ``{node key: attempt}`` of the results this run accepted, for a later
         resume (default: nothing to record beyond what :meth:`submit` recorded)."""
@@ -187,6 +197,9 @@ class RunInspector(Protocol):
 
     def cache_key(self, store_root: str) -> bytes | None:
         """The project's node-cache key for that store, if one exists (never created)."""
+
+    def cache_index(self, store_root: str) -> dict[str, str]:
+        """``{cache key: SHA-256 of its latest entry}`` (see :meth:`Backend.cache_index`)."""
 
     def attempts(self, run: RunInfo) -> dict[str, str]:
         """``{node key: attempt}`` whose results count (see :meth:`Backend.attempts`)."""

@@ -11,14 +11,18 @@ import click
 _ENV = click.option("--env", "-e", default=None, help="Kedro configuration environment.")
 
 
-def _open(env: str | None) -> tuple[str, bytes | None]:
-    """The store's root and the project's cache key (from where the backend keeps it)."""
+def _entries(env: str | None) -> tuple[str, list[Any]]:
+    """The store's root and its cache entries, authenticated with the project's cache key
+    and index (from where the backend keeps them)."""
     from kedro_kinetic import store
     from kedro_kinetic.cli import runs
+    from kedro_kinetic.driver.cache import list_entries
 
     cfg = runs.load_project_config(Path.cwd(), env)
     root = store.to_uri(cfg.store, Path.cwd())
-    return root, runs.inspector(cfg, Path.cwd()).cache_key(root)
+    inspector = runs.inspector(cfg, Path.cwd())
+    key = inspector.cache_key(root)
+    return root, list_entries(root, key, inspector.cache_index(root) if key else None)
 
 
 @click.group()
@@ -30,11 +34,9 @@ def cache() -> None:
 @_ENV
 def list_cache(env: str | None) -> None:
     """One line per entry: node, the run it came from, when, its key (refused ones too)."""
-    from kedro_kinetic.driver.cache import list_entries
     from kedro_kinetic.wire.text import printable
 
-    root, key = _open(env)
-    listed = list_entries(root, key)
+    root, listed = _entries(env)
     for item in sorted(listed, key=lambda i: (i.entry.node if i.entry else "~", i.key)):
         if item.entry is None:
             click.echo(f"refused\t-\t-\t{item.key[:16]}\t{printable(item.refused, False)}")
@@ -52,10 +54,8 @@ def list_cache(env: str | None) -> None:
 def clear_cache(run: str | None, yes: bool, env: str | None) -> None:
     """Delete the entries RUN recorded, or every entry (refused ones too) without RUN."""
     from kedro_kinetic import store
-    from kedro_kinetic.driver.cache import list_entries
 
-    root, key = _open(env)
-    listed: list[Any] = list_entries(root, key)
+    _root, listed = _entries(env)
     chosen = [i for i in listed if run is None or (i.entry and i.entry.run_id == run)]
     what = f"of run {run}" if run else "of the project"
     if not chosen:

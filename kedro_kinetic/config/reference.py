@@ -127,7 +127,7 @@ _RUN: dict[str, _Meta] = {
         "parameters and environment match an authenticated earlier execution whose outputs "
         "still hold what it wrote, and records each node that succeeds; `read` only reuses, "
         "`write` only records, `off` neither. Unset: `on` for the `local` backend, `off` for "
-        "`kubernetes`. A node tagged `no-cache` always runs.", default="on (local) | off"),
+        "`kubernetes`. A node tagged `no-cache` always runs.", example="on"),
     "defaults": _Meta(
         "node settings", "Node settings for every node (the keys below).", active=True,
         default="see below"),

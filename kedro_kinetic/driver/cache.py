@@ -4,7 +4,9 @@ execution, and whose outputs still hold what that execution wrote, is not run ag
 The key (:mod:`kedro_kinetic.planning.cache_key`) is computed when the node is ready (its
 inputs' digests are pinned then). Its entry (:mod:`kedro_kinetic.wire.cache_entry`) is read
 from ``<store>/cache/`` and trusted only if it is sealed with the project's cache key
-(held by the backend where run keys are, never in the store) for that very key; then every
+(held by the backend where run keys are, never in the store) for that very key, and be
+the latest entry written for it (the backend also keeps each key's latest entry digest, so
+an older authentic entry written back is refused as rolled back); then every
 output it records must still match: an intermediate's or a local file's bytes by SHA-256,
 a GCS object's generation (nothing large is downloaded). Anything else (no entry, a forged,
 replayed or rolled-back one, an output changed since) runs the node, with the reason in the
@@ -16,6 +18,7 @@ only reuses, ``write`` only records, ``off`` neither.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import store
 from kedro_kinetic.errors import KineticError
-from kedro_kinetic.planning.cache_key import CacheKey, compute, dataset_uri
+from kedro_kinetic.planning.cache_key import CacheKey, cache_mode, compute, dataset_uri
 from kedro_kinetic.wire import cache_entry
 from kedro_kinetic.wire.result import NodeResult, Status
 
@@ -38,7 +41,6 @@ if TYPE_CHECKING:
     from kedro_kinetic.planning.plan import Planner
 
 logger = logging.getLogger(__name__)
-MODES = ("on", "off", "read", "write")
 #: The reason of a node settled from the cache (its events, its row in the table).
 CACHED = "Cached"
 
@@ -61,10 +63,13 @@ class NodeCache:
     """One run's view of the project's node cache."""
 
     def __init__(self, mode: str, project_key: bytes | None, store_root: str, project: Path,
-                 run: RunConfig, run_id: str) -> None:
+                 run: RunConfig, run_id: str, index: dict[str, str] | None = None) -> None:
         self.mode = mode if project_key is not None else "off"
         self._key = project_key
+        self._index = dict(index or {})  # cache key -> SHA-256 of its latest entry
+        self.written: dict[str, str] = {}  # what this run adds to the index
         self._prefix = cache_prefix(store_root)
+        self._store_root = store_root
         self._project = project
         self._run = run
         self._run_id = run_id
@@ -100,6 +105,10 @@ class NodeCache:
         try:
             data = store.read_bytes(uri, cache_entry.MAX_ENTRY_BYTES)
             entry = cache_entry.read(data, self._key, found.key, f"cache entry {uri}")
+            latest = self._index.get(found.key)
+            if latest is not None and latest != hashlib.sha256(data).hexdigest():
+                raise KineticError("it is not the latest entry recorded for this key (an "
+                                   "older one written back: rolled back)")
         except store.ObjectNotFound:
             return None
         except Exception as exc:  # forged, replayed, planted: never trusted, never a crash
@@ -148,21 +157,30 @@ class NodeCache:
                 return
             outputs[name] = recorded
         entry = cache_entry.CacheEntry(plan.node.name, self._run_id, outputs, time.time())
+        sealed = entry.sealed(project_key, key)
         try:
-            store.write_bytes(store.join(self._prefix, f"{key}.json"),
-                              entry.sealed(project_key, key))
+            store.write_bytes(store.join(self._prefix, f"{key}.json"), sealed)
         except KineticError as exc:
             logger.warning("Could not record the cache entry of node %s: %s",
                            plan.node.name, exc)
+            return
+        self.written[key] = hashlib.sha256(sealed).hexdigest()
 
-    def close(self) -> None:
-        """Wait for the entries still being written."""
+    def close(self, backend: Backend | None = None) -> None:
+        """Wait for the entries still being written, then record them as each key's latest
+        with ``backend`` (where the cache key is kept)."""
         for pending in self._pending:
             try:
                 pending.result()
             except Exception as exc:  # a cache entry is an optimisation: say, go on
                 logger.warning("Could not record a cache entry: %s", exc)
         self._writer.shutdown(wait=True)
+        if backend is not None and self.written:
+            try:
+                backend.record_cache_index(self._store_root, self.written)
+            except KineticError as exc:
+                logger.warning("Could not record this run's cache entries as the latest "
+                               "(%s); the next run that writes them records them", exc)
 
 
 def _output(name: str, spec: dict[str, Any], digests: dict[str, str], sizes: dict[str, int],
@@ -199,15 +217,6 @@ def _result(plan: NodePlan, entry: cache_entry.CacheEntry) -> NodeResult:
                       exit_code=0, outputs=outputs)
 
 
-def cache_mode(cfg: RunConfig) -> str:
-    """The run's cache mode: ``kinetic.cache`` (or ``--runner-params cache=``); by default
-    on for the local backend and off for Kubernetes (see docs/caching.md)."""
-    mode = getattr(cfg, "cache", None)
-    if mode in MODES:
-        return str(mode)
-    return "on" if cfg.backend == "local" else "off"
-
-
 def open_cache(cfg: RunConfig, backend: Backend, planner: Planner, project: Path,
                run_id: str) -> NodeCache | None:
     """The run's node cache (``None`` when off, or for a dry run); a backend that keeps no
@@ -223,7 +232,12 @@ def open_cache(cfg: RunConfig, backend: Backend, planner: Planner, project: Path
         return None
     if key is None:
         return None
-    return NodeCache(mode, key, store_root, project, cfg, run_id)
+    try:
+        index = backend.cache_index(store_root)
+    except KineticError as exc:
+        logger.warning("The node cache is off for this run: %s", exc)
+        return None
+    return NodeCache(mode, key, store_root, project, cfg, run_id, index)
 
 
 @dataclass(frozen=True)
@@ -236,10 +250,12 @@ class Listed:
     refused: str = ""
 
 
-def list_entries(store_root: str, project_key: bytes | None) -> list[Listed]:
-    """Every entry in the store's cache, each authenticated (a planted object is listed as
-    refused, never trusted)."""
+def list_entries(store_root: str, project_key: bytes | None,
+                 index: dict[str, str] | None = None) -> list[Listed]:
+    """Every entry in the store's cache, each authenticated (a planted or rolled-back
+    object is listed as refused, never trusted)."""
     found = []
+    index = index or {}
     for uri in store.list_objects(cache_prefix(store_root)):
         key = uri.rsplit("/", 1)[-1].removesuffix(".json")
         if project_key is None:
@@ -247,7 +263,12 @@ def list_entries(store_root: str, project_key: bytes | None) -> list[Listed]:
             continue
         try:
             data = store.read_bytes(uri, cache_entry.MAX_ENTRY_BYTES)
-            found.append(Listed(key, uri, cache_entry.read(data, project_key, key, uri)))
+            entry = cache_entry.read(data, project_key, key, uri)
+            if index.get(key, "") not in ("", hashlib.sha256(data).hexdigest()):
+                found.append(Listed(key, uri, None, f"{uri}: rolled back (not the latest "
+                                    "entry recorded for this key)"))
+                continue
+            found.append(Listed(key, uri, entry))
         except Exception as exc:  # forged, replayed, planted: listed as refused
             found.append(Listed(key, uri, None, str(exc).splitlines()[0][:200]))
     return found

@@ -249,7 +249,7 @@ class GKERunner(AbstractRunner):
             ctx.planner.flush_records()
             keep_attempts(ctx)
             if ctx.cache is not None:
-                ctx.cache.close()
+                ctx.cache.close(ctx.backend)
             ctx.backend.close()
             self._ctx = None
         logger.info("Pipeline execution completed successfully in %.1f sec.",

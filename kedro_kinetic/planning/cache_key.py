@@ -4,8 +4,9 @@ Two executions of a node with the same key read the same bytes with the same cod
 the same settings, so the second may reuse what the first wrote (see
 :mod:`kedro_kinetic.driver.cache`). The key covers, each for a reason:
 
-* ``payload``: the SHA-256 of the node's payload, i.e. its function (by value for the
-  project's code, by reference for installed packages) and its declared inputs and outputs;
+* ``code``: the SHA-256 of the node's payload, i.e. its function (by value for the
+  project's code, by reference for installed packages) and its declared inputs and outputs,
+  with line numbers left out (a function moved by an edit above it is the same code);
 * ``inputs``: per input, a parameter's value, a pinned intermediate's SHA-256 (reported by
   its producer), or a catalog entry's configuration with a fingerprint of what its path
   holds now (a local file or folder's bytes; a GCS object or prefix's generations);
@@ -41,6 +42,18 @@ FORMAT = "kedro-kinetic/cache-key@1"
 #: A node tagged with this is never cached (its code is not deterministic).
 NO_CACHE_TAG = "no-cache"
 _FINGERPRINTABLE = ("file", "local", "gs", "gcs")
+
+
+MODES = ("on", "off", "read", "write")
+
+
+def cache_mode(cfg: RunConfig) -> str:
+    """The run's cache mode: ``kinetic.cache`` (or ``--runner-params cache=``); by default
+    on for the local backend and off for Kubernetes (see docs/caching.md)."""
+    mode = getattr(cfg, "cache", None)
+    if mode in MODES:
+        return str(mode)
+    return "on" if cfg.backend == "local" else "off"
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,7 @@ def compute(plan: NodePlan, digests: Mapping[str, str], run: RunConfig, project:
             return CacheKey(None, f"input '{name}' comes from its group's memory")
     outputs = {name: {"kind": e["kind"], "config": _canonical(e.get("config"))}
                for name, e in sorted(plan.outputs.items())}
-    document = {"format": FORMAT, "payload": plan.payload_sha256, "inputs": inputs,
+    document = {"format": FORMAT, "code": plan.code_sha256 or plan.payload_sha256,
+                "inputs": inputs,
                 "outputs": outputs, "environment": _environment(plan.settings, run)}
     return CacheKey(hashlib.sha256(_canonical(document).encode()).hexdigest())

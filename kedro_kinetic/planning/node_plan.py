@@ -42,6 +42,9 @@ class NodePlan:
     #: The attempt (nonce) of the Job submission whose result counts for this node: set
     #: when the node is pinned, replaced by an adopted Job's own, or read back on resume.
     attempt: str | None = None
+    #: The node's code as its cache key sees it (see :func:`payload.code_identity`); empty
+    #: when the run caches nothing.
+    code_sha256: str = ""
 
 
 def needs_digest(entry: Mapping[str, Any]) -> bool:

@@ -18,6 +18,7 @@ from kedro_kinetic import store
 from kedro_kinetic.config.project_settings import ProjectSettings
 from kedro_kinetic.errors import CatalogSpecError, SpecError
 from kedro_kinetic.planning import manifest
+from kedro_kinetic.planning.cache_key import cache_mode
 from kedro_kinetic.planning.catalog_spec import (
     CatalogResolver,
     credential_names,
@@ -134,6 +135,8 @@ class Planner:
             payload_uri=uri,
             payload_sha256=digest,
             payload_bytes=len(blob),
+            code_sha256=(payload.code_identity(node, self.allow, self.by_value)
+                         if cache_mode(self.config) != "off" else ""),
             inputs=inputs,
             outputs=outputs,
             credentials=sorted(creds),

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import pickle
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic.wire.digest import verify
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     from kedro.pipeline.node import Node
 
@@ -49,10 +50,39 @@ def dump(node: Node, allow: Iterable[str], by_value: Iterable[str] = ()) -> byte
     A generator node's function is pickled like any other: the pod saves its
     chunks as they come (:mod:`kedro_kinetic.pod.chunks`).
     """
+    with _by_value(by_value):
+        return _dumps(_document(node, allow))
+
+
+def code_identity(node: Node, allow: Iterable[str], by_value: Iterable[str] = ()) -> str:
+    """The SHA-256 of what :func:`dump` writes with every code object's first line number
+    left out: the node's code as the cache key sees it (a line added above a function
+    moves it, which changes its payload but not what it does)."""
+    import hashlib
+
+    with _by_value(by_value):
+        return hashlib.sha256(_dumps(_document(node, allow), line_numbers=False)).hexdigest()
+
+
+def _document(node: Node, allow: Iterable[str]) -> dict[str, Any]:
+    return {
+        "format": PAYLOAD_FORMAT,
+        "name": node.name,
+        "func": node.func,
+        "inputs": node._inputs,  # as declared: None, a name, a list or a mapping
+        "outputs": node._outputs,
+        "confirms": list(node.confirms),
+        "allow": sorted(set(allow)),
+    }
+
+
+@contextmanager
+def _by_value(names: Iterable[str]) -> Iterator[None]:
+    """Pickle the named top-level packages by value while the block runs."""
     import cloudpickle
 
     registered = []
-    for name in sorted(set(by_value)):
+    for name in sorted(set(names)):
         module = sys.modules.get(name)
         if module is None:
             continue
@@ -62,16 +92,7 @@ def dump(node: Node, allow: Iterable[str], by_value: Iterable[str] = ()) -> byte
             continue
         registered.append(module)
     try:
-        document = {
-            "format": PAYLOAD_FORMAT,
-            "name": node.name,
-            "func": node.func,
-            "inputs": node._inputs,  # as declared: None, a name, a list or a mapping
-            "outputs": node._outputs,
-            "confirms": list(node.confirms),
-            "allow": sorted(set(allow)),
-        }
-        return _dumps(document)
+        yield
     finally:
         for module in registered:
             cloudpickle.unregister_pickle_by_value(module)
@@ -90,9 +111,11 @@ def _source_path(filename: str) -> str:
     return filename if relative.startswith("..") else relative
 
 
-def _dumps(document: dict[str, Any]) -> bytes:
+def _dumps(document: dict[str, Any], line_numbers: bool = True) -> bytes:
     """cloudpickle, keeping the source path of by-value code (cloudpickle writes
-    ``<dynamic-code>``, which leaves remote tracebacks without file or source lines)."""
+    ``<dynamic-code>``, which leaves remote tracebacks without file or source lines);
+    without ``line_numbers``, each code object's first line is written as 0 (its other
+    lines are stored relative to it)."""
     import io
     import types
 
@@ -100,6 +123,8 @@ def _dumps(document: dict[str, Any]) -> bytes:
     from cloudpickle import cloudpickle as implementation
 
     def code_reduce(code: types.CodeType) -> Any:
+        if not line_numbers:
+            code = code.replace(co_firstlineno=0)
         rebuild, args = implementation._code_reduce(code)
         path = _source_path(code.co_filename)
         return rebuild, tuple(path if arg == "<dynamic-code>" else arg for arg in args)

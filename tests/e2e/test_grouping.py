@@ -166,7 +166,7 @@ def test_a_node_failing_mid_group_fires_its_error_hook_and_after_hooks_before_it
     assert by_hook["error"] == ["train_model_node"]
     assert "split_data_node" in by_hook["after"]
     assert "train_model_node" not in by_hook["after"] and "predict_node" not in by_hook["after"]
-    assert "not run: its group stopped at a failed node" in text  # predict_node
+    assert "not run (its group stopped at a failed node)" in text  # predict_node
 
 
 @pytest.mark.parametrize(("block", "message"), [

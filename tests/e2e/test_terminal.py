@@ -22,7 +22,8 @@ pytestmark = pytest.mark.e2e
 NODES = ("calendar_features_node", "clean_sales_node", "create_model_input_table_node",
          "create_sales_primary_node", "preprocess_stores_node", "product_features_node",
          "sales_summary_node", "store_features_node")
-STATES = ("waiting", "submitted", "pending", "running", "succeeded", "failed", "cancelled")
+STATES = ("waiting", "submitted", "pending", "running", "succeeded", "failed", "cancelled",
+          "not run", "cached")
 RUN = ["run", "--runner=kedro_kinetic.GKERunner", "--pipelines=data_processing"]
 STORE_SIG = "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
 

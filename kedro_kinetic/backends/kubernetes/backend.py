@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 from kedro_kinetic.backends.base import Backend, JobEvent
 from kedro_kinetic.backends.kubernetes import attempts as k8s_attempts
 from kedro_kinetic.backends.kubernetes import events
+from kedro_kinetic.backends.kubernetes.cache_secret import CacheSecret
 from kedro_kinetic.backends.kubernetes.client import api_client, delete_run_objects, with_retries
 from kedro_kinetic.backends.kubernetes.events import STUCK_WAITING, Action, Track
 from kedro_kinetic.backends.kubernetes.logs import DRAIN_SECONDS, PodLogs
@@ -181,31 +182,17 @@ class KubernetesBackend(Backend):
         Raises:
             BackendError: The driver may not create or read Secrets.
         """
-        import hashlib
+        return self._cache_secret(store_root).key(create=True)
 
-        from kubernetes.client.exceptions import ApiException
+    def cache_index(self, store_root: str) -> dict[str, str]:
+        return self._cache_secret(store_root).index()
 
-        name = f"kinetic-cache-{hashlib.sha256(store_root.encode()).hexdigest()[:16]}"
-        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": {"name": name, "namespace": self.namespace,
-                             "labels": {"app.kubernetes.io/managed-by": MANAGED_BY}},
-                "data": {seal.SECRET_DATA_KEY: base64.b64encode(
-                    seal.new_key().hex().encode()).decode()}}
-        try:
-            with_retries(lambda: self._json(self._core.create_namespaced_secret,
-                                            self.namespace, body), f"create Secret {name}")
-        except ApiException as exc:
-            if exc.status != HTTPStatus.CONFLICT:
-                raise self._secret_refused(exc, name, "create") from None
-        try:
-            secret = with_retries(lambda: self._json(self._core.read_namespaced_secret, name,
-                                                     self.namespace), f"read Secret {name}")
-            text = base64.b64decode((secret.get("data") or {})[seal.SECRET_DATA_KEY]).decode()
-        except ApiException as exc:
-            raise self._secret_refused(exc, name, "read") from None
-        except (KeyError, ValueError, TypeError):
-            text = ""
-        return seal.key_from_hex(text, f"Secret {self.namespace}/{name}")
+    def record_cache_index(self, store_root: str, latest: dict[str, str]) -> None:
+        if latest:
+            self._cache_secret(store_root).record(latest)
+
+    def _cache_secret(self, store_root: str) -> CacheSecret:
+        return CacheSecret(self._core, self.namespace, store_root, self._json)
 
     def _secret_refused(self, exc: Any, name: str, verb: str) -> BackendError:
         return BackendError(

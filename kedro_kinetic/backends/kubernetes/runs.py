@@ -22,6 +22,7 @@ from kedro_kinetic import store
 from kedro_kinetic.backends.base import CANCELLED_BY_CLI, NodeStatus, RunInfo
 from kedro_kinetic.backends.kubernetes import attempts as k8s_attempts
 from kedro_kinetic.backends.kubernetes import cancel_record
+from kedro_kinetic.backends.kubernetes.cache_secret import CacheSecret
 from kedro_kinetic.backends.kubernetes.client import api_client, delete_run_objects, with_retries
 from kedro_kinetic.backends.run_results import (
     read_run_results,
@@ -147,24 +148,10 @@ class KubernetesRuns:
         return seal.key_from_hex(text, f"Secret {self.namespace}/{naming.key_secret(run.label)}")
 
     def cache_key(self, store_root: str) -> bytes | None:
-        import hashlib
+        return CacheSecret(self._core, self.namespace, store_root, self._json).key(create=False)
 
-        from kubernetes.client.exceptions import ApiException
-
-        name = f"kinetic-cache-{hashlib.sha256(store_root.encode()).hexdigest()[:16]}"
-        try:
-            secret = with_retries(lambda: self._json(self._core.read_namespaced_secret, name,
-                                                     self.namespace), f"read Secret {name}")
-        except ApiException as exc:
-            if exc.status == HTTPStatus.NOT_FOUND:
-                return None
-            raise BackendError(f"cannot read Secret {self.namespace}/{name} "
-                               f"({exc.status} {exc.reason})") from None
-        try:
-            text = base64.b64decode((secret.get("data") or {})[seal.SECRET_DATA_KEY]).decode()
-        except (KeyError, ValueError, TypeError):
-            text = ""
-        return seal.key_from_hex(text, f"Secret {self.namespace}/{name}")
+    def cache_index(self, store_root: str) -> dict[str, str]:
+        return CacheSecret(self._core, self.namespace, store_root, self._json).index()
 
     def key(self, run: RunInfo) -> bytes:
         return self._key_of(self._secret(run), run)

@@ -155,6 +155,16 @@ class LocalBackend(Backend):
 
         return cache_key(store_root)
 
+    def cache_index(self, store_root: str) -> dict[str, str]:
+        from kedro_kinetic.backends.local.project_key import cache_index
+
+        return cache_index(store_root)
+
+    def record_cache_index(self, store_root: str, latest: dict[str, str]) -> None:
+        from kedro_kinetic.backends.local.project_key import record_cache_index
+
+        record_cache_index(store_root, latest)
+
     def _process_env(self, container: dict[str, Any]) -> dict[str, str]:
         """The process's environment: the container's entries, where the run key's Secret
         reference becomes the key of this attempt only (the run key never leaves the

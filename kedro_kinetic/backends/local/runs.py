@@ -91,6 +91,11 @@ class LocalRuns:
             return None
         return seal.key_from_hex(path.read_text(), str(path))
 
+    def cache_index(self, store_root: str) -> dict[str, str]:
+        from kedro_kinetic.backends.local.project_key import cache_index
+
+        return cache_index(store_root, self._base)
+
     def key(self, run: RunInfo) -> bytes:
         return self._folder(run).key()
 

@@ -117,3 +117,17 @@ def test_a_changed_output_is_refused_and_its_node_runs(inprocess):
 
 def test_cache_prefix_is_beside_the_runs():
     assert cache_prefix("file:///s") == "file:///s/cache"
+
+
+def test_a_rolled_back_entry_is_refused_and_its_node_runs(inprocess):
+    run(inprocess, "run-a")
+    older = {p: p.read_bytes() for p in entries(inprocess)}
+    _, ran = run(inprocess, "run-b", cache="write")  # runs all; newer entries, same keys
+    assert sorted(ran) == ["double", "shift", "total"]
+    for path, data in older.items():
+        assert path.read_bytes() != data
+        path.write_bytes(data)  # a store writer puts run-a's authentic entries back
+    _, ran = run(inprocess, "run-c")
+    assert sorted(ran) == ["double", "shift", "total"]  # each refused as rolled back
+    _, ran = run(inprocess, "run-d")
+    assert ran == []  # run-c's entries are the latest now
