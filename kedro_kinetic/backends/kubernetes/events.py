@@ -20,9 +20,11 @@ reports this for a Secret that many new pods read at once).
 The cluster autoscaler's Events on a pending pod (:func:`autoscaler_note`,
 :func:`on_autoscaler`) tell a pod that waits for a node pool to grow from one that
 never can be placed: ``TriggeredScaleUp`` lets it wait up to
-``scale_up_timeout_seconds``; ``NotTriggerScaleUp`` fails it at once when no node
-group can ever fit it, or when the groups that fit are at their maximum size and no
-other Job of the run holds nodes that could come free.
+``scale_up_timeout_seconds``; ``NotTriggerScaleUp`` fails it at once when neither a
+node group the autoscaler may grow nor a node of the cluster (by the scheduler's
+words) can fit it, or when the groups that fit are at their maximum size and no
+other Job of the run holds nodes that could come free. A group in backoff, or a
+node that is only full, keeps it waiting as before.
 """
 
 from __future__ import annotations
