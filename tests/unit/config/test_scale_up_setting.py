@@ -22,7 +22,7 @@ def test_the_default_is_half_an_hour_and_runner_params_override_it():
 
 @pytest.mark.parametrize("value", [0, -5, "soon", 1.5])
 def test_anything_but_a_positive_integer_is_refused_naming_the_key(value):
-    with pytest.raises(ConfigError, match="kinetic.scale_up_timeout_seconds"):
+    with pytest.raises(ConfigError, match=r"kinetic\.scale_up_timeout_seconds"):
         config.load({"scale_up_timeout_seconds": value})
 
 
