@@ -78,6 +78,7 @@ def create(cfg: RunConfig, *, project_path: Path, run_label: str, run_root: str 
         context=cfg.kube_context, unschedulable_timeout=cfg.unschedulable_timeout_seconds,
         stream_logs=cfg.stream_logs, log_sink=log_sink,
         poll_interval=cfg.poll_interval_seconds if cfg.event_source == "poll" else None,
+        scale_up_timeout=cfg.scale_up_timeout_seconds,
     )
 
 

@@ -33,6 +33,7 @@ RBAC_NEEDS = (
     ("", "pods", "", ("list", "watch", "deletecollection")),
     ("", "pods", "log", ("get",)),
     ("", "secrets", "", ("create", "get", "list", "patch", "delete")),  # run key + attempts
+    ("", "events", "", ("list", "watch")),  # the cluster autoscaler's word on pending pods
 )
 
 # Docker reference grammar (distribution/reference): [domain/]path[:tag][@digest].
@@ -328,8 +329,8 @@ class _Cluster:
                         f"rbac {label}", FAIL,
                         f"you may not {', '.join(denied)} {label} in namespace {self.namespace}",
                         f"kubectl -n {self.namespace} create role kedro-kinetic "
-                        "--verb=get,list,watch,create,delete,deletecollection "
-                        "--resource=jobs.batch,pods,pods/log,secrets && kubectl -n "
+                        "--verb=get,list,watch,create,patch,delete,deletecollection "
+                        "--resource=jobs.batch,pods,pods/log,secrets,events && kubectl -n "
                         f"{self.namespace} create rolebinding kedro-kinetic --role=kedro-kinetic "
                         "--user=YOU@example.com")
                 else:

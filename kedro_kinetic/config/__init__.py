@@ -100,6 +100,7 @@ class RunConfig:
     command: tuple[str, ...] = DEFAULT_COMMAND
     workdir: str | None = None
     unschedulable_timeout_seconds: int = 300
+    scale_up_timeout_seconds: int = 1800
     credentials_secret: str | None = None
     kubeconfig: str | None = None
     #: Pods mount their service account's Kubernetes API token (settings.py opt-in only).

@@ -83,6 +83,16 @@ _RUN: dict[str, _Meta] = {
         "scale up from zero need several minutes. It also bounds how long a container may "
         "wait while the kubelet retries a Secret or ConfigMap cache that has not synced yet.",
         active=True),
+    "scale_up_timeout_seconds": _Meta(
+        "integer >= 1",
+        "How long a pending pod may wait, from the cluster autoscaler's first "
+        "`TriggeredScaleUp` Event on it, for the node that scale-up adds (a GPU/TPU node pool "
+        "growing from zero takes minutes), instead of `unschedulable_timeout_seconds`. A "
+        "`NotTriggerScaleUp` Event fails the node at once when neither a node pool the "
+        "autoscaler may grow nor a node of the cluster can fit the pod, or when the pools "
+        "that fit are at their maximum size and no other node of the run is active. The "
+        "driver needs list and watch on `events` to read them.",
+        active=True),
     "credentials_secret": _Meta(
         "DNS-1123 label",
         "Kubernetes Secret with a `credentials.yml` key, mounted read-only into every pod; "

@@ -178,6 +178,7 @@ RUN_SCALARS: dict[str, Any] = {
     "image_policy": _choice(IMAGE_POLICIES), "namespace": _dns_label, "store": _str,
     "max_parallel": _int(1), "fail_fast": _bool, "stream_logs": _bool,
     "workdir": _str, "unschedulable_timeout_seconds": _int(1),
+    "scale_up_timeout_seconds": _int(1),
     "credentials_secret": _dns_label, "kube_context": _str,
     "event_source": _choice(("watch", "poll")), "poll_interval_seconds": _int(1),
     "progress": _choice(("auto", "live", "plain", "off")),

@@ -269,7 +269,7 @@ def test_doctor_on_the_bench_ready_then_each_missing_piece(demo: Path, k8s_clust
     assert code == 0, lines
     assert all(v.startswith("ok") for v in lines.values()), lines
     assert {"kubeconfig", "api", f"namespace {ns}", "rbac jobs.batch", "rbac pods",
-            "rbac pods/log", "service account doctor-runner", "secret doctor-creds",
+            "rbac pods/log", "rbac events", "service account doctor-runner", "secret doctor-creds",
             f"image {PINNED}", "store"} <= set(lines)
     assert "Workload Identity as kedro@p.iam.gserviceaccount.com" in lines[
         "service account doctor-runner"]
@@ -326,4 +326,5 @@ def test_doctor_names_missing_rbac_permissions(demo: Path, k8s_cluster, gcs_emul
     assert f"kubectl -n {ns} create role kedro-kinetic" in jobs
     assert lines["rbac pods"].startswith("FAIL you may not list, watch")
     assert lines["rbac pods/log"].startswith("FAIL")
+    assert lines["rbac events"].startswith("FAIL you may not list, watch events")
     assert lines["store"].startswith("ok")

@@ -7,7 +7,9 @@ after a broken connection, so no transition is missed and none is reported
 twice. Stuck states become fast, clear failures: image pull errors, bad
 container config (e.g. a missing Secret) and pods unschedulable (or waiting on
 the kubelet's Secret cache, which it retries) for longer than the configured
-time; ``OOMKilled`` and ``DeadlineExceeded`` are named.
+time; ``OOMKilled`` and ``DeadlineExceeded`` are named. A third watch reads the
+cluster autoscaler's Events on the run's pods: a pod it adds a node for waits up
+to ``scale_up_timeout_seconds``; one no node group can take fails at once.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from kedro_kinetic.backends.kubernetes.cache_secret import CacheSecret
 from kedro_kinetic.backends.kubernetes.client import api_client, delete_run_objects, with_retries
 from kedro_kinetic.backends.kubernetes.events import STUCK_WAITING, Action, Track
 from kedro_kinetic.backends.kubernetes.logs import DRAIN_SECONDS, PodLogs
+from kedro_kinetic.backends.kubernetes.pod_notes import PodNotes
 from kedro_kinetic.backends.kubernetes.watch import RunWatch
 from kedro_kinetic.errors import BackendError, RunNotFound
 from kedro_kinetic.planning.manifest import (
@@ -74,12 +77,16 @@ class KubernetesBackend(Backend):
         unschedulable_timeout: float = 300,
         stream_logs: bool = True,
         log_sink: IO[str] | None = None,
+        *,
         poll_interval: float | None = None,
+        scale_up_timeout: float = 1800,
     ) -> None:
         """Connect to the cluster (kubeconfig context, or in-cluster config).
 
         ``poll_interval`` switches the event source from watches to listing every
         that many seconds: the baseline a polling design gives (benchmarks only).
+        ``scale_up_timeout`` bounds the wait of a pod the cluster autoscaler adds a
+        node for, from its first ``TriggeredScaleUp``.
         """
         from kubernetes import client
 
@@ -91,6 +98,8 @@ class KubernetesBackend(Backend):
         self._batch: Any = client.BatchV1Api(self._api)
         self._core: Any = client.CoreV1Api(self._api)
         self._timeout = unschedulable_timeout
+        self._scale_up_timeout = scale_up_timeout
+        self._notes = PodNotes()
         self._stream = stream_logs
         self._sink = log_sink or sys.stdout
         self._lock = threading.RLock()
@@ -322,15 +331,22 @@ class KubernetesBackend(Backend):
 
     # -- events ------------------------------------------------------------------
     def _on_object(self, kind: str, obj: dict[str, Any], deleted: bool = False) -> None:
-        """A Job or Pod seen by the watch: translate it (pure), then act."""
+        """A Job, Pod or Event seen by the watch: translate it (pure), then act."""
+        if kind == "event":
+            self._on_event(obj, deleted)
+            return
         name = obj["metadata"]["name"] if kind == "job" else events.job_of(obj)
         with self._lock:
             track = self._tracks.get(name or "")
             if track is None:
                 return
             now = time.time()
-            actions = (events.on_job(track, obj, now, deleted) if kind == "job"
-                       else events.on_pod(track, obj, now))
+            if kind == "job":
+                actions = events.on_job(track, obj, now, deleted)
+            else:  # then the autoscaler's notes that came before the pod did
+                actions = events.on_pod(track, obj, now)
+                for note in self._notes.pod(obj["metadata"].get("name", ""), track.name):
+                    actions += events.on_autoscaler(track, note, now, self._busy(track))
         if deleted and kind == "job":
             actions = self._cancelled_by_cli(obj, actions)
         self._apply(track, actions)
@@ -359,6 +375,22 @@ class KubernetesBackend(Backend):
     def _on_job(self, job: dict[str, Any]) -> None:
         self._on_object("job", job)
 
+    def _on_event(self, event: dict[str, Any], deleted: bool) -> None:
+        """An Event: the cluster autoscaler's note on a pod of the run counts."""
+        if deleted:  # Events expire (an hour by default); nothing happened
+            return
+        with self._lock:
+            found = self._notes.note(event)
+            track = self._tracks.get(found[0]) if found else None
+            if found is None or track is None:
+                return
+            actions = events.on_autoscaler(track, found[1], time.time(), self._busy(track))
+        self._apply(track, actions)
+
+    def _busy(self, track: Track) -> bool:
+        """Whether another Job of the run is active (its nodes may come free)."""
+        return any(t is not track and not t.finished for t in self._tracks.values())
+
     def _apply(self, track: Track, actions: list[Action]) -> None:
         for action in actions:
             if action.kind == "emit" and action.event is not None:
@@ -368,14 +400,15 @@ class KubernetesBackend(Backend):
             elif action.kind == "delete":
                 self._delete(track.name)
             elif action.kind == "timer":
-                timer = threading.Timer(self._timeout, self._pending_expired,
-                                        args=(track,))
+                seconds = self._timeout if action.seconds is None else action.seconds
+                timer = threading.Timer(seconds, self._pending_expired, args=(track,))
                 timer.daemon = True
                 timer.start()
 
     def _pending_expired(self, track: Track) -> None:
         with self._lock:
-            actions = events.pending_expired(track, time.time(), self._timeout)
+            actions = events.pending_expired(track, time.time(), self._timeout,
+                                             self._scale_up_timeout)
         self._apply(track, actions)
 
     # -- logs --------------------------------------------------------------------
