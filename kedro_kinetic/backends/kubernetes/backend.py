@@ -14,38 +14,33 @@ to ``scale_up_timeout_seconds``; one no node group can take fails at once.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import queue
 import sys
 import threading
 import time
-from functools import partial
 from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Any
 
 from kedro_kinetic.backends.base import Backend, JobEvent
 from kedro_kinetic.backends.kubernetes import attempts as k8s_attempts
-from kedro_kinetic.backends.kubernetes import events
+from kedro_kinetic.backends.kubernetes import events, run_secret
 from kedro_kinetic.backends.kubernetes.cache_secret import CacheSecret
 from kedro_kinetic.backends.kubernetes.client import api_client, delete_run_objects, with_retries
 from kedro_kinetic.backends.kubernetes.events import STUCK_WAITING, Action, Track
 from kedro_kinetic.backends.kubernetes.logs import DRAIN_SECONDS, PodLogs
 from kedro_kinetic.backends.kubernetes.pod_notes import PodNotes
 from kedro_kinetic.backends.kubernetes.watch import RunWatch
-from kedro_kinetic.errors import BackendError, RunNotFound
+from kedro_kinetic.errors import BackendError
 from kedro_kinetic.planning.manifest import (
     ANN_PAYLOAD,
-    ANN_RUN_ID,
     ANN_SPEC,
     LABEL_RUN,
-    MANAGED_BY,
     attempt_of,
     container_of,
     fail_job_exit_codes,
 )
-from kedro_kinetic.wire import seal
 from kedro_kinetic.wire.naming import key_secret
 
 if TYPE_CHECKING:
@@ -139,50 +134,15 @@ class KubernetesBackend(Backend):
         return attempt_of(container_of(manifest))
 
     def run_key(self, run_id: str, resume: bool) -> bytes:
-        """The key that seals this run's results, held in a Secret of the run.
-
-        A new run creates the Secret (random key); a resumed run reads it back,
-        so a resume works from any machine with the same cluster access. A
-        store writer cannot read or write Secrets.
+        """The key that seals this run's results, held in a Secret of the run (see
+        :func:`run_secret.run_key`).
 
         Raises:
             BackendError: The driver may not create or read Secrets.
             RunNotFound: ``resume`` and the run's Secret does not exist.
         """
-        from kubernetes.client.exceptions import ApiException
-
-        name = key_secret(self.run_label)
-        if not resume:
-            key = seal.new_key()
-            body = {
-                "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": {"name": name, "namespace": self.namespace,
-                             "labels": {"app.kubernetes.io/managed-by": MANAGED_BY,
-                                        LABEL_RUN: self.run_label},
-                             "annotations": {ANN_RUN_ID: run_id}},
-                "data": {seal.SECRET_DATA_KEY: base64.b64encode(key.hex().encode()).decode()},
-            }
-            try:
-                with_retries(lambda: self._json(self._core.create_namespaced_secret,
-                                                self.namespace, body), f"create Secret {name}")
-                return key
-            except ApiException as exc:
-                if exc.status != HTTPStatus.CONFLICT:
-                    raise self._secret_refused(exc, name, "create") from None
-        try:
-            secret = with_retries(lambda: self._json(self._core.read_namespaced_secret, name,
-                                                     self.namespace), f"read Secret {name}")
-        except ApiException as exc:
-            if exc.status == HTTPStatus.NOT_FOUND:
-                raise RunNotFound(
-                    f"no run '{run_id}' in namespace {self.namespace}: its key Secret {name} "
-                    "does not exist (the run was never started here, or was cleaned)") from None
-            raise self._secret_refused(exc, name, "read") from None
-        try:
-            text = base64.b64decode((secret.get("data") or {})[seal.SECRET_DATA_KEY]).decode()
-        except (KeyError, ValueError, TypeError):
-            text = ""
-        return seal.key_from_hex(text, f"Secret {self.namespace}/{name}")
+        return run_secret.run_key(self._core, self.namespace, self.run_label, run_id, resume,
+                                  self._json)
 
     def cache_key(self, store_root: str) -> bytes | None:
         """The project's node-cache key for this store, in a Secret of the namespace
@@ -203,12 +163,6 @@ class KubernetesBackend(Backend):
     def _cache_secret(self, store_root: str) -> CacheSecret:
         return CacheSecret(self._core, self.namespace, store_root, self._json)
 
-    def _secret_refused(self, exc: Any, name: str, verb: str) -> BackendError:
-        return BackendError(
-            f"cannot {verb} Secret {self.namespace}/{name} ({exc.status} {exc.reason}): "
-            "kedro-kinetic keeps each run's key in a Secret of the run; the driver needs "
-            "create, get and delete on secrets in this namespace")
-
     def preflight(self, cfg: RunConfig) -> None:
         """Refuse to start when a Secret the pods mount or read is missing (see check_secrets)."""
         from kedro_kinetic.config import named_secrets
@@ -216,41 +170,9 @@ class KubernetesBackend(Backend):
         self.check_secrets(named_secrets(cfg))
 
     def check_secrets(self, secrets: dict[str, set[str]]) -> None:
-        """Refuse to start when a Secret the pods mount or read is missing.
-
-        A pod whose Secret volume cannot be mounted waits in ``ContainerCreating``
-        for ever, so this is checked before the first Job is created. Only the
-        Secret's key names are looked at; its values are neither kept nor logged.
-        Where the driver may not read Secrets (403), a warning is all it can give.
-
-        Raises:
-            BackendError: A Secret does not exist or lacks a key the pods read.
-        """
-        from kubernetes.client.exceptions import ApiException
-
-        for name, keys in sorted(secrets.items()):
-            try:
-                present = with_retries(partial(self._secret_keys, name),
-                                       f"read Secret {name}")
-            except ApiException as exc:
-                if exc.status == HTTPStatus.FORBIDDEN:
-                    logger.warning("Cannot check Secret %s/%s (403 Forbidden); pods that "
-                                   "need it wait until it exists", self.namespace, name)
-                    continue
-                if exc.status == HTTPStatus.NOT_FOUND:
-                    raise BackendError(
-                        f"Secret {self.namespace}/{name}, named by kinetic "
-                        f"(credentials_secret or secret_env), does not exist: its pods would "
-                        f"wait for it for ever. Create it with key(s) {', '.join(sorted(keys))}"
-                        f", or run 'kedro kinetic doctor'") from None
-                raise BackendError(f"cannot read Secret {self.namespace}/{name} "
-                                   f"({exc.status} {exc.reason})") from exc
-            missing = sorted(keys - present)
-            if missing:
-                raise BackendError(
-                    f"Secret {self.namespace}/{name} has no key {', '.join(missing)}, "
-                    "which the pods read (credentials_secret needs 'credentials.yml'; "
-                    "secret_env names its keys)")
+        """Refuse to start when a Secret the pods mount or read is missing (see
+        :func:`run_secret.check_pod_secrets`)."""
+        run_secret.check_pod_secrets(self._core, self.namespace, secrets, self._json)
 
     @staticmethod
     def _json(call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -264,10 +186,6 @@ class KubernetesBackend(Backend):
             return json.loads(response.read())
         finally:
             response.release_conn()
-
-    def _secret_keys(self, name: str) -> set[str]:
-        secret = self._json(self._core.read_namespaced_secret, name, self.namespace)
-        return set(secret.get("data") or {})
 
     def _read_job(self, name: str) -> dict[str, Any]:
         return self._json(self._batch.read_namespaced_job, name, self.namespace)
