@@ -121,6 +121,10 @@ class Backend(ABC):
         """Record ``{node key: attempt}`` of the results this run accepted, for a later
         resume (default: nothing to record beyond what :meth:`submit` recorded)."""
 
+    def keep_cached(self, cached: dict[str, dict[str, str]]) -> None:
+        """Record ``{node key: {"node": name, "from": run id}}`` of the nodes this run
+        reused from the cache, where ``status`` reads the run (default: nothing)."""
+
     @abstractmethod
     def cancel(self, job_name: str) -> None:
         """Stop one Job and its pods."""

@@ -9,6 +9,7 @@ attempt) is reported as rejected, never shown as a node's state.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -181,4 +182,28 @@ def run_state(rows: list[NodeStatus], active: bool) -> str:
             return word
     if not states:
         return "empty"
-    return "succeeded" if states == {"succeeded"} else "stopped"
+    return "succeeded" if states <= {"succeeded", "cached"} else "stopped"
+
+
+def parse_cached(text: str) -> dict[str, dict[str, str]]:
+    """A run's record of the nodes it reused from the cache (``{node key: {"node": name,
+    "from": run id}}``), malformed rows left out."""
+    try:
+        recorded = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {key: {"node": row["node"], "from": row["from"]} for key, row in recorded.items()
+            if isinstance(key, str) and isinstance(row, dict)
+            and isinstance(row.get("node"), str) and isinstance(row.get("from"), str)}
+
+
+def with_cached(rows: list[NodeStatus], cached: dict[str, dict[str, str]]) -> list[NodeStatus]:
+    """``rows`` and one ``cached`` row per node the run reused (no Job of its own)."""
+    from kedro_kinetic.backends.base import NodeStatus
+
+    present = {row.key for row in rows}
+    return rows + [NodeStatus(row["node"], "-", key, "cached",
+                              detail=f"reused from run {row['from']}")
+                   for key, row in sorted(cached.items()) if key not in present]

@@ -128,7 +128,7 @@ def _run_summary(runs: _Runs, run: Any) -> tuple[str, str, str]:
     state = run_state(rows, runs.inspector.active(run))
     durations = [r.duration for r in nodes if r.duration is not None]
     took = f"{sum(durations):.1f}s" if durations else "-"
-    done = (f"{sum(r.state == 'succeeded' for r in nodes)}/"
+    done = (f"{sum(r.state in ('succeeded', 'cached') for r in nodes)}/"
             f"{sum(r.state == 'failed' for r in nodes)}/{len(nodes)}")
     return state, done, took
 

@@ -45,6 +45,8 @@ class RunState:
     #: Filled by the runner: node -> NodePlan, node name -> NodeResult.
     plans: dict[Any, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
+    #: Filled by the runner: node name -> the run its cached execution came from.
+    cached: dict[str, str] = field(default_factory=dict)
 
 
 STATE = RunState()

@@ -92,9 +92,18 @@ def finished_before(ctx: RunContext, run_id: str) -> set[Node]:
 
 def keep_attempts(ctx: RunContext) -> None:
     """Record the attempts this run accepted, for a later resume (a failure is a warning:
-    the nodes concerned then run again on resume)."""
+    the nodes concerned then run again on resume), and the nodes it reused from the cache
+    (for ``status``)."""
     try:
         ctx.backend.keep_attempts(dict(ctx.accepted))
     except Exception as exc:  # the run's own outcome matters more
         logger.warning("Could not record the run's accepted attempts (%s); a resume "
                        "runs those nodes again", exc)
+    hits = ctx.cache.hits if ctx.cache is not None else {}
+    cached = {plan.ident.node_key: {"node": plan.node.name, "from": hits[plan.node.name]}
+              for plan in ctx.plans.values() if plan.node.name in hits}
+    try:
+        ctx.backend.keep_cached(cached)
+    except Exception as exc:
+        logger.warning("Could not record the run's cached nodes (%s); `kedro kinetic "
+                       "status` lists them as not run", exc)

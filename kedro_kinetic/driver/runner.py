@@ -224,6 +224,7 @@ class GKERunner(AbstractRunner):
         from kedro.framework.hooks.manager import _NullPluginManager
 
         self._state.plans, self._state.results = {}, {}  # nothing stale if this fails early
+        self._state.cached = {}
         run_id = self._resume or run_id or datetime.now(timezone.utc).strftime(
             "%Y-%m-%dT%H.%M.%S.%fZ")
         cfg = self._config(catalog)  # invalid config stops the run before anything else
@@ -293,6 +294,8 @@ class GKERunner(AbstractRunner):
                      if cfg.results_first else None),
             cache=open_cache(cfg, backend, planner, self._state.project_path or Path.cwd(),
                              run_id))
+        if self._ctx.cache is not None:
+            self._state.cached = self._ctx.cache.hits  # filled as nodes are reused
         return self._ctx
 
     def _finished_count(self) -> int:

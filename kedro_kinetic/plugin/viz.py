@@ -125,7 +125,7 @@ def record_run(state: RunState, run_params: Mapping[str, Any], pipeline: Pipelin
         return None
     try:
         return _record_run(state.project_path, dict(run_params), plans, results, pipeline,
-                           catalog, error, started)
+                           catalog, error, started, cached={} if stale else state.cached)
     except Exception as exc:
         logger.warning("kedro-kinetic: could not record the run for kedro-viz: %s", exc)
         return None
@@ -134,7 +134,8 @@ def record_run(state: RunState, run_params: Mapping[str, Any], pipeline: Pipelin
 def _record_run(project_path: Path | None, run_params: dict[str, Any],
                 plans: Mapping[Any, NodePlan], results: Mapping[str, NodeResult],
                 pipeline: Pipeline | None, catalog: Any, error: BaseException | None,
-                started: float | None) -> Path | None:
+                started: float | None, *, cached: Mapping[str, str] | None = None
+                ) -> Path | None:
     contract = load_contract()
     if contract is None:
         return None
@@ -146,7 +147,7 @@ def _record_run(project_path: Path | None, run_params: dict[str, Any],
         )
         return None
     project = Path(project_path or run_params.get("project_path") or Path.cwd())
-    runs = node_runs(plans, results)
+    runs = node_runs(plans, results, cached)
     # the runner's own run id (a resumed run keeps the id of the run it resumes)
     run_id = next((str(r.plan.ident.run_id) for r in runs), str(run_params.get("run_id") or ""))
     ordered = list(pipeline.nodes) if pipeline is not None else []
@@ -184,9 +185,11 @@ def settings_summary(plan: NodePlan) -> dict[str, Any]:
     return out
 
 
-def _last_run(result: NodeResult | None) -> dict[str, Any]:
+def _last_run(result: NodeResult | None, cached_from: str | None = None) -> dict[str, Any]:
     if result is None:
         return {"status": "not started"}
+    if cached_from is not None:
+        return {"status": "cached", "cached_from": cached_from}
     out: dict[str, Any] = {
         "status": "success" if result.status == Status.SUCCEEDED else "failed",
         "duration_seconds": round(result.duration, 3) if result.duration is not None else None,
@@ -208,7 +211,7 @@ def build_record(runs: list[RecordedNode], run_id: str, run_params: Mapping[str,
             "job": run.plan.ident.job_name,
             "namespace": metadata.get("namespace"),
             "kubernetes": settings_summary(run.plan),
-            "last_run": _last_run(run.result),
+            "last_run": _last_run(run.result, run.cached_from),
         }
     return {
         "format": RECORD_FORMAT,

@@ -37,16 +37,21 @@ class RecordedNode:
     node: Node
     plan: NodePlan
     result: NodeResult | None
+    #: The run whose cached execution stands for this node's (it did not run).
+    cached_from: str | None = None
 
     @property
     def succeeded(self) -> bool:
         return self.result is not None and self.result.status == Status.SUCCEEDED
 
 
-def node_runs(plans: Mapping[Any, NodePlan],
-              results: Mapping[str, NodeResult]) -> list[RecordedNode]:
-    """The planned nodes; finished ones first, in the order their pods ended."""
-    runs = [RecordedNode(node, plan, results.get(node.name)) for node, plan in plans.items()]
+def node_runs(plans: Mapping[Any, NodePlan], results: Mapping[str, NodeResult],
+              cached: Mapping[str, str] | None = None) -> list[RecordedNode]:
+    """The planned nodes; finished ones first, in the order their pods ended (``cached``:
+    node name -> the run a cached node came from)."""
+    cached = cached or {}
+    runs = [RecordedNode(node, plan, results.get(node.name), cached.get(node.name))
+            for node, plan in plans.items()]
 
     def order(run: RecordedNode) -> tuple[int, float, str]:
         if run.result is None:
@@ -129,11 +134,15 @@ def node_events(run: RecordedNode, sizes: DatasetSizes,
 
     A failed node gets an ``after_node_run`` with status ``failed`` (so its
     pod-measured duration is kept) followed by ``on_node_error`` with the
-    remote error and traceback.
+    remote error and traceback. A cached node did not run: no node event (kedro-viz
+    shows it as skipped), its outputs available.
     """
     result = run.result
     if result is None:
         return []
+    if run.cached_from is not None:
+        return [_dataset_event("after_dataset_saved", name, sizes[name], contract)
+                for name in run.node.outputs]
     node_id = contract.hash_node(run.node)
     events: list[dict[str, Any]] = []
     if _inputs_were_loaded(result):

@@ -55,6 +55,12 @@ def test_an_unchanged_second_run_reuses_every_node_and_equals_sequential_runner(
     written = outputs(demo)
     second = run(demo)
     assert len(reused(second)) == 13 and not ran(second), second[-3000:]
+    [first_id] = set(re.findall(r"kedro-kinetic run (\S+):", first))
+    [second_id] = set(re.findall(r"kedro-kinetic run (\S+):", second))
+    status = kedro(demo, "kinetic", "status", second_id)
+    rows = [line for line in status.stdout.splitlines() if "reused from run" in line]
+    assert len(rows) == 13 and all("\tcached\t" in r and first_id in r for r in rows), \
+        status.stdout[-3000:]
     assert outputs(demo) == written  # nothing rewritten
     reference = copy_demo(tmp_path / "seq")
     assert kedro(reference, "run").returncode == 0

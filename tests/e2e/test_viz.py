@@ -235,6 +235,33 @@ def test_record_run_in_process_and_no_stale_plans(tmp_path):
     assert events[-1]["status"] == "not_started" and events[-1]["node"] == node.name
 
 
+def test_a_cached_node_is_recorded_as_cached_not_as_run(tmp_path):
+    """A node reused from the cache has no node event (kedro-viz shows it as skipped: it did
+    not run), its outputs are available, and its panel says which run it came from."""
+    from kedro.pipeline import node
+
+    from kedro_kinetic.driver.activation import RunState
+
+    ran = node(lambda a: a, inputs="a", outputs="b", name="train_model_node")
+    reused = node(lambda b: b, inputs="b", outputs="c", name="evaluate_model_node")
+    results = {n.name: NodeResult(node=n.name, status="succeeded", phase=phase, exit_code=0,
+                                  started_at=start, finished_at=end)
+               for n, phase, start, end in ((ran, "done", 10.0, 14.0),
+                                            (reused, "cached", None, None))}
+    state = RunState(active=True, project_path=tmp_path,
+                     plans={n: _plan(n, "run-2") for n in (ran, reused)}, results=results,
+                     cached={reused.name: "run-1"})
+    path = viz.record_run(state, {"run_id": "s"}, _pipeline(ran, reused), None)
+    events = json.loads(path.read_text())
+    assert [e["node"] for e in events if e["event"] == "after_node_run"] == [ran.name]
+    saved = {e["dataset"] for e in events if e["event"] == "after_dataset_saved"}
+    assert set(reused.outputs) <= saved
+    record = json.loads((tmp_path / ".viz" / viz.RECORD_FILE).read_text())
+    assert record["nodes"][reused.name]["last_run"] == {"status": "cached",
+                                                       "cached_from": "run-1"}
+    assert "cached_from: run-1" in viz.preview_text(reused.name, record)
+
+
 # -- real runs, real servers -----------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,8 @@ from kedro_kinetic.wire import seal
 
 #: The key, in the run's Secret, of the accepted attempts (JSON ``{node key: attempt}``).
 SECRET_ATTEMPTS_KEY = "attempts"  # noqa: S105 - a key name in the Secret, not a secret
+#: The key, in the run's Secret, of the nodes it reused from the node cache.
+SECRET_CACHED_KEY = "cached"  # noqa: S105 - a key name in the Secret, not a secret
 
 
 def from_jobs(jobs: list[dict[str, Any]]) -> dict[str, str]:
@@ -57,6 +59,23 @@ def secret_patch(attempts: dict[str, str]) -> dict[str, Any]:
     """The patch that replaces the Secret's record with ``attempts``."""
     text = json.dumps(dict(sorted(attempts.items())), separators=(",", ":"))
     return {"data": {SECRET_ATTEMPTS_KEY: base64.b64encode(text.encode()).decode()}}
+
+
+def cached_from_secret(secret: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The nodes the run reused from the cache, as the driver recorded them in its Secret."""
+    from kedro_kinetic.backends.run_results import parse_cached
+
+    text = (secret.get("data") or {}).get(SECRET_CACHED_KEY)
+    try:
+        return parse_cached(base64.b64decode(text).decode()) if isinstance(text, str) else {}
+    except ValueError:
+        return {}
+
+
+def cached_patch(cached: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The patch that replaces the Secret's record of reused nodes with ``cached``."""
+    text = json.dumps(dict(sorted(cached.items())), separators=(",", ":"))
+    return {"data": {SECRET_CACHED_KEY: base64.b64encode(text.encode()).decode()}}
 
 
 def counted(jobs: list[dict[str, Any]], secret: dict[str, Any]) -> dict[str, str]:

@@ -247,6 +247,16 @@ class KubernetesBackend(Backend):
         if {**recorded, **accepted} != recorded:
             self._record({**recorded, **accepted})
 
+    def keep_cached(self, cached: dict[str, dict[str, str]]) -> None:
+        """Add the nodes this run reused to the Secret's record (one patch)."""
+        if not cached:
+            return
+        recorded = k8s_attempts.cached_from_secret(self._secret())
+        name = key_secret(self.run_label)
+        body = k8s_attempts.cached_patch({**recorded, **cached})
+        with_retries(lambda: self._core.patch_namespaced_secret(name, self.namespace, body),
+                     f"record the run's cached nodes in Secret {name}")
+
     # -- events ------------------------------------------------------------------
     def _on_object(self, kind: str, obj: dict[str, Any], deleted: bool = False) -> None:
         """A Job, Pod or Event seen by the watch: translate it (pure), then act."""

@@ -27,6 +27,7 @@ from kedro_kinetic.backends.kubernetes.client import api_client, delete_run_obje
 from kedro_kinetic.backends.run_results import (
     read_run_results,
     result_detail,
+    with_cached,
     with_group_nodes,
 )
 from kedro_kinetic.errors import BackendError, RunNotFound
@@ -194,7 +195,8 @@ class KubernetesRuns:
                 row.state, row.duration = result.status, result.duration
                 if result.status != Status.SUCCEEDED:
                     row.detail = result_detail(result)
-        return with_group_nodes(list(rows.values()), results)
+        return with_group_nodes(with_cached(list(rows.values()),
+                                            k8s_attempts.cached_from_secret(secret)), results)
 
     def logs(self, run: RunInfo, rows: list[NodeStatus],
              follow: bool) -> Iterator[tuple[str, str]]:

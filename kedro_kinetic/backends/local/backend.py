@@ -258,6 +258,10 @@ class LocalBackend(Backend):
         """The attempts recorded in the private run folder (see :meth:`submit`)."""
         return {} if self._folder is None else self._folder.attempts()
 
+    def keep_cached(self, cached: dict[str, dict[str, str]]) -> None:
+        if self._folder is not None:
+            self._folder.record_cached(cached)
+
     def retire_attempts(self, node_keys: list[str]) -> None:
         if self._folder is not None:
             self._folder.forget_attempts(node_keys)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kedro_kinetic.backends.run_results import parse_cached
 from kedro_kinetic.errors import BackendError, RunNotFound
 from kedro_kinetic.planning.manifest import without_attempt
 from kedro_kinetic.store.layout import STATE_DIR_ENV, state_dir
@@ -136,6 +137,20 @@ class LocalRunFolder:
         """Drop the records of nodes that run again (their earlier results no longer count)."""
         for key in node_keys:
             (self.path / "attempts" / naming.sanitise(key)).unlink(missing_ok=True)
+
+    def record_cached(self, cached: dict[str, dict[str, str]]) -> None:
+        """Add the nodes the run reused from the cache (see :meth:`cached`)."""
+        if cached:
+            merged = {**self.cached(), **cached}
+            _write_private(self.path / "cached.json",
+                           json.dumps(merged, sort_keys=True).encode())
+
+    def cached(self) -> dict[str, dict[str, str]]:
+        """``{node key: {"node": name, "from": run id}}`` of the nodes the run reused."""
+        try:
+            return parse_cached((self.path / "cached.json").read_text())
+        except (OSError, UnicodeDecodeError):
+            return {}
 
     # -- node processes -------------------------------------------------------------
     def log_path(self, job: str) -> Path:

@@ -20,6 +20,7 @@ from kedro_kinetic.backends.local.run_folder import LocalRunFolder, local_runs
 from kedro_kinetic.backends.run_results import (
     read_run_results,
     result_detail,
+    with_cached,
     with_group_nodes,
 )
 from kedro_kinetic.store.layout import state_dir
@@ -128,7 +129,7 @@ class LocalRuns:
             elif folder.cancelled(job):
                 row.state, row.detail = "cancelled", CANCELLED_BY_CLI
             rows.append(row)
-        return with_group_nodes(rows, results)
+        return with_group_nodes(with_cached(rows, folder.cached()), results)
 
     def logs(self, run: RunInfo, rows: list[NodeStatus],
              follow: bool) -> Iterator[tuple[str, str]]:

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 from kedro_kinetic.backends.base import NodeStatus
-from kedro_kinetic.backends.run_results import arrange, node_rows, run_state, with_group_nodes
+from kedro_kinetic.backends.run_results import (
+    arrange,
+    node_rows,
+    parse_cached,
+    run_state,
+    with_cached,
+    with_group_nodes,
+)
 from kedro_kinetic.wire.naming import node_key
 from kedro_kinetic.wire.result import NodeResult, Status
 
@@ -76,3 +85,16 @@ def test_run_state_names_how_the_run_ended():
     assert run_state(arrange([row("a", "succeeded")], ["a", "b"]), active=True) == "running"
     assert run_state([row("a", "stopped")], active=False) == "stopped"
     assert run_state([], active=False) == "empty"
+
+
+def test_nodes_reused_from_the_cache_are_listed_as_cached_and_the_run_succeeded():
+    recorded = parse_cached(json.dumps({
+        node_key("b"): {"node": "b", "from": "run-1"}, "bad": {"node": 3},
+        node_key("a"): {"node": "a", "from": "run-1"}}))
+    assert set(recorded) == {node_key("b"), node_key("a")}
+    rows = with_cached([row("a", "succeeded")], recorded)  # a's own row is kept
+    cached = [r for r in rows if r.state == "cached"]
+    assert [r.node for r in cached] == ["b"] and cached[0].detail == "reused from run run-1"
+    rows = with_cached([row("a", "succeeded")], {"b-key": {"node": "b", "from": "run-1"}})
+    assert run_state(rows, active=False) == "succeeded"
+    assert parse_cached("[1]") == {} and parse_cached("{not json") == {}
