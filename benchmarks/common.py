@@ -27,6 +27,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "demo_repeats": 1, "demo_pipeline": "data_processing",
         "bench_max_parallel": 8, "local_max_parallel": 4,
         "grouping_chains": {"width": 2, "length": 4}, "grouping_repeats": 1,
+        "cache_repeats": 1, "cache_chain_nodes": 20,
     },
     "full": {
         "latency_chains": {"width": 4, "length": 10}, "latency_fan": 48, "latency_repeats": 1,
@@ -37,6 +38,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "demo_repeats": 5, "demo_pipeline": None,
         "bench_max_parallel": 8, "local_max_parallel": 4,
         "grouping_chains": {"width": 4, "length": 10}, "grouping_repeats": 2,
+        "cache_repeats": 3, "cache_chain_nodes": 100,
     },
 }
 
@@ -67,6 +69,7 @@ class Context:
     def drive(self, mode: str, project: Path, *, env: str | None = None,
               runner: str = "gke", trace_io: bool = False, label: str = "run",
               pipeline: str | None = None, no_fork: bool = False,
+              cache: str | None = None, cache_cost: bool = False,
               environ: dict[str, str] | None = None,
               timeout: float = 900) -> dict[str, Any]:
         """Run ``benchmarks/driver.py`` in a subprocess (cwd = project); return its report.
@@ -88,6 +91,10 @@ class Context:
             cmd += ["--pipeline", pipeline]
         if no_fork:
             cmd.append("--no-fork")
+        if cache:
+            cmd += ["--cache", cache]
+        if cache_cost:
+            cmd.append("--cache-cost")
         with open(self.logdir / f"{stem}.log", "w") as log:
             code, wall, tree = run_measured(cmd, project, log, timeout, environ)
         if code != 0:

@@ -60,6 +60,7 @@ import sys
 import threading
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 
 class IOTrace:
@@ -204,6 +205,60 @@ class ThreadCPU:
         return dict(sorted(out.items(), key=lambda kv: -kv[1]["cpu_s"]))
 
 
+class CacheCost:
+    """CPU (each calling thread's ``thread_time``) spent on the node cache: each ready
+    node's key and lookup, the code identities computed at planning, the entries written
+    (on the cache's writer thread), and opening and closing the cache."""
+
+    TARGETS = (("kedro_kinetic.driver.cache", "NodeCache", "lookup"),
+               ("kedro_kinetic.driver.cache", "NodeCache", "record"),
+               ("kedro_kinetic.driver.cache", "NodeCache", "_write"),
+               ("kedro_kinetic.driver.cache", "NodeCache", "close"),
+               ("kedro_kinetic.wire.payload", None, "code_identity"))
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        import importlib
+
+        for module_name, cls_name, attr in self.TARGETS:
+            module = importlib.import_module(module_name)
+            owner = getattr(module, cls_name) if cls_name else module
+            setattr(owner, attr, self._timed(attr, getattr(owner, attr)))
+        # planning imported code_identity by module attribute: patched above
+        import kedro_kinetic.driver.cache as cache_module
+
+        original_open = cache_module.open_cache
+        timed_open = self._timed("open_cache", original_open)
+        cache_module.open_cache = timed_open
+        import kedro_kinetic.driver.runner as runner_module
+
+        runner_module.open_cache = timed_open
+
+    def _timed(self, name: str, func: Any) -> Any:
+        cost = self
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.thread_time()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - t0
+                with cost._lock:
+                    cost.cpu[name] = cost.cpu.get(name, 0.0) + spent
+                    cost.calls[name] = cost.calls.get(name, 0) + 1
+
+        return wrapper
+
+    def report(self) -> dict[str, Any]:
+        return {"cpu_s": {k: round(v, 5) for k, v in sorted(self.cpu.items())},
+                "calls": dict(sorted(self.calls.items())),
+                "total_cpu_s": round(sum(self.cpu.values()), 5)}
+
+
 def _pipeline(name: str | None) -> object:
     from kedro.framework.project import pipelines
 
@@ -267,10 +322,14 @@ def cmd_run(args: argparse.Namespace) -> dict:
         trace.install()
     bootstrap_project(args.project)
     submit_calls = _time_submit_calls(args.no_fork) if args.runner == "gke" else {}
+    cache_cost = None
+    if args.cache_cost:
+        cache_cost = CacheCost()
+        cache_cost.install()
     if args.runner == "gke":
         from kedro_kinetic import GKERunner
 
-        runner = GKERunner()
+        runner = GKERunner(**({"cache": args.cache} if args.cache else {}))
     else:
         from kedro.runner import SequentialRunner
 
@@ -311,6 +370,8 @@ def cmd_run(args: argparse.Namespace) -> dict:
                         "spec_sha256": p.pins.spec_sha256 if p.pins else None}
             for node, p in runner.last_plans.items()
         }
+    if cache_cost is not None:
+        out["cache_cost"] = cache_cost.report()
     out["nodes"] = len(out["deps"])
     if trace is not None:
         out["io"] = {"store": trace.store, "catalog": trace.catalog}
@@ -350,6 +411,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace-io", action="store_true")
     parser.add_argument("--no-fork", action="store_true",
                         help="local backend: exec every node process (no fork server)")
+    parser.add_argument("--cache", choices=("on", "off", "read", "write"), default=None,
+                        help="the node cache mode (default: the project's, on for local)")
+    parser.add_argument("--cache-cost", action="store_true",
+                        help="measure the CPU the node cache takes (its functions wrapped)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="write merged cProfile stats of all threads here (diagnostic; "
                              "it slows the driver, so never combine with measurements)")

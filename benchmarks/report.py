@@ -127,9 +127,30 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                          and not dp["intermediate_catalog_calls_in_driver"], "B",
                          f"{dp['intermediate_datasets']} intermediates; catalog calls in driver: "
                          f"{len(dp['catalog_calls_in_driver'])}"))
+    rows += _cache_rows(results.get("cache", {}))
     for name, data in results.items():
         if isinstance(data, dict) and "error" in data:
             rows.append(_row(name, "ERROR", None, "", False, note=data["error"][:300]))
+    return rows
+
+
+def _cache_rows(cache: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    demo = cache.get("demo")
+    if demo:
+        rows.append(_row("9 cache", f"demo ({demo['nodes']} nodes): unchanged second run / "
+                         "first, wall", demo["ratio_second_over_first_wall"], "<= 0.2",
+                         _le(demo["ratio_second_over_first_wall"], 0.2), "x",
+                         f"{demo['second_wall_s']} s vs {demo['first_wall_s']} s (median of "
+                         f"{demo['repeats']}); session.run "
+                         f"{demo['ratio_second_over_first_session_run']}x; second run: "
+                         f"{demo['second_nodes_cached']} cached, {demo['second_nodes_run']} run"))
+    for name, data in (cache.get("no_hits") or {}).items():
+        rows.append(_row("9 cache", f"{name} ({data['nodes']} nodes), no hits: cache CPU / "
+                         "driver CPU", data["share"], "<= 0.05", _le(data["share"], 0.05), "x",
+                         f"{data['cache_cpu_s']} s of {data['driver_cpu_on_s']} s; driver CPU "
+                         f"on / off {data['ratio_driver_cpu_on_over_off']}x "
+                         f"({data['driver_cpu_off_s']} s off)"))
     return rows
 
 

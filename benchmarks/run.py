@@ -28,7 +28,7 @@ from benchmarks import machine, report
 from benchmarks.common import SIZES, Context
 
 SUITES = ("latency", "overhead", "memory", "local_cost", "datapath", "payload", "auth",
-          "grouping")
+          "grouping", "cache")
 NEEDS_BENCH = {"latency", "overhead", "datapath", "grouping"}
 RESULTS = Path(__file__).with_name("results")
 

@@ -35,7 +35,7 @@ def test_benchmark_command_runs_at_the_smallest_size(tmp_path: Path) -> None:
         assert key in machine
     results = report["results"]
     assert set(results) == {"latency", "overhead", "memory", "local_cost", "datapath",
-                            "payload", "auth", "grouping"}
+                            "payload", "auth", "grouping", "cache"}
     auth = results["auth"]["driver_read"]
     assert auth["check_and_parse_us"] > 0 and auth["parse_only_us"] > 0
     assert "skipped" in results["latency"]  # needs the bench
@@ -54,6 +54,11 @@ def test_benchmark_command_runs_at_the_smallest_size(tmp_path: Path) -> None:
     assert {"bare_import", "trivial_node", "ratio_node_over_bare_import", "demo"} <= set(cost)
     assert {"gke", "sequential", "ratio_gke_local_over_sequential"} <= set(cost["demo"])
     assert "trivial_node_exec" in cost and "tree_cpu_s" in cost["demo"]["gke"]
+
+    cache = results["cache"]
+    assert cache["demo"]["second_nodes_run"] == 0 and cache["demo"]["second_nodes_cached"] > 0
+    assert {"demo", "chains_20"} == set(cache["no_hits"])
+    assert all(d["cache_cpu_s"] > 0 and "share" in d for d in cache["no_hits"].values())
 
     payload = results["payload"]
     assert payload["nodes"] == payload["distinct_payloads"] > 0

@@ -69,3 +69,16 @@ def test_troubleshooting_covers_every_exit_code_and_stuck_state():
     for reason in [*STUCK_WAITING, "Unschedulable", "OOMKilled", "DeadlineExceeded"]:
         if reason != "CreateContainerError":
             assert reason in text, reason
+
+
+def test_a_docs_sample_line_must_be_in_the_real_output():
+    from tests.docs_samples import missing
+
+    real = ("[12/07/26 03:02:31] INFO     Pipeline execution completed successfully in 2.7 sec."
+            "     runner.py:255\n"
+            "[kinetic 03:02:30] clean_sales_node: submitted (clean-sales-node-65191dba-52a362)\n")
+    same = ["INFO Pipeline execution completed successfully in 29.4 sec.",
+            "[kinetic 11:00:00] clean_sales_node: submitted (clean-sales-node-00000000-000000)"]
+    assert missing(same, real) == []
+    invented = ["INFO  Submitted node: clean_sales_node (job clean-sales-node-2a0b6c1e-59f3fa)"]
+    assert missing(invented, real) == invented
