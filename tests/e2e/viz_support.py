@@ -43,9 +43,19 @@ HTML_PROBE = "<img src=x onerror=\"document.body.dataset.pwned='yes'\">"
 
 # -- projects ----------------------------------------------------------------------
 
-def make_project(parent: Path, *, previews: bool, failure_switch: bool) -> Path:
-    """A copy of demo_project, optionally opted in to previews and with a failure switch."""
+def make_project(parent: Path, *, previews: bool, failure_switch: bool,
+                 cache: bool = False) -> Path:
+    """A copy of demo_project, optionally opted in to previews and with a failure switch.
+
+    The node cache is off unless asked for: these runs are compared with SequentialRunner's,
+    which runs every node each time (the cache's own view is tested apart).
+    """
     project = copy_demo(parent)
+    if not cache:
+        params = project / "conf" / "base" / "parameters.yml"
+        head = "kinetic:\n"
+        assert head in params.read_text(), "demo_project changed: update make_project"
+        params.write_text(params.read_text().replace(head, head + "  cache: \"off\"\n", 1))
     if previews:
         registry = project / "src" / "demo_project" / "pipeline_registry.py"
         registry.write_text(registry.read_text() + (
