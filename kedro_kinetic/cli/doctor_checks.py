@@ -120,7 +120,7 @@ def check_identities(cfg: kinetic_config.RunConfig, settings: ProjectSettings) -
     if own:
         checks.append(Check(
             "settings KINETIC_SECRETS", FAIL, f"lists {', '.join(own)}: kedro-kinetic's own "
-            f"run-key Secrets ({OWN_SECRET_PREFIX}*) are refused whatever settings.py says",
+            f"key Secrets ({OWN_SECRET_PREFIX}) are refused whatever settings.py says",
             "remove them from KINETIC_SECRETS in settings.py"))
     for name, listed in (("KINETIC_SECRETS", settings.secrets),
                          ("KINETIC_SERVICE_ACCOUNTS", settings.service_accounts)):

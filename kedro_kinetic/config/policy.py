@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from kedro_kinetic.wire.naming import key_secret
+from kedro_kinetic.wire.naming import CACHE_SECRET_PREFIX, key_secret
 
 if TYPE_CHECKING:
     from kedro_kinetic.config.project_settings import ProjectSettings
@@ -68,12 +68,15 @@ REFUSED_ENV_NAMES = frozenset({
 
 #: Every Secret kedro-kinetic makes for a run's key is named ``kinetic-run-<run label>``
 #: (:func:`kedro_kinetic.wire.naming.key_secret`): a pod that reads one can forge results.
-OWN_SECRET_PREFIX = key_secret("")
+#: The node cache's Secret (``kinetic-cache-<store hash>``) holds the key that seals cache
+#: entries: a pod that reads it can forge a cache hit.
+OWN_SECRET_PREFIXES = (key_secret(""), CACHE_SECRET_PREFIX)
+OWN_SECRET_PREFIX = "/".join(f"{prefix}*" for prefix in OWN_SECRET_PREFIXES)
 
 
 def own_secret(name: str) -> bool:
-    """Whether ``name`` is (or could be) one of kedro-kinetic's own run-key Secrets."""
-    return name.strip().lower().startswith(OWN_SECRET_PREFIX)
+    """Whether ``name`` is (or could be) one of kedro-kinetic's own key Secrets."""
+    return name.strip().lower().startswith(OWN_SECRET_PREFIXES)
 
 
 def env_name_refused(name: str) -> bool:
@@ -165,8 +168,8 @@ def identity_errors(where: str, section: Mapping[str, Any], run_level: bool,
     for kind, key_path, name in _named_identities(where, section, run_level):
         if kind == "secret" and own_secret(name):
             errors.append(
-                f"{key_path}: '{name}' is a kedro-kinetic run-key Secret "
-                f"({OWN_SECRET_PREFIX}<run label>, the key that seals every node's result); "
+                f"{key_path}: '{name}' is one of kedro-kinetic's own key Secrets "
+                f"({OWN_SECRET_PREFIX}: the keys that seal node results and cache entries); "
                 "configuration may never mount or reference one, and settings.py "
                 "KINETIC_SECRETS cannot allow it: name another Secret")
         elif kind == "secret" and name not in settings.secrets:

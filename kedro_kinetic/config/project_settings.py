@@ -33,7 +33,7 @@ decides which code runs is therefore read from the project's ``settings.py``
     them pass the check that a Kubernetes run keeps its datasets on shared storage.
 ``KINETIC_SECRETS``
     Kubernetes Secrets that ``credentials_secret`` and ``secret_env`` may name
-    (kedro-kinetic's own run-key Secrets, ``kinetic-run-*``, never).
+    (kedro-kinetic's own key Secrets, ``kinetic-run-*`` and ``kinetic-cache-*``, never).
 ``KINETIC_SERVICE_ACCOUNTS``
     Kubernetes service accounts that ``service_account`` may name.
 ``KINETIC_MOUNT_SERVICE_ACCOUNT_TOKEN``

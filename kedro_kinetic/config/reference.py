@@ -97,8 +97,8 @@ _RUN: dict[str, _Meta] = {
         "DNS-1123 label",
         "Kubernetes Secret with a `credentials.yml` key, mounted read-only into every pod; "
         "catalog entries find their `credentials:` there by name. It must be listed in "
-        "settings.py `KINETIC_SECRETS` (kedro-kinetic's own `kinetic-run-*` Secrets never "
-        "may be).",
+        "settings.py `KINETIC_SECRETS` (kedro-kinetic's own `kinetic-run-*` and "
+        "`kinetic-cache-*` Secrets never may be).",
         example="kedro-credentials"),
     "kube_context": _Meta(
         "string", "Kubeconfig context to use. Unset: the current context.",
@@ -202,7 +202,7 @@ _NODE: dict[str, _Meta] = {
         "backend refuses them.", default="none", map_key="DB_PASSWORD"),
     "secret_env.<NAME>.secret": _Meta(
         "DNS-1123 label, required", "Name of the Secret; it must be listed in settings.py "
-        "`KINETIC_SECRETS` (never a `kinetic-run-*` run-key Secret).",
+        "`KINETIC_SECRETS` (never a `kinetic-run-*` or `kinetic-cache-*` key Secret).",
         example="db-credentials"),
     "secret_env.<NAME>.key": _Meta("string, required", "Key in the Secret.",
                                    example="password"),

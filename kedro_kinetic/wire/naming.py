@@ -52,3 +52,12 @@ def dataset_key(dataset_name: str) -> str:
 def key_secret(run_label_value: str) -> str:
     """The name of the Kubernetes Secret that holds a run's key."""
     return f"kinetic-run-{run_label_value}"
+
+
+#: The node-cache Secret of each store is named ``kinetic-cache-<store hash>``.
+CACHE_SECRET_PREFIX = "kinetic-cache-"  # noqa: S105 (a name, not a value)
+
+
+def cache_secret(store_root: str) -> str:
+    """The name of the Kubernetes Secret that holds a store's cache key and index."""
+    return CACHE_SECRET_PREFIX + _short_hash(store_root, 16)

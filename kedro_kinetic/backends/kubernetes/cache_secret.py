@@ -9,7 +9,6 @@ back into the bucket) from the latest. Only the Kubernetes API is trusted for ei
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from functools import partial
 from http import HTTPStatus
@@ -19,6 +18,7 @@ from kedro_kinetic.backends.kubernetes.client import with_retries
 from kedro_kinetic.errors import BackendError
 from kedro_kinetic.planning.manifest import MANAGED_BY
 from kedro_kinetic.wire import seal
+from kedro_kinetic.wire.naming import cache_secret
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,7 +31,7 @@ _UPDATE_TRIES = 5
 
 
 def secret_name(store_root: str) -> str:
-    return f"kinetic-cache-{hashlib.sha256(store_root.encode()).hexdigest()[:16]}"
+    return cache_secret(store_root)
 
 
 class CacheSecret:

@@ -12,6 +12,7 @@ from kedro_kinetic.wire import naming
 
 LISTED = ProjectSettings(secrets=("db-creds", "api"), service_accounts=("etl-runner",))
 OWN = naming.key_secret(naming.run_label("2026-11-23T02.36.42.251Z"))
+OWN_CACHE = naming.cache_secret("gs://bucket/kinetic")
 
 
 def _placed(section: str, node: dict) -> tuple[dict, dict, str]:
@@ -40,29 +41,32 @@ def _refused(block: dict, overrides: dict, settings: ProjectSettings = LISTED) -
 
 
 @pytest.mark.parametrize("section", SECTIONS)
-@pytest.mark.parametrize("name", ["kinetic-run-x", OWN, "kinetic-run-", " kinetic-run-a"])
-def test_own_run_key_secrets_are_refused_even_when_listed(section, name):
+@pytest.mark.parametrize("name", ["kinetic-run-x", OWN, "kinetic-run-", " kinetic-run-a",
+                                  OWN_CACHE, "Kinetic-Cache-0123", "kinetic-cache-"])
+def test_own_key_secrets_are_refused_even_when_listed(section, name):
     listed = ProjectSettings(secrets=(*LISTED.secrets, name))
     block, overrides, where = _placed(
         section, {"secret_env": {"DB_PASSWORD": {"secret": name, "key": "key"}}})
     text = _refused(block, overrides, listed)
-    assert f"{where}.secret_env.DB_PASSWORD.secret: '{name}' is a kedro-kinetic run-key " \
-           "Secret" in text
+    assert f"{where}.secret_env.DB_PASSWORD.secret: '{name}' is one of kedro-kinetic's own " \
+           "key Secrets (kinetic-run-*/kinetic-cache-*" in text
     assert "KINETIC_SECRETS cannot allow it" in text
 
 
+@pytest.mark.parametrize("own", [OWN, OWN_CACHE])
 @pytest.mark.parametrize("place", ["kinetic", "pipeline", "runner-params"])
-def test_credentials_secret_may_not_be_a_run_key_secret(place):
+def test_credentials_secret_may_not_be_a_key_secret(place, own):
     block, overrides = {}, {}
     if place == "kinetic":
-        block, where = {"credentials_secret": OWN}, "kinetic"
+        block, where = {"credentials_secret": own}, "kinetic"
     elif place == "pipeline":
-        block = {"pipelines": {"__default__": {"credentials_secret": OWN}}}
+        block = {"pipelines": {"__default__": {"credentials_secret": own}}}
         where = "kinetic.pipelines.__default__"
     else:
-        overrides, where = {"credentials_secret": OWN}, "--runner-params"
-    text = _refused(block, overrides, ProjectSettings(secrets=(OWN,)))
-    assert f"{where}.credentials_secret: '{OWN}' is a kedro-kinetic run-key Secret" in text
+        overrides, where = {"credentials_secret": own}, "--runner-params"
+    text = _refused(block, overrides, ProjectSettings(secrets=(own,)))
+    assert f"{where}.credentials_secret: '{own}' is one of kedro-kinetic's own key Secrets" \
+        in text
 
 
 @pytest.mark.parametrize("section", SECTIONS)
