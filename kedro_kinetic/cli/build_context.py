@@ -5,7 +5,10 @@ Docker applies (``moby/patternmatcher``): a pattern excludes a path when it matc
 one of its parent folders, ``*`` and ``?`` stay within one path component, ``**`` spans any
 number of them, ``!`` re-includes, and the last matching pattern wins. The image's tag is a hash
 of that content (paths, executable bits, bytes, link targets) and of everything else that shapes
-the image (the Dockerfile, build arguments, labels, platform), so a tag names one content.
+the image (the Dockerfile, build arguments, labels, platform), so a tag names one content. One
+thing is left out: image references pinned by digest in parameters files (``image:
+REPO@sha256:...``), which ``kedro kinetic build --write`` records; else each build would change
+the next one's tag.
 
 Before anything is built, the context is checked for secrets: a credentials file or anything
 under ``conf/local`` that ``.dockerignore`` would let into the image stops the build.
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 TAG_PREFIX = "ctx-"
+_PINNED_IMAGE = re.compile(rb"(\bimage:[ \t]*)[^\s#]+@sha256:[0-9a-f]{64}")
 _SECRET = re.compile(r"(^|/)conf/local/|(^|/)credentials[^/]*\.ya?ml$")
 
 
@@ -147,7 +151,10 @@ def content_tag(root: Path, rules: list[Rule], extra: Iterable[str | bytes]) -> 
             feed(os.readlink(path))
         elif stat.S_ISREG(info.st_mode):
             feed(f"file {rel} {'x' if info.st_mode & 0o111 else '-'}")
-            feed(path.read_bytes())
+            data = path.read_bytes()
+            if path.name.startswith("parameters") and path.suffix in (".yml", ".yaml"):
+                data = _PINNED_IMAGE.sub(rb"\1<pinned>", data)
+            feed(data)
     return TAG_PREFIX + digest.hexdigest()[:16]
 
 

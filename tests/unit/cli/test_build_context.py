@@ -100,3 +100,14 @@ def test_a_credentials_file_in_the_context_is_refused(tmp_path):
         (tmp_path / "conf" / "local" / f"s{n}.yml").write_text("k: v")
     with pytest.raises(BuildError, match=r"and 2 more into the image"):
         check_secrets(tmp_path, [])
+
+
+def test_pinned_image_references_in_parameters_do_not_change_the_tag(tmp_path):
+    params = tmp_path / "conf" / "gke" / "parameters.yml"
+    params.parent.mkdir(parents=True)
+    params.write_text("kinetic:\n  image: r.io/p/app@sha256:" + "a" * 64 + "  # pinned\n")
+    tag = content_tag(tmp_path, [], [])
+    params.write_text("kinetic:\n  image: r.io/p/app@sha256:" + "b" * 64 + "  # pinned\n")
+    assert content_tag(tmp_path, [], []) == tag  # what --write records
+    params.write_text("kinetic:\n  image: r.io/p/app:latest  # pinned\n")
+    assert content_tag(tmp_path, [], []) != tag
