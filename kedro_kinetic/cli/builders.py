@@ -32,6 +32,7 @@ import click
 
 from kedro_kinetic.cli import registry
 from kedro_kinetic.errors import BuildError
+from kedro_kinetic.wire.text import printable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -116,11 +117,12 @@ def run_step(step: str, argv: list[str], image: str, cwd: Path | None = None,
         raise BuildError(f"step '{step}': cannot start {argv[0]}: {exc}") from None
     if proc.stdout is None:  # pragma: no cover - stdout=PIPE always gives one
         raise BuildError(f"step '{step}': no output pipe from {argv[0]}")
-    for line in proc.stdout:
+    for line in proc.stdout:  # shown escaped: it quotes registries and build steps
         lines.append(line)
-        tail.append(line.rstrip("\n"))
+        shown = printable(line.rstrip(), newlines=False)
+        tail.append(shown)
         if echo:
-            click.echo(f"  | {line.rstrip()}", err=True)
+            click.echo(f"  | {shown}", err=True)
     code = proc.wait()
     output = "".join(lines)
     if code != 0:

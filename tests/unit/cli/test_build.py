@@ -180,6 +180,22 @@ def test_a_failed_push_names_the_step_and_the_fix(fakes, project, monkeypatch, o
     assert hint in message and output in message  # the tool's own last lines too
 
 
+def test_a_docker_without_its_daemon_is_named(fakes, project, monkeypatch):
+    monkeypatch.setenv("FAKE_FAIL_DOCKER", "build:Cannot connect to the Docker daemon at "
+                       "unix:///var/run/docker.sock. Is the docker daemon running?")
+    with pytest.raises(BuildError, match=r"^step 'build': .*docker build exited with 1: the "
+                                         r"Docker daemon is not running: start Docker"):
+        build(project, builder="docker")
+
+
+def test_an_unreachable_registry_is_named(fakes, project, monkeypatch):
+    monkeypatch.setenv("FAKE_FAIL_BUILDAH", "push:dial tcp 10.1.2.3:443: connect: connection "
+                       "refused")
+    with pytest.raises(BuildError, match=r"^step 'push': .*cannot reach the registry "
+                                         r"europe-west4-docker.pkg.dev"):
+        build(project)
+
+
 def test_a_failed_build_names_the_step(fakes, project, monkeypatch):
     monkeypatch.setenv("FAKE_FAIL_BUILDAH", "bud:error building at STEP \"RUN pip install\"")
     with pytest.raises(BuildError, match=r"^step 'build': .*buildah bud exited with 1"):
