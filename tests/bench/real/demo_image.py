@@ -12,7 +12,8 @@ image, copied into buildah's storage first; nothing is pulled from outside.
 Cache: the registry's storage is kept (:func:`tests.bench.real.registry.persistent_registry`),
 and the pushed image is tagged ``cache-<key>``, the key a hash of its inputs (base image,
 demo_project, kedro_kinetic's sources, pinned versions). A session whose key is already tagged
-builds nothing. buildah's storage lives in the image cache too, so when only kedro_kinetic
+builds nothing. The three most recently used builds stay; older ones are deleted from the
+registry, and their layers collected when it stops. buildah's storage lives in the image cache too, so when only kedro_kinetic
 changed the ``pip install -r requirements.txt`` layer is reused and only the last layers are
 rebuilt and pushed. Nothing goes to /var/lib/containers or /etc/containers: storage, registries
 and signature policy are given to buildah and skopeo explicitly (containers/image still writes
@@ -21,6 +22,7 @@ a blob-info cache under /var/lib/containers, removed when the bench created it).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -38,6 +40,7 @@ from kedro_kinetic.cli.build_context import TAG_PREFIX
 from tests.bench.binaries import REPO_ROOT
 from tests.bench.real.host import created_paths_removed, unmount_below
 from tests.bench.real.image_cache import (
+    KEEP,
     BuiltImage,
     ImageBuildError,
     cache_root,
@@ -245,6 +248,24 @@ def blob_info_cache_kept() -> Iterator[None]:
             shutil.copytree(system, kept)
 
 
+def _keep_recent(registry: BenchRegistry, key: str, digest: str) -> None:
+    """Record that the build of ``key`` was used now; delete the registry's demo images beyond
+    the :data:`KEEP` most recently used (their layers go when the registry stops)."""
+    record = cache_root() / "registry-demo-builds.json"
+    try:
+        used = json.loads(record.read_text())
+    except (OSError, ValueError):
+        used = {}
+    used[key] = {"digest": digest, "used": time.time()}
+    recent = sorted(used, key=lambda k: used[k]["used"], reverse=True)
+    kept = {used[k]["digest"] for k in recent[:KEEP]}
+    for old in recent[KEEP:]:
+        if used[old]["digest"] not in kept:
+            registry.delete_manifest(DEMO_NAME, used[old]["digest"])
+        del used[old]
+    record.write_text(json.dumps(used, indent=1))
+
+
 def demo_image(base: BuiltImage, registry: BenchRegistry) -> PushedImage:
     """demo_project's image on ``base`` in ``registry`` (built and pushed on first use; only
     its last layers when kedro_kinetic changed)."""
@@ -253,6 +274,7 @@ def demo_image(base: BuiltImage, registry: BenchRegistry) -> PushedImage:
     repo = registry.repository(DEMO_NAME)
     found = registry.digest(DEMO_NAME, tag)
     if found:
+        _keep_recent(registry, key, found)
         return PushedImage(repo, key, found)
     cache = cache_root()
     with locked(cache, DEMO_NAME):
@@ -265,6 +287,7 @@ def demo_image(base: BuiltImage, registry: BenchRegistry) -> PushedImage:
         log.write_text("")
         digest = _build_and_push(base, registry, log)
         registry.tag(DEMO_NAME, digest, tag)
+        _keep_recent(registry, key, digest)
         seconds = time.monotonic() - start
         progress(f"built and pushed {repo}@{digest} in {seconds:.0f} s")
         return PushedImage(repo, key, digest, seconds=seconds, cached=False)

@@ -73,6 +73,8 @@ class BenchRegistry:
             f"http:\n  addr: {self.host}\n  secret: kinetic-bench\n")
         self.process = ManagedProcess("registry", [str(binary), "serve", str(config)],
                                       self.directory / "registry.log")
+        #: Whether a manifest was deleted (its blobs wait for :meth:`garbage_collect`).
+        self.deleted = False
 
     @property
     def prefix(self) -> str:
@@ -153,11 +155,23 @@ class BenchRegistry:
                 return []
             raise
 
-    def untag(self, name: str, tag: str) -> None:
-        """Remove ``tag`` (the registry deletes tags through their manifest's digest only
-        when nothing else names it; here the tag itself is deleted)."""
-        with self._request("DELETE", f"/v2/{NAMESPACE}/{name}/manifests/{tag}"):
-            pass
+    def delete_manifest(self, name: str, digest: str) -> None:
+        """Delete the manifest ``digest`` of ``kinetic/<name>`` (and so its tags); its blobs go
+        at the next :meth:`garbage_collect`."""
+        try:
+            with self._request("DELETE", f"/v2/{NAMESPACE}/{name}/manifests/{digest}"):
+                pass
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+        self.deleted = True
+
+    def garbage_collect(self) -> None:
+        """Remove blobs and manifests no tag reaches (the registry must be stopped)."""
+        with open(self.process.log_path, "ab") as log:
+            subprocess.run([self.process.argv[0], "garbage-collect", "--delete-untagged",
+                            self.process.argv[-1]], stdout=log, stderr=subprocess.STDOUT,
+                           timeout=600, check=False)
 
     def blob(self, name: str, digest: str) -> bytes:
         """The blob ``digest`` of ``kinetic/<name>``, checked against its digest."""
@@ -222,4 +236,6 @@ def persistent_registry(directory: Path, binary: Path | None = None
             yield registry
         finally:
             registry.stop()
+            if registry.deleted:  # old builds were dropped: free their layers
+                registry.garbage_collect()
             fcntl.flock(lock, fcntl.LOCK_UN)
