@@ -187,9 +187,7 @@ class RealBench(Bench):
         return block
 
     def image_repositories(self) -> list[str]:
-        from tests.bench.real.images import REPOSITORY_PREFIX
-
-        return [REPOSITORY_PREFIX]
+        return list(self.cluster.repositories)  # the bench registry's, which pods pull from
 
     def write_env(self, project: Path, prefix: str, env: str = "bench", **extra: Any) -> str:
         from benchmarks.projects import PACKAGE

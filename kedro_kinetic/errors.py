@@ -19,6 +19,7 @@ library only: the pod imports it.
     │   └── ObjectNotFound
     ├── BackendError           the cluster or the local process manager refused
     ├── RunNotFound            no run of that id
+    ├── BuildError             `kedro kinetic build`: a builder, credentials or registry step
     └── RemoteNodeError        a node failed in its pod (defined in kedro_kinetic.driver.outcome)
 """
 
@@ -75,3 +76,7 @@ class BackendError(KineticError, RuntimeError):
 
 class RunNotFound(KineticError, LookupError):
     """No run of that id is known to the backend."""
+
+
+class BuildError(KineticError):
+    """An image could not be built, pushed or read back; the message names the step."""

@@ -12,6 +12,8 @@
 #   kubelet, kube-scheduler                  the same module and version (the "real" bench, issue 14)
 #   etcd                                     go.etcd.io/etcd/server/v3 via the wrapper module bench/etcd
 #   fake-gcs-server                          go install github.com/fsouza/fake-gcs-server@VERSION
+#   registry                                 go install github.com/distribution/distribution/v3/cmd/registry@VERSION
+#                                            (the real bench's image registry, issue 27)
 #
 # Cache: ${KINETIC_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kedro-kinetic/bin}/<name>-<version>/
 # A directory is only moved into place once complete, so an interrupted build is redone next time.
@@ -29,6 +31,7 @@ kube_dir="$cache_root/kubernetes-$KUBERNETES_VERSION"
 kubelet_dir="$cache_root/kubelet-$KUBERNETES_VERSION"
 etcd_dir="$cache_root/etcd-$ETCD_VERSION"
 gcs_dir="$cache_root/fake-gcs-server-$FAKE_GCS_SERVER_VERSION"
+registry_dir="$cache_root/registry-$DISTRIBUTION_VERSION"
 
 log() { printf '[build-bench-binaries] %s\n' "$*" >&2; }
 
@@ -39,6 +42,7 @@ print_paths() {
   echo "kube-scheduler=$kubelet_dir/kube-scheduler"
   echo "etcd=$etcd_dir/etcd"
   echo "fake-gcs-server=$gcs_dir/fake-gcs-server"
+  echo "registry=$registry_dir/registry"
 }
 
 # complete DIR BIN... : the cache directory holds a finished build of every BIN.
@@ -53,7 +57,8 @@ all_complete() {
   complete "$kube_dir" kube-apiserver kube-controller-manager &&
     complete "$kubelet_dir" kubelet kube-scheduler &&
     complete "$etcd_dir" etcd &&
-    complete "$gcs_dir" fake-gcs-server
+    complete "$gcs_dir" fake-gcs-server &&
+    complete "$registry_dir" registry
 }
 
 require_go() {
@@ -148,6 +153,15 @@ build_fake_gcs_server() {
   finish "$tmp" "$gcs_dir"
 }
 
+build_registry() {
+  local tmp="$cache_root/.tmp-registry-$DISTRIBUTION_VERSION-$$"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  timed "build registry (distribution) $DISTRIBUTION_VERSION" \
+    env GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath -ldflags "-s -w" \
+    "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION"
+  finish "$tmp" "$registry_dir"
+}
+
 # finish TMP DEST: stamp the build and move it into place atomically.
 finish() {
   local tmp="$1" dest="$2"
@@ -176,6 +190,7 @@ build_missing() {
   complete "$kubelet_dir" kubelet kube-scheduler && log "cached: $kubelet_dir" || build_kubelet
   complete "$etcd_dir" etcd && log "cached: $etcd_dir" || build_etcd
   complete "$gcs_dir" fake-gcs-server && log "cached: $gcs_dir" || build_fake_gcs_server
+  complete "$registry_dir" registry && log "cached: $registry_dir" || build_registry
   log "all binaries ready in $((SECONDS - start))s; cache size: $(du -sh "$cache_root" | cut -f1)"
   print_paths
 }
@@ -229,6 +244,6 @@ case "${1:-}" in
     timed "regenerate bench/kubernetes for $KUBERNETES_VERSION" regen_kubernetes
     timed "regenerate bench/etcd for $ETCD_VERSION" regen_etcd
     ;;
-  -h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
   *) log "unknown argument: $1 (try --help)"; exit 2 ;;
 esac

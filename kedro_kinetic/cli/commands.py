@@ -333,3 +333,12 @@ def _add_cache_commands() -> None:
 
 
 _add_cache_commands()
+
+
+def _add_build_command() -> None:
+    from kedro_kinetic.cli.build import build
+
+    kinetic.add_command(build)
+
+
+_add_build_command()

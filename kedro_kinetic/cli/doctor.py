@@ -97,8 +97,10 @@ def diagnose(cfg: kinetic_config.RunConfig, project_path: Path,
     if settings is not None:
         yield from check_identities(cfg, settings)
     repositories = settings.image_repositories if settings else None
-    for image in named_images(cfg):
-        yield check_image(image, cfg.image_policy, repositories)
+    from kedro_kinetic.cli.image_version import check_image_version
+
+    for image in named_images(cfg):  # pinned: the image's kedro-kinetic, from its registry
+        yield check_image_version(image, check_image(image, cfg.image_policy, repositories))
     yield check_store(cfg.store, project_path)
 
 

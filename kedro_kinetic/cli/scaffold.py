@@ -146,9 +146,11 @@ def _fill(text: str, **values: Any) -> str:
 def render_dockerfile(image_name: str, python_version: str | None = None) -> str:
     """The project image: project + kedro-kinetic installed, numeric non-root user."""
     version = python_version or f"{sys.version_info.major}.{sys.version_info.minor}"
+    from kedro_kinetic.wire.task_spec import SPEC_FORMAT
+
     return _fill(_read_template("Dockerfile.tmpl"), kinetic_version=__version__,
                  python_version=version, image_name=image_name, workdir=IMAGE_WORKDIR,
-                 uid=IMAGE_UID)
+                 uid=IMAGE_UID, task_format=SPEC_FORMAT)
 
 
 def render_dockerignore() -> str:
@@ -243,11 +245,12 @@ def init(metadata: Any, force: bool, write_params: bool, write_docker: bool,
     click.echo("`kedro run --runner=kedro_kinetic.GKERunner` works now, on this machine (the "
                "local backend runs each node's Job as a process).")
     if write_docker:
-        click.echo("Next, for GKE: build and push the image; declare its repository in "
-                   "settings.py (KINETIC_IMAGE_REPOSITORIES = "
-                   "['REGION-docker.pkg.dev/PROJECT/REPOSITORY/']); set kinetic.image to it by "
-                   "digest in conf/<env>/parameters.yml; then `kedro kinetic doctor --env "
-                   f"<env>`. The image's WORKDIR is {IMAGE_WORKDIR}.")
+        click.echo("Next, for GKE: declare the image's repository in settings.py "
+                   "(KINETIC_IMAGE_REPOSITORIES = ['REGION-docker.pkg.dev/PROJECT/REPOSITORY/'])"
+                   " and name it in kinetic.image (conf/<env>/parameters.yml); then `kedro "
+                   "kinetic build --env <env> --push --write` builds, pushes and pins it by "
+                   "digest, and `kedro kinetic doctor --env <env>` checks the rest. The image's "
+                   f"WORKDIR is {IMAGE_WORKDIR}.")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from kedro_kinetic.errors import SpecError
 from kedro_kinetic.planning import manifest
 from kedro_kinetic.planning.group_plan import GROUP_FORMAT
 from kedro_kinetic.planning.node_plan import put_content
+from kedro_kinetic.version import __version__
 from kedro_kinetic.wire import seal
 
 if TYPE_CHECKING:
@@ -36,8 +37,8 @@ def finalise_group(group: GroupPlan, planner: Planner, digests: Mapping[str, str
                         "payload_bytes": pins.payload_bytes, "spec_uri": pins.spec_uri,
                         "spec_sha256": pins.spec_sha256, "spec_bytes": pins.spec_bytes,
                         "result_uri": plan.result_uri})
-    document = {"format": GROUP_FORMAT, "run_id": planner.run_id, "group": group.name,
-                "nodes": entries}
+    document = {"format": GROUP_FORMAT, "kinetic_version": __version__,
+                "run_id": planner.run_id, "group": group.name, "nodes": entries}
     data = json.dumps(document, sort_keys=True).encode()
     uri, digest = put_content(planner.layout, data, deferred)
     first = group.plans[0]

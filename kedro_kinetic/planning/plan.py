@@ -27,6 +27,7 @@ from kedro_kinetic.planning.catalog_spec import (
 )
 from kedro_kinetic.planning.node_plan import NodePlan, needs_digest, put_content
 from kedro_kinetic.planning.quiet_writer import QuietWriter
+from kedro_kinetic.version import __version__
 from kedro_kinetic.wire import naming, payload, pinned_files, seal
 from kedro_kinetic.wire.task_spec import SPEC_FORMAT
 
@@ -223,6 +224,7 @@ class Planner:
                 inputs[name] = entry
         spec = {
             "format": SPEC_FORMAT,
+            "kinetic_version": __version__,  # a pod that reads another format names both
             "run_id": self.run_id,
             "node": plan.node.name,
             "inputs": inputs,

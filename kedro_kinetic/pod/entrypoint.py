@@ -38,7 +38,7 @@ from kedro_kinetic.pod.node import PodNode, read_pinned
 from kedro_kinetic.wire import result as results
 from kedro_kinetic.wire import seal
 from kedro_kinetic.wire.digest import VerificationError, is_digest
-from kedro_kinetic.wire.task_spec import safe_load
+from kedro_kinetic.wire.task_spec import format_refused, safe_load
 
 GROUP_FORMAT = "kedro-kinetic/group@1"
 _ENTRY_KEYS = ("node", "spec_uri", "spec_sha256", "payload_uri", "payload_sha256",
@@ -96,8 +96,10 @@ def _group_entries(args: _Args) -> list[dict[str, Any]]:
     data = read_pinned(str(args.group), args.group_sha256,
                        _size(args.group_bytes, "group spec"), "group spec")
     group = safe_load(data, "group spec")
-    if not isinstance(group, dict) or group.get("format") != GROUP_FORMAT or not isinstance(
-            group.get("nodes"), list) or not group["nodes"]:
+    if isinstance(group, dict) and group.get("format") != GROUP_FORMAT:
+        raise SpecError(format_refused("group spec", group, GROUP_FORMAT))
+    if not isinstance(group, dict) or not isinstance(group.get("nodes"), list) or not group[
+            "nodes"]:
         raise SpecError(f"group spec is not a {GROUP_FORMAT} document with nodes")
     for entry in group["nodes"]:
         if not isinstance(entry, dict) or not all(

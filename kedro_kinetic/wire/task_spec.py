@@ -27,6 +27,9 @@ digest or the project), ``"trusted": true`` (opted in by the project's code)
 or ``"from_group": true`` (a pickle an earlier node of the same pod wrote,
 pinned by the digest the pod recorded when it wrote it).
 
+``kinetic_version`` is the driver's kedro-kinetic version: a pod whose kedro-kinetic reads
+another format names both versions when it refuses the spec.
+
 ``data_roots`` (``{"roots": [...], "excluded": [...]}``) says where local
 catalog paths may lie: folders relative to the project (the pod's working
 folder) or absolute (see :class:`kedro_kinetic.wire.data_paths.DataRoots`). A spec
@@ -41,6 +44,7 @@ from typing import Any
 import yaml
 
 from kedro_kinetic.errors import SpecError
+from kedro_kinetic.version import __version__
 from kedro_kinetic.wire.data_paths import DataRoots, PathProblem
 from kedro_kinetic.wire.digest import is_digest
 
@@ -65,14 +69,32 @@ def safe_load(text: bytes | str, what: str) -> Any:
         raise SpecError(f"{what} is not plain YAML data: {exc}") from exc
 
 
+def format_refused(what: str, document: Any, expected: str) -> str:
+    """Why a pod refuses a ``what`` document of another format, naming both kedro-kinetics.
+
+    The document names its format and the driver's kedro-kinetic version (``format``,
+    ``kinetic_version``); this pod knows its own.
+    """
+    if not isinstance(document, Mapping) or not isinstance(document.get("format"), str):
+        return f"{what} is not a {expected} mapping"
+    written = document.get("kinetic_version")
+    driver = (f"the driver's kedro-kinetic {written[:40]}" if isinstance(written, str)
+              else "a driver whose kedro-kinetic names no version")
+    return (f"{what} format {str(document['format'])[:60]!r}, written by {driver}, is not a "
+            f"{expected} document, the format this image's kedro-kinetic {__version__} reads: "
+            "build the image with the driver's kedro-kinetic (kedro kinetic build --push "
+            f"--write) or run the driver with kedro-kinetic {__version__}")
+
+
 def validate_spec(spec: Any) -> dict[str, Any]:
     """Check the shape of a task spec read by the pod.
 
     Raises:
-        SpecError: Naming the offending key.
+        SpecError: Naming the offending key (a spec of another format names the driver's
+            kedro-kinetic version and this pod's).
     """
     if not isinstance(spec, Mapping) or spec.get("format") != SPEC_FORMAT:
-        raise SpecError(f"task spec is not a {SPEC_FORMAT} mapping")
+        raise SpecError(format_refused("task spec", spec, SPEC_FORMAT))
     for key in ("node", "run_id"):
         if not isinstance(spec.get(key), str):
             raise SpecError(f"task spec key '{key}' must be a string")

@@ -44,7 +44,7 @@ def make_real_demo(tmp_path: Path, cluster, gcs, prefix: str,
     (project / "conf" / ENV).mkdir()
     (project / "conf" / ENV / "parameters.yml").write_text(
         real_params(cluster, gcs, prefix, **extra))
-    install_pod_hooks(project, PACKAGE, hooks)
+    install_pod_hooks(project, PACKAGE, hooks, cluster.repositories)
     return project
 
 

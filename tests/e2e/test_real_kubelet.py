@@ -1,10 +1,11 @@
 """GKERunner on the real bench: a real kubelet runs every node in a runc container.
 
-The image is demo_project's, built by buildah from the Dockerfile ``kedro kinetic init`` writes
-and referenced by digest; the store is fake-gcs-server. What the test kubelet only models is
-proven here: containers, images, securityContext, cgroup memory limits, logs through the
-kubelet's API. One cluster serves the whole session (``real_cluster``); each test has its own
-demo copy and store prefix.
+The image is demo_project's, built and pushed by ``kedro kinetic build --builder buildah --push``
+from the Dockerfile ``kedro kinetic init`` writes, and pulled by digest from the bench's registry
+as a GKE node pulls it (nothing but the sandbox image is preloaded); the store is
+fake-gcs-server. What the test kubelet only models is proven here: containers, image pulls,
+securityContext, cgroup memory limits, logs through the kubelet's API. One cluster serves the
+whole session (``real_cluster``); each test has its own demo copy and store prefix.
 """
 
 from __future__ import annotations
@@ -82,12 +83,14 @@ def test_demo_equals_sequential_runner_one_container_per_node(real_demo, real_cl
     assert len(names) == 13 and len(set(names)) == 13
     label = jobs_of(real_cluster, run_id)[0].metadata.labels["kedro-kinetic.io/run"]
     _, pods = run_objects(real_cluster, label)
-    digest = real_cluster.images["demo"].digest
+    demo = real_cluster.images["demo"]
     assert len(pods) == 13
+    # the image came from the registry: containerd had only the sandbox image before
+    assert not [name for name in real_cluster.preloaded if "demo-project" in name]
     for pod in pods:  # each node ran in a container of the pinned image, on the real Node
         assert pod.spec.node_name == real_cluster.node_name
         (status,) = pod.status.container_statuses
-        assert status.image_id.endswith(digest), status.image_id
+        assert status.image_id == demo.by_digest, status.image_id  # pulled by digest
         assert status.state.terminated.exit_code == 0
     # the pods' records came through the kubelet's log endpoint, tagged with the node's name
     assert "[train_model_node] Loading data from X_train" in proc.stdout
@@ -234,13 +237,19 @@ def test_memory_past_the_limit_is_oomkilled_by_the_kernel(real_demo, real_cluste
     assert (terminated.reason, terminated.exit_code) == ("OOMKilled", 137)
 
 
-@pytest.mark.parametrize("case", ["missing-image", "root-image"])
+@pytest.mark.parametrize("case", ["missing-image", "digest-not-in-registry", "root-image"])
 def test_stuck_container_fails_fast_with_the_runners_message(real_demo, real_cluster, case):
     project = real_demo()
-    if case == "missing-image":  # pinned, allowed repository, but in no registry
+    named = ""
+    if case == "missing-image":  # pinned, allowed repository, but no registry answers
         image = "kinetic.local/does-not-exist@sha256:" + "b" * 64
         reason, explained = "ErrImagePull", "check kinetic.image and registry access"
         kubelet_says = "connection refused"  # the pull went to the closed local port
+    elif case == "digest-not-in-registry":  # the registry has the repository, not the digest
+        named = "sha256:" + "c" * 64
+        image = f"{real_cluster.images['demo'].repo}@{named}"
+        reason, explained = "ErrImagePull", "check kinetic.image and registry access"
+        kubelet_says = "not found"
     else:  # the base image's user is root, the Job says runAsNonRoot
         image = real_cluster.image("base")
         reason, explained = "CreateContainerConfigError", "the container could not be configured"
@@ -252,8 +261,49 @@ def test_stuck_container_fails_fast_with_the_runners_message(real_demo, real_clu
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "node 'clean_sales_node' failed remotely" in output
-    assert reason in output and explained in output and kubelet_says in output
+    assert reason in output and explained in output and kubelet_says in output, output[-3000:]
+    assert named in output  # the digest the registry does not have is named
     print(f"[real bench] {case}: kedro run ended after {seconds:.1f} s")
+
+
+def moved_marker_layer() -> bytes:
+    """An image layer with a ``.pth`` file: Python runs it when any interpreter starts in the
+    image, before kedro-kinetic's entrypoint, and it writes a marker into the project's data/
+    (mounted from the host)."""
+    import io
+    import tarfile
+
+    line = (b"import pathlib; pathlib.Path('/home/kedro/project/data/moved.marker')"
+            b".write_text('the moved image ran')\n")
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("usr/local/lib/python3.11/dist-packages/zz_moved.pth")
+        info.size, info.mode = len(line), 0o644
+        tar.addfile(info, io.BytesIO(line))
+    return out.getvalue()
+
+
+def test_a_tag_moved_to_another_manifest_does_not_change_what_runs(real_demo, real_cluster):
+    registry, demo = real_cluster.registry, real_cluster.images["demo"]
+    registry.tag("demo-project", demo.digest, "moving")  # the tag the image was built under
+    pinned = real_demo()  # kinetic.image: the demo image by digest, as build --write pins it
+    # ... then someone pushes another manifest under the same tag
+    moved = registry.derived_image("demo-project", demo.digest, "moving",
+                                   layer=moved_marker_layer())
+    assert registry.digest("demo-project", "moving") == moved != demo.digest  # delivered
+    proc = kedro_run(pinned, real_cluster, ONE_NODE)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    (pod,) = pods_of_node(real_cluster, proc.stdout + proc.stderr)
+    assert pod.status.container_statuses[0].image_id == demo.by_digest
+    assert not (pinned / "data" / "moved.marker").exists()
+    # by tag, the moved image is what runs: its marker is written (the attack works there)
+    by_tag = real_demo(image_policy="allow")
+    proc = kedro_run(by_tag, real_cluster, ONE_NODE, "--runner-params",
+                     f"nodes.clean_sales_node.image={demo.repo}:moving")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    (pod,) = pods_of_node(real_cluster, proc.stdout + proc.stderr)
+    assert pod.status.container_statuses[0].image_id == f"{demo.repo}@{moved}"
+    assert (by_tag / "data" / "moved.marker").read_text() == "the moved image ran"
 
 
 def test_active_deadline_stops_a_node_that_runs_too_long(real_demo, real_cluster):
@@ -405,4 +455,8 @@ def test_doctor_finds_the_real_bench_ready(real_demo, real_cluster):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert "doctor: ready for `kedro run --env real --runner=kedro_kinetic.GKERunner`" in lines
-    assert any(line.startswith("ok") and real_cluster.image("demo") in line for line in lines)
+    # the image's kedro-kinetic, read from the registry by the pinned digest, is the driver's
+    from kedro_kinetic import __version__
+
+    assert any(line.startswith("ok") and real_cluster.image("demo") in line and
+               f"kedro-kinetic {__version__} (task format" in line for line in lines), lines

@@ -1,10 +1,12 @@
-"""The real bench: control plane + kube-scheduler + containerd + a real kubelet, with images.
+"""The real bench: control plane + kube-scheduler + containerd + a real kubelet + a registry.
 
-Start order matters for speed and for a clean end: images are built (or found in the cache)
-first, then the control plane, containerd (with the pause, base and demo images imported), and
-the kubelet, which is ready when its Node is. Teardown runs backwards and deletes Pods while the
-kubelet still runs, so it stops their containers itself; whatever is left is removed through
-containerd; then :class:`~tests.bench.real.host.HostGuard` restores the host.
+Start order matters for speed and for a clean end: under the machine-wide lock, the registry
+starts first (its storage kept in the image cache), the images are built or found (base and
+demo in the registry, pause in the image cache), then the control plane, containerd (only the
+pause image imported: pods pull theirs from the registry by digest), and the kubelet, which is
+ready when its Node is. Teardown runs backwards and deletes Pods while the kubelet still runs,
+so it stops their containers itself; whatever is left is removed through containerd; then
+:class:`~tests.bench.real.host.HostGuard` restores the host and the registry stops.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from kubernetes import client
@@ -25,9 +28,10 @@ from tests.bench.processes import StartupError
 from tests.bench.real.containerd import Containerd
 from tests.bench.real.control_plane_real import RealControlPlane
 from tests.bench.real.host import KEEP_MARK, HostGuard
-from tests.bench.real.images import BuiltImage, all_images
+from tests.bench.real.images import REPOSITORY_PREFIX, BuiltImage, PushedImage, all_images
 from tests.bench.real.kubelet_real import RealKubelet
 from tests.bench.real.reaper import reap_stale
+from tests.bench.real.registry import persistent_registry
 
 NAMESPACE = "kinetic-real"
 NODE_NAME = "kinetic-real-node"
@@ -53,7 +57,11 @@ class RealCluster(AdminClients):
     Attributes:
         kubeconfig: Admin kubeconfig path (for ``KUBECONFIG`` of ``kedro run``).
         namespace: The session's namespace.
-        images: ``{"base", "pause", "demo"}`` -> :class:`BuiltImage` (imported, by digest).
+        images: ``{"base", "demo"}`` -> :class:`PushedImage` (in the registry, by digest),
+            ``"pause"`` -> :class:`BuiltImage` (imported: the sandbox image).
+        registry: The bench's registry (:class:`~tests.bench.real.registry.BenchRegistry`).
+        repositories: What a bench project's settings.py allows ``image`` to name.
+        preloaded: The images containerd had before any pod started.
         node_name: The real Node.
         timings: Seconds per start-up step (images, control plane, containerd, imports, ...).
     """
@@ -61,9 +69,6 @@ class RealCluster(AdminClients):
     def __init__(self, binaries: Binaries) -> None:
         self.timings: dict[str, float] = {}
         start = time.monotonic()
-        self.images: dict[str, BuiltImage] = all_images()
-        for kind, image in self.images.items():
-            self.timings[f"image {kind} ({'cached' if image.cached else 'built'})"] = image.seconds
         self.work = Path(tempfile.mkdtemp(prefix="kinetic-real-"))
         self.guard = HostGuard(self.work)
         self.guard.lock()
@@ -74,12 +79,26 @@ class RealCluster(AdminClients):
         self.containerd: Containerd | None = None
         self.kubelet: RealKubelet | None = None
         self.control_plane: RealControlPlane | None = None
+        self._registry = ExitStack()
+        self.preloaded: list[str] = []
         try:
+            self.registry = self._timed("registry", self._registry.enter_context,
+                                        persistent_registry(self.work / "registry"))
+            self.images: dict[str, BuiltImage | PushedImage] = all_images(self.registry)
+            for kind, image in self.images.items():
+                self.timings[f"image {kind} ({'cached' if image.cached else 'built'})"] = \
+                    image.seconds
             self._start(binaries)
         except BaseException:
             self.stop()
             raise
         self.timings["total"] = time.monotonic() - start
+
+    @property
+    def repositories(self) -> list[str]:
+        """The image repositories a bench project allows: the registry's, and the names of
+        images built here (a Job naming one fails to pull it, which some tests want)."""
+        return [self.registry.prefix, REPOSITORY_PREFIX]
 
     def _timed(self, label: str, fn, *args):
         start = time.monotonic()
@@ -93,11 +112,13 @@ class RealCluster(AdminClients):
         self._timed("control plane + scheduler", self.control_plane.start)
         self.kubeconfig = str(self.control_plane.kubeconfig)
         self.server = self.control_plane.server
-        self.containerd = Containerd(self.work / "containerd", self.images["pause"].by_tag)
+        pause = self.images["pause"]
+        assert isinstance(pause, BuiltImage)
+        self.containerd = Containerd(self.work / "containerd", pause.by_tag,
+                                     self.registry.host)
         self._timed("containerd", self.containerd.start)
-        # demo first: its first layer is the base image's, which then needs no second copy
-        for kind in ("pause", "demo", "base"):
-            self._timed(f"import {kind}", self.containerd.import_image, self.images[kind])
+        self._timed("import pause", self.containerd.import_image, pause)
+        self.preloaded = self.containerd.ctr("images", "list", "--quiet").stdout.split()
         assert self.control_plane.kubelet_tls is not None
         self.kubelet = RealKubelet(
             binaries.kubelet, self.work / "kubelet", self.node_name, node_ip,
@@ -114,7 +135,7 @@ class RealCluster(AdminClients):
     # --- images (clients: tests.bench.clients.AdminClients) ---------------------------------
 
     def image(self, kind: str) -> str:
-        """The by-digest reference of an imported image (``base``, ``pause``, ``demo``)."""
+        """The by-digest reference of an image (``base``, ``demo``: in the registry)."""
         return self.images[kind].by_digest
 
     # --- teardown --------------------------------------------------------------------------
@@ -148,6 +169,7 @@ class RealCluster(AdminClients):
             self._timed("teardown: kubelet", self.kubelet.stop)
         if self.containerd is not None:
             self._timed("teardown: containerd", self.containerd.stop)
+        self._timed("teardown: registry", self._registry.close)
         problems = self._timed("teardown: host restored", self.guard.restore)
         if problems:
             print(f"[real bench] host not fully restored: {problems}", file=sys.__stderr__)
@@ -165,6 +187,8 @@ class RealCluster(AdminClients):
     def logs(self) -> dict[str, str]:
         """Tails of every process log, for debugging."""
         out = self.control_plane.logs() if self.control_plane else {}
+        if getattr(self, "registry", None) is not None:
+            out["registry"] = self.registry.process.log_tail()
         if self.kubelet is not None:
             out["kubelet"] = self.kubelet.log_tail()
         if self.containerd is not None and self.containerd.process is not None:

@@ -7,9 +7,11 @@ machines whose root lacks ``CAP_SYS_RESOURCE`` in its bounding set (a VM like th
 it runc cannot write the sandbox's ``oom_score_adj`` and fails with "can't get final child's PID
 from pipe: EOF".
 
-No image is pulled from outside: the bench imports its images, and every registry host
+Images are pulled as a GKE node pulls them, by digest from a registry: the bench's own
+(:mod:`tests.bench.real.registry`, on 127.0.0.1, plain HTTP: ``registries/<host:port>/
+hosts.toml``). Only the sandbox (pause) image is imported. Every other registry host
 (``registries/_default/hosts.toml``, with a ``[host]`` entry, without which containerd 1.6
-ignores ``server``) points at a closed port on 127.0.0.1, so a pull of a missing image fails at
+ignores ``server``) points at a closed port on 127.0.0.1, so a pull from anywhere else fails at
 once (``ErrImagePull``, "connection refused") with no DNS query and no packet leaving the machine.
 
 The CNI network is a bridge with a /24 that exists only in this machine's network namespaces:
@@ -63,9 +65,10 @@ class Containerd:
     Args:
         directory: The folder for everything containerd writes (created).
         sandbox_image: Name of the pause image (imported before any pod starts).
+        registry: ``127.0.0.1:<port>`` of the bench's registry, pulled from over plain HTTP.
     """
 
-    def __init__(self, directory: Path, sandbox_image: str) -> None:
+    def __init__(self, directory: Path, sandbox_image: str, registry: str = "") -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.socket = self.directory / "containerd.sock"
@@ -73,8 +76,9 @@ class Containerd:
         self.bridge = f"kin{secrets.token_hex(4)}"  # <= 15 characters
         self.subnet = _free_subnet()
         self.config_path = self.directory / "config.toml"
-        #: Where every image pull is sent: a port on 127.0.0.1 nobody listens on.
-        self.registry = f"127.0.0.1:{free_port()}"
+        #: Where every other image pull is sent: a port on 127.0.0.1 nobody listens on.
+        self.closed_registry = f"127.0.0.1:{free_port()}"
+        self.registry = registry
         self.process: ManagedProcess | None = None
 
     @property
@@ -97,10 +101,13 @@ class Containerd:
             ],
         }, indent=2))
         registries = d / "registries"
-        for host in ("_default",):  # every registry host
+        hosts = {"_default": self.closed_registry}  # every other registry host
+        if self.registry:
+            hosts[self.registry] = self.registry
+        for host, server in hosts.items():
             (registries / host).mkdir(parents=True, exist_ok=True)
             (registries / host / "hosts.toml").write_text(
-                f'server = "http://{self.registry}"\n\n[host."http://{self.registry}"]\n'
+                f'server = "http://{server}"\n\n[host."http://{server}"]\n'
                 '  capabilities = ["pull", "resolve"]\n')
         cri = 'plugins."io.containerd.grpc.v1.cri"'
         self.config_path.write_text(f"""\

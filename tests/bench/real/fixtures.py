@@ -24,13 +24,14 @@ import pytest
 from tests.bench.processes import StartupError
 from tests.bench.real.cluster import RealCluster
 from tests.bench.real.images import ImageBuildError
+from tests.bench.real.registry import BenchRegistry, registry_binary
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tests.bench.binaries import Binaries
 
-__all__ = ["RealCluster", "pytest_runtest_makereport", "real_cluster"]
+__all__ = ["RealCluster", "bench_registry", "pytest_runtest_makereport", "real_cluster"]
 
 TOOLS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "mmdebstrap", "buildah",
          "skopeo")
@@ -78,6 +79,41 @@ def real_cluster(bench_binaries: Binaries) -> Iterator[RealCluster]:
         print(f"\n[real bench] torn down in {time.monotonic() - start:.1f}s ({steps})",
               file=sys.__stderr__, flush=True)
         assert not problems, f"the real bench left the host changed: {problems}"
+
+
+@pytest.fixture(scope="session")
+def bench_registry(bench_binaries: Binaries, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[BenchRegistry]:
+    """A registry on 127.0.0.1 with temporary storage, for tests that push images without
+    the real kubelet (``kedro kinetic build`` against a real registry)."""
+    failure = ""
+    try:
+        registry = BenchRegistry(registry_binary(), tmp_path_factory.mktemp("registry-data"),
+                                 tmp_path_factory.mktemp("registry"))
+        registry.start()
+    except StartupError as error:
+        failure = str(error)
+    if failure:
+        pytest.fail(f"bench registry did not start: {failure}", pytrace=False)
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+def builder_missing(*tools: str) -> str:
+    """Why ``tools`` (and root, which buildah needs here) are not available, or ''."""
+    if os.geteuid() != 0:
+        return "buildah needs root on this machine"
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    return f"missing {missing}; scripts/test.sh installs them" if missing else ""
+
+
+def require_builder(*tools: str) -> None:
+    """Skip (``KINETIC_BENCH_SKIP=1``) or fail when ``tools`` cannot run here."""
+    reason = builder_missing(*tools)
+    if reason:
+        _unavailable(reason)
 
 
 @pytest.hookimpl(wrapper=True)

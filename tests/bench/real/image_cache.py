@@ -122,7 +122,7 @@ def run_tool(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | 
 
 
 @contextmanager
-def _locked(cache: Path, name: str) -> Iterator[None]:
+def locked(cache: Path, name: str) -> Iterator[None]:
     """Serialise builders of one image across processes (several pytest sessions)."""
     cache.mkdir(parents=True, exist_ok=True)
     with open(cache / f".lock-{name}", "w") as handle:
@@ -133,7 +133,7 @@ def _locked(cache: Path, name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _progress(message: str) -> None:
+def progress(message: str) -> None:
     print(f"[bench images] {message}", file=sys.__stderr__, flush=True)
 
 
@@ -149,11 +149,11 @@ def cached_or_build(repo: str, key: str, builder: Callable[[Path, str], None],
     if is_complete(dest):
         os.utime(dest)  # recently used: kept by _prune
         return BuiltImage(repo, key, Layout(dest), aliases=aliases)
-    with _locked(cache, short):
+    with locked(cache, short):
         if is_complete(dest):  # another process built it meanwhile
             return BuiltImage(repo, key, Layout(dest), aliases=aliases)
         start = time.monotonic()
-        _progress(f"building {repo}:{key} ...")
+        progress(f"building {repo}:{key} ...")
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{short}-", dir=cache))
         try:
             builder(tmp, f"{repo}:{key}")
@@ -162,7 +162,7 @@ def cached_or_build(repo: str, key: str, builder: Callable[[Path, str], None],
             shutil.rmtree(tmp, ignore_errors=True)
         _prune(cache, short)
         seconds = time.monotonic() - start
-        _progress(f"built {repo}:{key} in {seconds:.0f} s")
+        progress(f"built {repo}:{key} in {seconds:.0f} s")
         return BuiltImage(repo, key, Layout(dest), seconds=seconds, cached=False,
                           aliases=aliases)
 

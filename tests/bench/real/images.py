@@ -1,16 +1,19 @@
-"""The real bench's images, built on this machine without a registry and cached by input hash.
+"""The real bench's images, built on this machine and cached by input hash.
 
 * **base** — Debian bookworm (minbase + python3, pip, venv, ca-certificates) made by
   ``mmdebstrap``, one uncompressed layer. It is named ``docker.io/library/python:3.11-slim`` too,
   so the unchanged ``FROM python:3.11-slim`` of the generated Dockerfile builds on it. Its user
-  is root, which is what the ``runAsNonRoot`` test needs.
-* **pause** — the pod sandbox: the static Go program in ``pause/``, alone in its image.
-* **demo** — demo_project's image, built by ``buildah`` from the Dockerfile that the real
-  ``kedro kinetic init`` writes, unchanged, with kedro-kinetic passed as a wheel built from this
-  checkout (``--build-arg KEDRO_KINETIC=./wheels/...``).
+  is root, which is what the ``runAsNonRoot`` test needs. Pushed to the bench's registry too
+  (tagged with its key), where pods pull it from.
+* **pause** — the pod sandbox: the static Go program in ``pause/``, alone in its image; the one
+  image containerd gets imported (a GKE node has its sandbox image before any pod too).
+* **demo** — demo_project's image, built and pushed by ``kedro kinetic build --builder buildah
+  --push`` from the Dockerfile that the real ``kedro kinetic init`` writes, unchanged
+  (:mod:`tests.bench.real.demo_image`). Pods pull it from the registry by digest.
 
-Each image lives in the cache of :mod:`tests.bench.real.image_cache`, keyed by a hash of its
-inputs, so a warm machine builds nothing; the demo image is in :mod:`tests.bench.real.demo_image`.
+Base and pause live in the cache of :mod:`tests.bench.real.image_cache` (OCI layouts keyed by a
+hash of their inputs); the registry's storage is kept too, so a warm machine builds and pushes
+nothing.
 
 Run ``python -m tests.bench.real.images`` to build (or check) all three outside pytest.
 """
@@ -22,8 +25,9 @@ import shutil
 import sys
 import tarfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tests.bench.real.demo_image import DEMO_REPO, demo_image
+from tests.bench.real.demo_image import PushedImage, demo_image, push_base
 from tests.bench.real.image_cache import (
     BuiltImage,
     ImageBuildError,
@@ -35,12 +39,16 @@ from tests.bench.real.image_cache import (
 )
 from tests.bench.real.oci import Layout
 
-__all__ = ["DEMO_REPO", "REPOSITORY_PREFIX", "BuiltImage", "ImageBuildError", "all_images",
+if TYPE_CHECKING:
+    from tests.bench.real.registry import BenchRegistry
+
+__all__ = ["REPOSITORY_PREFIX", "BuiltImage", "ImageBuildError", "PushedImage", "all_images",
            "base_image", "pause_image"]
 
 #: Bump when a recipe below changes in a way its hashed inputs do not show.
 BASE_RECIPE, PAUSE_RECIPE = "1", "1"
-#: Every bench image lives under this repository prefix (the projects' image allowlist).
+#: The images built here are named under this prefix (those the pods pull are in the
+#: registry, under :attr:`tests.bench.real.registry.BenchRegistry.prefix`).
 REPOSITORY_PREFIX = "kinetic.local/"
 BASE_REPO = "kinetic.local/bench-base"
 PAUSE_REPO = "kinetic.local/pause"
@@ -145,13 +153,20 @@ def pause_image() -> BuiltImage:
     return cached_or_build(PAUSE_REPO, pause_key(), _build_pause)
 
 
-def all_images() -> dict[str, BuiltImage]:
-    """Base, pause and demo images, building what is missing."""
+def all_images(registry: BenchRegistry) -> dict[str, BuiltImage | PushedImage]:
+    """Pause (imported by containerd), base and demo (in ``registry``), building and pushing
+    what is missing."""
     base = base_image()
-    return {"base": base, "pause": pause_image(), "demo": demo_image(base)}
+    return {"pause": pause_image(), "base": push_base(base, registry),
+            "demo": demo_image(base, registry)}
 
 
 if __name__ == "__main__":
-    for kind, image in all_images().items():
-        state = "cached" if image.cached else f"built in {image.seconds:.0f} s"
-        print(f"{kind:6} {image.by_digest} ({state}, {image.layout.size_bytes() >> 20} MiB)")
+    import tempfile
+
+    from tests.bench.real.registry import persistent_registry
+
+    with persistent_registry(Path(tempfile.mkdtemp(prefix="kinetic-registry-"))) as reg:
+        for kind, image in all_images(reg).items():
+            state = "cached" if image.cached else f"built in {image.seconds:.0f} s"
+            print(f"{kind:6} {image.by_digest} ({state})")

@@ -16,7 +16,8 @@ HOOK_MODULE = "kinetic_real_bench"
 
 
 def install_pod_hooks(project: Path, package: str,
-                      hooks: Iterable[tuple[str, str, str]] = ()) -> None:
+                      hooks: Iterable[tuple[str, str, str]] = (),
+                      repositories: Iterable[str] = (REPOSITORY_PREFIX,)) -> None:
     """Copy the real bench's pod hook into ``src/<package>`` and list it in ``settings.HOOKS``.
 
     Args:
@@ -26,14 +27,15 @@ def install_pod_hooks(project: Path, package: str,
             the bench's, so they see (and may change) its patched manifest.
 
     Also declares ``KINETIC_IMAGE_REPOSITORIES`` (the repositories a project allows its
-    images from; the bench's are all under ``kinetic.local/``), and creates a world-writable
+    images from: ``repositories``, the running bench's
+    :attr:`~tests.bench.real.cluster.RealCluster.repositories`), and creates a world-writable
     ``data/`` (the image's user writes there through the hostPath mount).
     """
     src = project / "src" / package
     shutil.copy(pod_hooks.__file__, src / f"{HOOK_MODULE}.py")
     lines = [
         "", "# real bench (tests/bench/real): image repositories and pod settings, in code",
-        f"KINETIC_IMAGE_REPOSITORIES = [{REPOSITORY_PREFIX!r}]",
+        f"KINETIC_IMAGE_REPOSITORIES = {list(repositories)!r}",
         "KINETIC_SHARED_PATHS = ['data']  # the pod hook mounts data/ in every pod",
         f"from {package}.{HOOK_MODULE} import RealBenchPods",
     ]
