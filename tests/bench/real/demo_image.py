@@ -214,6 +214,9 @@ def _keep_only_this_build(env: dict[str, str], log: Path) -> None:
     what changed. Its registry names (``127.0.0.1:<port>/kinetic/demo-project:ctx-...``, a new
     port each session) are removed; the registry keeps the image.
     """
+    # working containers an interrupted build left hold their images: the storage is the
+    # bench's own and builds run under its lock, so none is in use
+    run_tool(["buildah", "rm", "--all"], env=env, log=log)
     names = run_tool(["buildah", "images", "--noheading", "--format", "{{.Name}}:{{.Tag}}"],
                      env=env).split()
     built = [n for n in names if re.search(rf"/kinetic/{DEMO_NAME}:{TAG_PREFIX}", n)]
