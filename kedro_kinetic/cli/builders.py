@@ -138,8 +138,6 @@ def build_argv(builder: str, exe: str, request: BuildRequest) -> list[str]:
     verb = "bud" if builder == "buildah" else "build"
     argv = [exe, verb, "--platform", request.platform, "-f", request.dockerfile,
             "-t", request.image]
-    if builder == "buildah":  # a failed build leaves no working containers behind
-        argv.append("--force-rm")
     for key, value in sorted(request.build_args.items()):
         argv += ["--build-arg", f"{key}={value}"]
     for key, value in sorted(request.labels.items()):

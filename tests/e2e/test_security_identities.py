@@ -182,8 +182,8 @@ def test_secret_env_naming_the_runs_own_key_secret_is_refused_before_any_job(
                      f"defaults.secret_env.STOLEN_KEY.key={seal.SECRET_DATA_KEY}")
     text = flat(proc)
     assert proc.returncode != 0
-    assert (f"--runner-params.defaults.secret_env.STOLEN_KEY.secret: '{secret}' is a "
-            "kedro-kinetic run-key Secret") in text, text[-3000:]
+    assert (f"--runner-params.defaults.secret_env.STOLEN_KEY.secret: '{secret}' is one of "
+            "kedro-kinetic's own key Secrets") in text, text[-3000:]
     assert core.read_namespaced_secret(secret, ns).data  # it is there to be stolen
     assert {job.metadata.name for job in run_jobs(k8s_cluster)} == before  # no Job at all
     assert not marker.exists()
