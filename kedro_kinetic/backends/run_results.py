@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic import store
 from kedro_kinetic.errors import KineticError
@@ -185,16 +185,20 @@ def run_state(rows: list[NodeStatus], active: bool) -> str:
     return "succeeded" if states <= {"succeeded", "cached"} else "stopped"
 
 
-def parse_cached(text: str) -> dict[str, dict[str, str]]:
-    """A run's record of the nodes it reused from the cache (``{node key: {"node": name,
-    "from": run id}}``), malformed rows left out."""
+def json_object(text: str) -> dict[str, Any]:
+    """A record kept beside a run, as a JSON object ({} when empty or malformed)."""
     try:
         recorded = json.loads(text) if text else {}
     except ValueError:
         return {}
-    if not isinstance(recorded, dict):
-        return {}
-    return {key: {"node": row["node"], "from": row["from"]} for key, row in recorded.items()
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def parse_cached(text: str) -> dict[str, dict[str, str]]:
+    """A run's record of the nodes it reused from the cache (``{node key: {"node": name,
+    "from": run id}}``), malformed rows left out."""
+    return {key: {"node": row["node"], "from": row["from"]}
+            for key, row in json_object(text).items()
             if isinstance(key, str) and isinstance(row, dict)
             and isinstance(row.get("node"), str) and isinstance(row.get("from"), str)}
 

@@ -13,10 +13,10 @@ Pure functions over plain JSON objects, plus the Secret's patch body.
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
+from kedro_kinetic.backends.kubernetes.secret_data import json_field, json_patch, text_field
+from kedro_kinetic.backends.run_results import parse_cached
 from kedro_kinetic.planning.manifest import CONTAINER, attempt_of, result_keys
 from kedro_kinetic.wire import seal
 
@@ -43,39 +43,23 @@ def from_jobs(jobs: list[dict[str, Any]]) -> dict[str, str]:
 
 def from_secret(secret: dict[str, Any]) -> dict[str, str]:
     """The accepted attempts recorded in the run's Secret (malformed entries skipped)."""
-    text = (secret.get("data") or {}).get(SECRET_ATTEMPTS_KEY)
-    if not isinstance(text, str):
-        return {}
-    try:
-        recorded = json.loads(base64.b64decode(text))
-    except ValueError:
-        return {}
-    if not isinstance(recorded, dict):
-        return {}
+    recorded = json_field(secret, SECRET_ATTEMPTS_KEY)
     return {k: v for k, v in recorded.items() if isinstance(k, str) and seal.is_attempt(v)}
 
 
 def secret_patch(attempts: dict[str, str]) -> dict[str, Any]:
     """The patch that replaces the Secret's record with ``attempts``."""
-    text = json.dumps(dict(sorted(attempts.items())), separators=(",", ":"))
-    return {"data": {SECRET_ATTEMPTS_KEY: base64.b64encode(text.encode()).decode()}}
+    return json_patch(SECRET_ATTEMPTS_KEY, attempts)
 
 
 def cached_from_secret(secret: dict[str, Any]) -> dict[str, dict[str, str]]:
     """The nodes the run reused from the cache, as the driver recorded them in its Secret."""
-    from kedro_kinetic.backends.run_results import parse_cached
-
-    text = (secret.get("data") or {}).get(SECRET_CACHED_KEY)
-    try:
-        return parse_cached(base64.b64decode(text).decode()) if isinstance(text, str) else {}
-    except ValueError:
-        return {}
+    return parse_cached(text_field(secret, SECRET_CACHED_KEY))
 
 
 def cached_patch(cached: dict[str, dict[str, str]]) -> dict[str, Any]:
     """The patch that replaces the Secret's record of reused nodes with ``cached``."""
-    text = json.dumps(dict(sorted(cached.items())), separators=(",", ":"))
-    return {"data": {SECRET_CACHED_KEY: base64.b64encode(text.encode()).decode()}}
+    return json_patch(SECRET_CACHED_KEY, cached)
 
 
 def counted(jobs: list[dict[str, Any]], secret: dict[str, Any]) -> dict[str, str]:

@@ -8,13 +8,13 @@ back into the bucket) from the latest. Only the Kubernetes API is trusted for ei
 
 from __future__ import annotations
 
-import base64
 import json
 from functools import partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from kedro_kinetic.backends.kubernetes.client import with_retries
+from kedro_kinetic.backends.kubernetes.secret_data import encoded, json_field, text_field
 from kedro_kinetic.errors import BackendError
 from kedro_kinetic.planning.manifest import MANAGED_BY
 from kedro_kinetic.wire import seal
@@ -69,7 +69,7 @@ class CacheSecret:
             body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                     "metadata": {"name": self.name, "namespace": self._namespace,
                                  "labels": {"app.kubernetes.io/managed-by": MANAGED_BY}},
-                    "data": {seal.SECRET_DATA_KEY: _b64(seal.new_key().hex())}}
+                    "data": {seal.SECRET_DATA_KEY: encoded(seal.new_key().hex())}}
             try:
                 with_retries(lambda: self._json(self._core.create_namespaced_secret,
                                                 self._namespace, body),
@@ -83,13 +83,13 @@ class CacheSecret:
                 raise BackendError(f"Secret {self._namespace}/{self.name} vanished after "
                                    "it was created; run again")
             return None
-        return seal.key_from_hex(_field(secret, seal.SECRET_DATA_KEY),
+        return seal.key_from_hex(text_field(secret, seal.SECRET_DATA_KEY),
                                  f"Secret {self._namespace}/{self.name}")
 
     def index(self) -> dict[str, str]:
         """``{cache key: SHA-256 of its latest entry}`` (empty when none is recorded)."""
         secret = self._read()
-        return _parse_index(_field(secret, INDEX_KEY)) if secret else {}
+        return _parse_index(secret)
 
     def record(self, latest: dict[str, str]) -> None:
         """Merge ``latest`` into the index (optimistic: retried when another run wrote
@@ -100,13 +100,13 @@ class CacheSecret:
             secret = self._read()
             if secret is None:
                 return  # the key was deleted (cache clear): nothing to index
-            merged = _parse_index(_field(secret, INDEX_KEY))
+            merged = _parse_index(secret)
             for key, digest in latest.items():
                 merged.pop(key, None)
                 merged[key] = digest  # newest last, so the oldest are dropped first
             rows = list(merged.items())[-MAX_INDEX_ROWS:]
             patch = {"metadata": {"resourceVersion": secret["metadata"]["resourceVersion"]},
-                     "data": {INDEX_KEY: _b64(json.dumps(dict(rows)))}}
+                     "data": {INDEX_KEY: encoded(json.dumps(dict(rows)))}}
             try:
                 with_retries(partial(self._json, self._core.patch_namespaced_secret,
                                      self.name, self._namespace, patch),
@@ -126,22 +126,6 @@ class CacheSecret:
             "kinetic.cache: off)")
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def _field(secret: dict[str, Any] | None, key: str) -> str:
-    try:
-        return base64.b64decode(((secret or {}).get("data") or {})[key]).decode()
-    except (KeyError, ValueError, TypeError):
-        return ""
-
-
-def _parse_index(text: str) -> dict[str, str]:
-    try:
-        recorded = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    if not isinstance(recorded, dict):
-        return {}
-    return {k: v for k, v in recorded.items() if isinstance(k, str) and isinstance(v, str)}
+def _parse_index(secret: dict[str, Any] | None) -> dict[str, str]:
+    return {k: v for k, v in json_field(secret, INDEX_KEY).items()
+            if isinstance(k, str) and isinstance(v, str)}

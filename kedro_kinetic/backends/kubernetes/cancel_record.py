@@ -12,10 +12,9 @@ Pure functions over plain JSON objects, plus the Secret's patch body.
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
+from kedro_kinetic.backends.kubernetes.secret_data import json_field, json_patch
 from kedro_kinetic.planning.manifest import ANN_NODE_NAME, LABEL_NODE, result_keys
 
 #: The key, in the run's Secret, of the cancel record (JSON ``{job name: entry}``).
@@ -38,17 +37,8 @@ def entries(jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def from_secret(secret: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The Jobs a cancel recorded in the run's Secret (malformed entries skipped)."""
-    text = (secret.get("data") or {}).get(SECRET_CANCEL_KEY)
-    if not isinstance(text, str):
-        return {}
-    try:
-        recorded = json.loads(base64.b64decode(text))
-    except ValueError:
-        return {}
-    if not isinstance(recorded, dict):
-        return {}
     found = {}
-    for name, entry in recorded.items():
+    for name, entry in json_field(secret, SECRET_CANCEL_KEY).items():
         if not (isinstance(entry, dict) and all(isinstance(entry.get(f), str)
                                                 for f in ("uid", "key", "node"))):
             continue
@@ -60,9 +50,7 @@ def from_secret(secret: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def secret_patch(secret: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The patch that adds ``jobs`` (see :func:`entries`) to the Secret's cancel record."""
-    recorded = {**from_secret(secret), **jobs}
-    text = json.dumps(dict(sorted(recorded.items())), separators=(",", ":"))
-    return {"data": {SECRET_CANCEL_KEY: base64.b64encode(text.encode()).decode()}}
+    return json_patch(SECRET_CANCEL_KEY, {**from_secret(secret), **jobs})
 
 
 def cancelled(secret: dict[str, Any], job: dict[str, Any]) -> bool:
