@@ -138,13 +138,20 @@ def _cache_rows(cache: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     demo = cache.get("demo")
     if demo:
+        counts = (f"second run: {demo['second_nodes_cached']} cached, "
+                  f"{demo['second_nodes_run']} run")
         rows.append(_row("9 cache", f"demo ({demo['nodes']} nodes): unchanged second run / "
-                         "first, wall", demo["ratio_second_over_first_wall"], "<= 0.2",
-                         _le(demo["ratio_second_over_first_wall"], 0.2), "x",
+                         "first, wall of the whole process", demo["ratio_second_over_first_wall"],
+                         "<= 0.2", _le(demo["ratio_second_over_first_wall"], 0.2), "x",
                          f"{demo['second_wall_s']} s vs {demo['first_wall_s']} s (median of "
-                         f"{demo['repeats']}); session.run "
-                         f"{demo['ratio_second_over_first_session_run']}x; second run: "
-                         f"{demo['second_nodes_cached']} cached, {demo['second_nodes_run']} run"))
+                         f"{demo['repeats']}), Kedro's start-up and pipeline loading included; "
+                         f"session.run {demo['ratio_second_over_first_session_run']}x; {counts}"))
+        if "ratio_second_over_first_runner_run" in demo:
+            rows.append(_row(
+                "9 cache", f"demo ({demo['nodes']} nodes): unchanged second run / first, "
+                "wall of GKERunner.run", demo["ratio_second_over_first_runner_run"], "<= 0.2",
+                _le(demo["ratio_second_over_first_runner_run"], 0.2), "x",
+                f"{demo['second_runner_run_s']} s vs {demo['first_runner_run_s']} s; {counts}"))
     for name, data in (cache.get("no_hits") or {}).items():
         rows.append(_row("9 cache", f"{name} ({data['nodes']} nodes), no hits: cache CPU / "
                          "driver CPU", data["share"], "<= 0.05", _le(data["share"], 0.05), "x",

@@ -57,6 +57,7 @@ def test_benchmark_command_runs_at_the_smallest_size(tmp_path: Path) -> None:
 
     cache = results["cache"]
     assert cache["demo"]["second_nodes_run"] == 0 and cache["demo"]["second_nodes_cached"] > 0
+    assert 0 < cache["demo"]["second_runner_run_s"] < cache["demo"]["first_runner_run_s"]
     assert {"demo", "chains_20"} == set(cache["no_hits"])
     assert all(d["cache_cpu_s"] > 0 and "share" in d for d in cache["no_hits"].values())
 
