@@ -91,6 +91,13 @@ def kedro_popen(project: Path, *args: str, env: Mapping[str, str] | None = None,
                    log=log, new_session=new_session, terminal=terminal)
 
 
+def run_id_of(output: str) -> str:
+    """The run id a ``kedro run`` with GKERunner announced in ``output``."""
+    match = re.search(r"kedro-kinetic run (\S+): \d+ nodes", output)
+    assert match, output[-3000:]
+    return match.group(1)
+
+
 def flat(proc_or_text: subprocess.CompletedProcess[str] | Running | str) -> str:
     """The output (stdout then stderr of a finished process) with whitespace normalised.
 

@@ -5,12 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kedro_kinetic.wire import naming
 from tests.kedro_run import RUN_CEILING, START_CEILING, flat, kedro_popen, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 RACE = Path(__file__).parent / "race"
+
+
+def run_folder(project: Path, run_id: str) -> Path:
+    """A run's folder in the project's local store (``data/kinetic``)."""
+    return (project / "data" / "kinetic").resolve() / "runs" / naming.run_label(run_id)
+
+
+def result_path(folder: Path, node: str) -> Path:
+    """Where ``node``'s result lies in a local run folder."""
+    return folder / "results" / f"{naming.node_key(node)}.json"
 
 
 class PausedRun:

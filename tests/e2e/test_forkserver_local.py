@@ -15,7 +15,6 @@ which goes through the fork server too (every Job there runs the default entrypo
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import time
@@ -26,7 +25,7 @@ import pytest
 from tests.conftest import copy_demo, kedro_cmd, local_run_folder, subprocess_env
 from tests.e2e.bench_kit import hashes, patch_node
 from tests.e2e.test_cli_runs import kinetic, run_ids
-from tests.kedro_run import kedro_popen
+from tests.kedro_run import kedro_popen, run_id_of
 from tests.pod_kit import evil_pickle
 
 if TYPE_CHECKING:
@@ -74,10 +73,6 @@ def run(project: Path, *args: str, timeout: int = 900) -> subprocess.CompletedPr
                            "--pipeline=data_processing", *args], cwd=project,
                           capture_output=True, text=True, env=subprocess_env(COLUMNS="2000"),
                           timeout=timeout)
-
-
-def run_id_of(output: str) -> str:
-    return re.search(r"kedro-kinetic run (\S+): \d+ nodes", output).group(1)
 
 
 def records(project: Path, run_id: str) -> dict[str, dict]:

@@ -22,7 +22,6 @@ from tests.e2e.bench_kit import (
     hashes,
     hold_until,
     kedro_run,
-    make_bench_demo,
     patch_node,
     pod_names,
     popen_run,
@@ -35,13 +34,6 @@ from tests.pod_kit import evil_pickle
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
 STORE_SIG = "def compute_store_features(sales_primary: pd.DataFrame) -> pd.DataFrame:"
-
-
-@pytest.fixture
-def bench_demo(tmp_path, k8s_cluster, gcs_emulator, request):
-    previous = k8s_cluster.kubelet.cwd
-    yield make_bench_demo(tmp_path, k8s_cluster, gcs_emulator, request.node.name[:40])
-    k8s_cluster.kubelet.cwd = previous
 
 
 def test_demo_on_the_bench_equals_sequential_runner_one_job_per_node(bench_demo, k8s_cluster,

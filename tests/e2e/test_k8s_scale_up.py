@@ -11,19 +11,12 @@ import pytest
 
 from tests.autoscaler_kit import NO_FIT, SCALE_UP, autoscaler_event
 from tests.bench.kubelet import gpu_node
-from tests.e2e.bench_kit import make_bench_demo, pod_names, popen_run
+from tests.e2e.bench_kit import pod_names, popen_run
 from tests.kedro_run import RUN_CEILING, START_CEILING, wait_until
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
 FAIL_FAST_CEILING = 300
 GPU_NODE = "nodes.clean_sales_node.gpu.type=nvidia-l4"
-
-
-@pytest.fixture
-def bench_demo(tmp_path, k8s_cluster, gcs_emulator, request):
-    previous = k8s_cluster.kubelet.cwd
-    yield make_bench_demo(tmp_path, k8s_cluster, gcs_emulator, request.node.name[:40])
-    k8s_cluster.kubelet.cwd = previous
 
 
 def pending_pod(cluster, before: set[str], driver, unschedulable: bool = False):

@@ -10,7 +10,6 @@ whole session (``real_cluster``); each test has its own demo copy and store pref
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 import time
@@ -30,6 +29,7 @@ from tests.e2e.real_kit import (
     wait_for_pod,
     wait_for_text,
 )
+from tests.kedro_run import run_id_of
 
 pytestmark = [pytest.mark.real_kubelet, pytest.mark.e2e]
 
@@ -55,12 +55,6 @@ def reference(tmp_path_factory) -> dict[str, dict[str, str]]:
                        capture_output=True, timeout=600, check=True)
         out[name] = hashes(project)
     return out
-
-
-def run_id_of(output: str) -> str:
-    match = re.search(r"kedro-kinetic run (\S+): \d+ nodes", output)
-    assert match, output[-3000:]
-    return match.group(1)
 
 
 def jobs_of(cluster, run_id: str) -> list:

@@ -25,7 +25,7 @@ from tests.e2e.bench_kit import (
     run_jobs,
     wait_for_running_pod,
 )
-from tests.kedro_run import STOP_CEILING, kedro, wait_until
+from tests.kedro_run import STOP_CEILING, kedro, run_id_of, wait_until
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
 FAULTS = Path(__file__).parent / "faults"
@@ -75,12 +75,6 @@ def watch_opens(log: Path) -> list[str]:
     order (tests/e2e/faults records them)."""
     lines = log.read_text().splitlines() if log.exists() else []
     return [line.split()[-1] for line in lines if " watch-open " in line]
-
-
-def run_id_of(output: str) -> str:
-    match = re.search(r"kedro-kinetic run (\S+): \d+ nodes", output)
-    assert match, output[-3000:]
-    return match.group(1)
 
 
 def completed_counts(output: str) -> dict[str, int]:

@@ -15,16 +15,15 @@ driver could read it, then that the marker is absent.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from typing import TYPE_CHECKING
 
 import pytest
 
 from kedro_kinetic.wire import naming
-from tests.e2e.attack_kit import PausedRun
+from tests.e2e.attack_kit import PausedRun, result_path, run_folder
 from tests.e2e.bench_kit import DS_NODES, patch_node
-from tests.kedro_run import START_CEILING, flat, kedro, wait_until
+from tests.kedro_run import START_CEILING, flat, kedro, run_id_of, wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -44,18 +43,6 @@ def kedro_run(project: Path, *args: str, **env: str):
         args = (*args, "--runner-params", "cache=off")
     return kedro(project, "run", "--runner=kedro_kinetic.GKERunner", *args,
                  env={"COLUMNS": "2000", **env})
-
-
-def run_id_of(output: str) -> str:
-    return re.search(r"kedro-kinetic run (\S+): \d+ nodes", output).group(1)
-
-
-def run_folder(project: Path, run_id: str) -> Path:
-    return (project / "data" / "kinetic").resolve() / "runs" / naming.run_label(run_id)
-
-
-def result_path(folder: Path, node: str) -> Path:
-    return folder / "results" / f"{naming.node_key(node)}.json"
 
 
 def data_paths(folder: Path) -> list[Path]:

@@ -26,7 +26,7 @@ import pytest
 from kedro_kinetic.confine import landlock
 from tests.conftest import STATE_DIR, kedro_cmd, local_run_folder, subprocess_env
 from tests.e2e.bench_kit import NODES, patch_node
-from tests.kedro_run import flat
+from tests.kedro_run import flat, run_id_of
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(landlock.abi_version() < 1, reason="no Landlock here")]
@@ -68,10 +68,6 @@ def run(project: Path, **env: str) -> subprocess.CompletedProcess[str]:
                            "--pipeline=data_processing"], cwd=project, capture_output=True,
                           text=True, timeout=900,
                           env=subprocess_env(COLUMNS="2000", KINETIC_NODE_WRITABLE="", **env))
-
-
-def run_id_of(output: str) -> str:
-    return re.search(r"kedro-kinetic run (\S+): \d+ nodes", output).group(1)
 
 
 def files_holding(root: Path, text: bytes) -> list[str]:

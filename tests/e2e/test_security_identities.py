@@ -23,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from benchmarks.projects import add_code_settings
 from kedro_kinetic.wire import naming, seal
-from tests.e2e.bench_kit import make_bench_demo, patch_node, run_jobs
+from tests.e2e.bench_kit import patch_node, run_jobs
 from tests.kedro_run import flat, kedro
 
 if TYPE_CHECKING:
@@ -133,15 +133,6 @@ def test_http_without_the_extension_in_code_is_refused_by_protocol(demo, tmp_pat
 
 
 # --- Secrets, service accounts, the API token (bench: real control plane) ----------------
-
-
-@pytest.fixture
-def bench_demo(tmp_path, k8s_cluster, gcs_emulator, request):
-    previous_cwd, previous_env = k8s_cluster.kubelet.cwd, dict(k8s_cluster.kubelet.extra_env)
-    yield make_bench_demo(tmp_path, k8s_cluster, gcs_emulator, request.node.name[:40])
-    k8s_cluster.kubelet.cwd = previous_cwd
-    k8s_cluster.kubelet.extra_env.clear()
-    k8s_cluster.kubelet.extra_env.update(previous_env)
 
 
 def bench_run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

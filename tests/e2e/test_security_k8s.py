@@ -21,13 +21,12 @@ from tests.e2e.attack_kit import PausedRun
 from tests.e2e.bench_kit import (
     DS_NODES,
     SALES_SIG,
-    make_bench_demo,
     patch_node,
     popen_run,
     run_objects,
     wait_for_running_pod,
 )
-from tests.kedro_run import STOP_CEILING, flat, kedro, wait_until
+from tests.kedro_run import STOP_CEILING, flat, kedro, run_id_of, wait_until
 from tests.pod_kit import evil_pickle
 
 if TYPE_CHECKING:
@@ -36,15 +35,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
 SPLIT_OUTPUTS = ("X_train", "X_test", "y_train", "y_test")
-
-
-@pytest.fixture
-def bench_demo(tmp_path, k8s_cluster, gcs_emulator, request):
-    previous_cwd, previous_env = k8s_cluster.kubelet.cwd, dict(k8s_cluster.kubelet.extra_env)
-    yield make_bench_demo(tmp_path, k8s_cluster, gcs_emulator, request.node.name[:40])
-    k8s_cluster.kubelet.cwd = previous_cwd
-    k8s_cluster.kubelet.extra_env.clear()
-    k8s_cluster.kubelet.extra_env.update(previous_env)
 
 
 def kedro_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -82,12 +72,6 @@ def forge_in_bucket(gcs, run_root: str, node: str, marker: Path) -> str:
 
 def run_root(gcs, request_prefix: str, run_id: str) -> str:
     return f"gs://{gcs.bucket}/{request_prefix}/runs/{naming.run_label(run_id)}"
-
-
-def run_id_of(output: str) -> str:
-    import re
-
-    return re.search(r"kedro-kinetic run (\S+): \d+ nodes", output).group(1)
 
 
 def test_a_result_forged_in_the_bucket_during_the_run_is_refused(bench_demo, k8s_cluster,

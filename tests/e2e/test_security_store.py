@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,9 +18,9 @@ import pytest
 
 from kedro_kinetic.wire import naming
 from kedro_kinetic.wire.result import RESULT_FORMAT
-from tests.e2e.attack_kit import PausedRun
+from tests.e2e.attack_kit import PausedRun, result_path, run_folder
 from tests.e2e.bench_kit import DS_NODES, patch_node
-from tests.kedro_run import flat, kedro, python
+from tests.kedro_run import flat, kedro, python, run_id_of
 from tests.pod_kit import evil_pickle
 
 if TYPE_CHECKING:
@@ -35,18 +34,6 @@ FEATURE_SIG = "def feature_importance("
 def kedro_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return kedro(project, "run", "--runner=kedro_kinetic.GKERunner", *args,
                  env={"COLUMNS": "2000", **env})
-
-
-def run_id_of(output: str) -> str:
-    return re.search(r"kedro-kinetic run (\S+): \d+ nodes", output).group(1)
-
-
-def run_folder(project: Path, run_id: str) -> Path:
-    return (project / "data" / "kinetic").resolve() / "runs" / naming.run_label(run_id)
-
-
-def result_path(folder: Path, node: str) -> Path:
-    return folder / "results" / f"{naming.node_key(node)}.json"
 
 
 def forge(folder: Path, node: str, outputs: tuple[str, ...], marker: Path) -> Path:
