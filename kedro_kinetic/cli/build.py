@@ -189,12 +189,18 @@ def run_build(project: Path, project_name: str, env: str | None, options: dict[s
         click.echo(f"built {request.image}; not pushed, so it has no registry digest yet "
                    "(--push pushes it and prints the reference to pin)", err=True)
         return None
-    if builder != "cloud-build":
+    pushed = None
+    if builder != "cloud-build":  # Cloud Build pushes on Google Cloud: the registry is read
         _say(4, f"pushing {request.image}")
-        builders.run_step("push", builders.push_argv(builder, exe, request.image),
-                          request.image)
+        with tempfile.TemporaryDirectory(prefix="kinetic-push-") as folder:
+            digest_file = Path(folder) / "digest"
+            output = builders.run_step(
+                "push", builders.push_argv(builder, exe, request.image, digest_file),
+                request.image)
+            pushed = builders.digest_pushed(builder, output, digest_file)
     _say(5, "reading the pushed manifest's digest from the registry")
     digest, read_labels = builders.read_pushed(builder, request.image, platform)
+    builders.check_served(request.image, pushed, digest)
     _check_labels(read_labels, labels)
     return f"{repo}@{digest}"
 

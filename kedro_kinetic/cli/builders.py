@@ -7,15 +7,18 @@ goes, and a failure names the step, the program and what usually fixes it.
 
 * ``docker``: ``docker build --platform`` (BuildKit), ``docker push``; the digest from
   ``docker buildx imagetools inspect``.
-* ``podman``: ``podman build --platform``, ``podman push``; the digest from ``skopeo inspect``.
-* ``buildah``: ``buildah bud --platform``, ``buildah push IMAGE docker://IMAGE``; the digest
-  from ``skopeo inspect``.
+* ``podman``: ``podman build --platform``, ``podman push --digestfile``; the digest from
+  ``skopeo inspect``.
+* ``buildah``: ``buildah bud --platform``, ``buildah push --digestfile IMAGE docker://IMAGE``;
+  the digest from ``skopeo inspect``.
 * ``cloud-build``: ``gcloud builds submit --config`` (Docker builds and pushes on Google
   Cloud); the digest from ``gcloud artifacts docker images describe`` (Artifact Registry),
   else ``skopeo inspect``.
 
 When the tool for the digest is missing, or fails, the registry's HTTP API is read directly
-(:mod:`kedro_kinetic.cli.registry`).
+(:mod:`kedro_kinetic.cli.registry`). The digest the registry serves is pinned only when it is
+the one the push itself reported (docker, podman, buildah): whoever can push to the repository
+could move the tag in between.
 """
 
 from __future__ import annotations
@@ -145,10 +148,46 @@ def build_argv(builder: str, exe: str, request: BuildRequest) -> list[str]:
     return [*argv, *request.builder_args, str(request.context)]
 
 
-def push_argv(builder: str, exe: str, image: str) -> list[str]:
+def push_argv(builder: str, exe: str, image: str, digest_file: Path) -> list[str]:
+    """The push command; buildah and podman write the pushed manifest's digest to
+    ``digest_file`` (docker prints it)."""
     if builder == "buildah":
-        return [exe, "push", image, f"docker://{image}"]
+        return [exe, "push", "--digestfile", str(digest_file), image, f"docker://{image}"]
+    if builder == "podman":
+        return [exe, "push", "--digestfile", str(digest_file), image]
     return [exe, "push", image]
+
+
+_PUSHED = re.compile(r"\bdigest: (sha256:[0-9a-f]{64})\b")
+
+
+def digest_pushed(builder: str, output: str, digest_file: Path) -> str | None:
+    """The digest of the manifest the push itself uploaded: ``--digestfile`` (buildah,
+    podman) or docker's ``<tag>: digest: sha256:... size: N`` line; None when not told."""
+    if builder in ("buildah", "podman"):
+        try:
+            text = digest_file.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return text if registry.DIGEST.fullmatch(text) else None
+    found = set(_PUSHED.findall(output))
+    return found.pop() if len(found) == 1 else None
+
+
+def check_served(image: str, pushed: str | None, served: str) -> None:
+    """Refuse to pin ``served`` (what the registry now serves for the tag) unless it is the
+    manifest this build pushed: anyone who can push to the repository could have moved the tag
+    between the push and the read.
+
+    Raises:
+        BuildError: The registry serves another manifest under the tag.
+    """
+    if pushed is not None and served != pushed:
+        raise BuildError(
+            f"step 'read digest': the registry serves {served} for {image}, but this build "
+            f"pushed {pushed}: the tag was moved after the push (another push to the "
+            "repository, or someone who can write it); nothing was pinned. Check who can "
+            "push to the repository, then run the build again")
 
 
 def cloud_build_config(request: BuildRequest) -> str:

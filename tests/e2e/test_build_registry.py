@@ -14,8 +14,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
+import shutil
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -29,6 +32,7 @@ from tests.bench.real.demo_image import CONTAINERS_PATHS
 from tests.bench.real.fixtures import require_builder
 from tests.bench.real.host import created_paths_removed, unmount_below
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
+from tests.kedro_run import RUN_CEILING, wait_until
 
 pytestmark = [pytest.mark.bench, pytest.mark.e2e]
 
@@ -154,3 +158,70 @@ def test_doctor_fails_an_image_whose_kedro_kinetic_reads_another_format(
         f"FAIL image {image}: its kedro-kinetic 0.0.1 reads task specs kedro-kinetic/task@0, "
         f"but this driver's kedro-kinetic {__version__} writes {SPEC_FORMAT}: every pod "
         "would refuse its spec -- fix: rebuild the image with this kedro-kinetic")
+
+
+#: A ``buildah`` first on PATH: the real one, then, after a successful push, it names the
+#: pushed reference in ``pushed`` and waits for the test to move the tag (``moved``) before it
+#: exits, so the registry is changed between this build's push and its digest read.
+RACING_BUILDAH = r'''#!{python}
+import os, pathlib, subprocess, sys, time
+args = sys.argv[1:]
+code = subprocess.call([{buildah!r}, *args])
+if code == 0 and args[:1] == ["push"]:
+    signals = pathlib.Path(os.environ["KINETIC_TEST_PUSH_SIGNALS"])
+    (signals / "pushed").write_text(args[-1])
+    deadline = time.monotonic() + 300
+    while not (signals / "moved").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+sys.exit(code)
+'''
+
+
+def test_a_tag_moved_between_push_and_digest_read_is_not_pinned(project, builder_env,
+                                                                bench_registry, tmp_path):
+    """Someone who can push to the repository moves the freshly pushed tag to their own
+    manifest before the build reads the digest back: the build refuses, naming both digests,
+    and records nothing."""
+    first = build(project, builder_env)  # a genuine image to derive the attacker's from
+    assert first.returncode == 0, first.stderr[-3000:]
+    genuine = re.search(r"^image: \S+@(sha256:[0-9a-f]{64})$", first.stdout, re.M).group(1)
+    params = project / "conf" / "reg" / "parameters.yml"
+    recorded = params.read_text()
+    assert genuine in recorded
+    with (project / "pyproject.toml").open("a") as handle:  # new content: a new tag
+        handle.write("\n# changed\n")
+    signals, bin_dir = tmp_path / "signals", tmp_path / "racing-bin"
+    signals.mkdir()
+    bin_dir.mkdir()
+    wrapper = bin_dir / "buildah"
+    wrapper.write_text(RACING_BUILDAH.format(python=sys.executable,
+                                             buildah=shutil.which("buildah")))
+    wrapper.chmod(0o755)
+    env = subprocess_env(**{k: v for k, v in builder_env.items() if k != "policy"},
+                         PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                         KINETIC_TEST_PUSH_SIGNALS=str(signals))
+    proc = subprocess.Popen(
+        [*kedro_cmd(), "kinetic", "build", "--env", "reg", "--builder", "buildah", "--push",
+         "--write", f"--builder-arg=--signature-policy={builder_env['policy']}"],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pushed_ref = wait_until(lambda: (signals / "pushed").exists()
+                                and (signals / "pushed").read_text(), timeout=RUN_CEILING,
+                                message="the build never pushed")
+        tag = pushed_ref.rsplit(":", 1)[1]
+        pushed = bench_registry.digest("scratch-demo", tag)
+        moved = bench_registry.derived_image("scratch-demo", genuine, tag,
+                                             labels={"attacker": "moved the tag"})
+        assert bench_registry.digest("scratch-demo", tag) == moved != pushed  # delivered
+        (signals / "moved").write_text("")
+        out, err = proc.communicate(timeout=RUN_CEILING)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode != 0
+    text = " ".join((out + err).split())
+    assert f"the registry serves {moved} for" in text
+    assert f"but this build pushed {pushed}: the tag was moved after the push" in text
+    assert params.read_text() == recorded  # nothing recorded: the attacker's digest nowhere
+    assert moved not in out

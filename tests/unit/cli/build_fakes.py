@@ -2,7 +2,8 @@
 
 Each fake (``docker``, ``podman``, ``buildah``, ``skopeo``, ``gcloud``) is a small Python script
 put first on ``PATH``. It appends its argv to a JSON-lines log, prints what the real program
-would print for the digest (``FAKE_DIGEST``) and labels (``FAKE_LABELS``), and fails a step when
+would print for the digest the registry serves (``FAKE_DIGEST``) and labels (``FAKE_LABELS``), and
+the digest a push reports (``FAKE_PUSHED``, else ``FAKE_DIGEST``), and fails a step when
 ``FAKE_FAIL_<PROGRAM>`` is ``<verb>:<message>``. A build records which bundled wheels its
 context held while it ran.
 """
@@ -49,6 +50,12 @@ elif name == "docker" and verb == "buildx":
                       "size": 1}}))
 elif name == "gcloud" and verb == "artifacts":
     print(digest)
+elif verb == "push":  # what the push itself reports: FAKE_PUSHED, else the served digest
+    pushed = os.environ.get("FAKE_PUSHED", digest)
+    if "--digestfile" in args:
+        pathlib.Path(args[args.index("--digestfile") + 1]).write_text(pushed + "\n")
+    elif name == "docker":
+        print(f"ctx: digest: {{pushed}} size: 528")
 '''
 
 

@@ -78,12 +78,13 @@ def test_buildah_builds_pushes_and_pins_the_registrys_digest(fakes, project, cap
     assert bud[bud.index("-f") + 1] == "Dockerfile" and bud[-1] == str(project)
     assert f"KEDRO_KINETIC=./{WHEEL_DIR}/{WHEEL}" in bud
     assert {f"{k}={v}" for k, v in LABELS.items()} <= set(bud)
-    assert by_verb(calls, "buildah", "push") == [["buildah", "push", tag, f"docker://{tag}"]]
+    [push] = by_verb(calls, "buildah", "push")
+    assert push[:3] == ["buildah", "push", "--digestfile"] and push[4:] == [tag, f"docker://{tag}"]
     [inspect] = by_verb(calls, "skopeo", "inspect")
     assert inspect[-1] == f"docker://{tag}" and inspect[inspect.index("--override-arch") + 1] \
         == "amd64"
     [build_index, push_index, inspect_index] = [calls.index(c) for c in (
-        bud, by_verb(calls, "buildah", "push")[0], inspect)]
+        bud, push, inspect)]
     assert build_index < push_index < inspect_index
     err = capsys.readouterr().err
     assert f"context wheels: [\"{WHEEL}\"]" in err  # bundled while the build ran ...
@@ -126,6 +127,28 @@ def test_docker_reads_the_digest_with_buildx_imagetools(fakes, project):
     [inspect] = by_verb(calls, "docker", "buildx")
     assert inspect[1:5] == ["buildx", "imagetools", "inspect", tag]
     assert not by_verb(calls, "skopeo", "inspect")
+
+
+@pytest.mark.parametrize("builder", ["buildah", "podman", "docker"])
+def test_a_tag_moved_after_the_push_is_not_pinned(fakes, project, monkeypatch, builder):
+    """Whoever can push to the repository moves the tag between this build's push and the
+    digest read: the registry then serves their manifest. It is refused, naming both."""
+    other = "sha256:" + "e" * 64
+    monkeypatch.setenv("FAKE_PUSHED", other)  # the push reported this; the registry serves DIGEST
+    with pytest.raises(BuildError) as info:
+        build(project, builder=builder)
+    message = str(info.value)
+    assert message.startswith("step 'read digest': the registry serves " + DIGEST)
+    assert f"but this build pushed {other}: the tag was moved after the push" in message
+    assert "nothing was pinned" in message
+
+
+@pytest.mark.parametrize("builder", ["podman", "docker"])
+def test_podman_and_docker_pin_what_their_push_reported(fakes, project, builder):
+    _, log = fakes
+    assert build(project, builder=builder) == f"{REPO}@{DIGEST}"
+    [push] = by_verb(build_fakes.calls(log), builder, "push")
+    assert ("--digestfile" in push) == (builder == "podman")
 
 
 def test_cloud_build_submits_a_config_and_keeps_secrets_out_of_the_upload(fakes, project,
