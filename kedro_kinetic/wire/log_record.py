@@ -37,6 +37,8 @@ LEVELS = {name: level for level, name in SEVERITY.items()}
 MAX_TEXT = 16_000
 #: The longest line the driver parses as a record at all.
 MAX_LINE = 64_000
+#: The latest time a record may carry (the year 2286); later, or not a number: the driver's.
+MAX_TIME = 1e10
 _LOGGER_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 _FALLBACK_LOGGER = "kedro_kinetic.node"
 
@@ -71,6 +73,18 @@ def _text(value: Any, newlines: bool) -> str:
     return printable(text, newlines)
 
 
+def _timestamp(value: Any) -> float | None:
+    """A record's time when it is a plausible Unix time (handlers format it: NaN, infinity or
+    a number no float holds would make every handler print a logging error instead)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        when = float(value)
+    except OverflowError:
+        return None
+    return when if 0.0 <= when <= MAX_TIME else None
+
+
 def parse(line: str, node: str) -> logging.LogRecord | None:
     """The record a line of a pod's output carries, checked field by field; ``None`` when
     the line is not a record (ordinary output: shown as it is).
@@ -101,9 +115,9 @@ def parse(line: str, node: str) -> logging.LogRecord | None:
         lineno=line_no if isinstance(line_no, int) and not isinstance(line_no, bool) else 0,
         msg="[%s] %s", args=(printable(node, False), _text(doc.get("message"), True)),
         exc_info=None, func=_text(source.get("function"), False)[:200] or None)
-    when = doc.get("time")
-    if isinstance(when, (int, float)) and not isinstance(when, bool):
-        record.created = float(when)
+    when = _timestamp(doc.get("time"))
+    if when is not None:
+        record.created = when
     if doc.get("exception"):
         record.exc_text = _text(doc.get("exception"), True)
     record.markup = False  # Kedro's Rich handler: the text is never read as markup

@@ -75,3 +75,20 @@ def test_a_record_is_shown_only_when_the_drivers_configuration_shows_its_logger(
 def test_a_huge_line_is_never_parsed_as_a_record():
     huge = json.dumps({"kinetic": "log@1", "message": "x" * 70_000})
     assert log_record.parse(huge, "n") is None  # shown as a plain, escaped line instead
+
+
+@pytest.mark.parametrize("when", ["NaN", "Infinity", "-Infinity", "1e400", "9" * 400, "-5",
+                                  "1e12", "true", '"2026-12-07"'])
+def test_a_record_time_no_handler_can_format_is_replaced_by_the_drivers(when, caplog):
+    line = log_record.encode(record(), "n").replace('"time": ', f'"time": {when}, "t0": ', 1)
+    parsed = log_record.parse(line, "n")
+    assert parsed is not None and 0 < parsed.created <= log_record.MAX_TIME
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    assert handler.format(parsed).endswith("[n] min amount 10")  # formats without an error
+
+
+def test_a_plausible_record_time_is_kept():
+    line = log_record.encode(record(), "n")
+    sent = json.loads(line)["time"]
+    assert log_record.parse(line, "n").created == sent
