@@ -1,4 +1,5 @@
-"""A node's logging records reach the driver as SequentialRunner shows them (local backend).
+"""A node's logging records reach the driver as SequentialRunner shows them (local backend;
+the real kubelet's test is in test_real_kubelet.py).
 
 The nodes log at INFO and WARNING; Kedro logs its per-dataset lines. GKERunner's driver must
 show the same records (level, message, source location, through the project's own logging
@@ -13,35 +14,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.e2e.bench_kit import patch_node
+from tests.e2e.log_kit import logging_node, records
 from tests.kedro_run import flat, kedro
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 pytestmark = pytest.mark.e2e
-RECORD = re.compile(r"(INFO|WARNING)\s+(?:\[clean_sales_node\] )?(.*?)\s+(\w+\.py:\d+)$")
-WANTED = ("Loading data from sales", "Loading data from params:cleaning", "clean_sales:",
-          "Saving data to cleaned_sales", "Saving data to cleaning_report")
-
-
-def records(output: str) -> list[tuple[str, str, str]]:
-    """``(level, message, file:line)`` of the node's records in Rich's log output."""
-    found = []
-    for line in output.splitlines():
-        match = RECORD.search(line.rstrip())
-        if match and any(match.group(2).startswith(w) for w in WANTED):
-            found.append(match.groups())
-    return found
-
-
-def logging_node(project: Path) -> None:
-    patch_node(project, "def clean_sales(", """
-        import logging
-        logging.getLogger(__name__).info("clean_sales: min amount %s", 10)
-        logging.getLogger(__name__).warning("clean_sales: %d rows dropped", 3)
-        logging.getLogger(__name__).debug("clean_sales: not shown at INFO")
-        print("a plain print line")
-        """)
 
 
 def test_a_nodes_records_are_shown_as_sequential_runner_shows_them(demo: Path):

@@ -19,6 +19,7 @@ import pytest
 from benchmarks.projects import add_code_settings
 from tests.conftest import copy_demo, kedro_cmd, subprocess_env
 from tests.e2e.bench_kit import hashes, patch_node, run_objects
+from tests.e2e.log_kit import logging_node, records
 from tests.e2e.real_kit import (
     MANAGED,
     kedro_run,
@@ -26,6 +27,7 @@ from tests.e2e.real_kit import (
     pod_names,
     popen_run,
     real_env,
+    run_argv,
     wait_for_pod,
     wait_for_text,
 )
@@ -113,6 +115,34 @@ def pods_of_node(cluster, output: str, node: str = "clean_sales_node",
                 for p in pods):
             return pods
         time.sleep(0.2)
+
+
+def test_a_nodes_records_are_shown_as_sequential_runner_shows_them(real_demo, real_cluster):
+    """The node's INFO and WARNING records and Kedro's per-dataset lines, logged in a real
+    container, come through the kubelet's log endpoint and are shown by the driver as
+    SequentialRunner shows them (level, message, source file; the node's own lines by line
+    number too: the image's Kedro may be another release, its line numbers others)."""
+    project = real_demo()
+    logging_node(project)
+    sequential = subprocess.run([*kedro_cmd(), "run", ONE_NODE], cwd=project,
+                                env=subprocess_env(COLUMNS="250"), capture_output=True,
+                                text=True, timeout=600, check=False)
+    assert sequential.returncode == 0, sequential.stderr[-3000:]
+    proc = subprocess.run(run_argv(ONE_NODE), cwd=project, capture_output=True, text=True,
+                          env=real_env(real_cluster, COLUMNS="250"), timeout=900, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-5000:]
+    expected = records(sequential.stdout + sequential.stderr)
+    assert len(expected) == 6, expected  # two records, four dataset lines
+
+    def comparable(found):
+        return [(level, text, where if where.startswith("nodes.py") else where.split(":")[0])
+                for level, text, where in found]
+
+    assert comparable(records(output)) == comparable(expected)
+    assert "[clean_sales_node] clean_sales: min amount 10" in output  # tagged with its node
+    assert "[clean_sales_node] a plain print line" in output
+    assert "not shown at INFO" not in output
 
 
 SECURITY_PROBE = """
