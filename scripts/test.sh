@@ -14,6 +14,12 @@ cd "$repo_root"
 start=$SECONDS
 KINETIC_EXTRAS=test,viz,docs bash scripts/setup-python.sh
 bash scripts/check.sh  # the fast tier first: lint, types, import contracts, unit tests
+# The bench binaries build (Go: CPU) while the Debian packages below download and install
+# (network, disk): on a cold machine the two overlap; on a warm one both are no-ops. Its
+# progress lines are printed as they come.
+bash scripts/build-bench-binaries.sh &
+bins_pid=$!
+trap 'kill "$bins_pid" 2>/dev/null || true' EXIT
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   echo "[test] installing chromium and chromium-driver (Debian packages)" >&2
   sudo_cmd=""
@@ -33,7 +39,11 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 fi
-bash scripts/build-bench-binaries.sh
+if ! wait "$bins_pid"; then
+  echo "[test] building the bench binaries failed (its output above)" >&2
+  exit 1
+fi
+trap - EXIT
 .venv/bin/python -m tests.bench.real.images  # real bench images; a no-op when cached
 echo "[test] set-up took $((SECONDS - start)) s" >&2
 export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
