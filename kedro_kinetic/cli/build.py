@@ -12,7 +12,8 @@ Steps (each announced on stderr; a failure names its step):
 3. **build** — with the chosen builder, for ``linux/amd64`` unless ``--platform`` says
    otherwise, labelled with the kedro-kinetic version and the task-spec format it reads.
 4. **push** (``--push``) — to the repository.
-5. **digest** — of the manifest the registry now serves (never a local image id); prints
+5. **digest** — of the manifest the registry now serves (never a local image id), and only
+   when it is the one the push itself reported (a tag moved in between is refused); prints
    ``image: REPO@sha256:...`` on stdout, and with ``--write`` records it in the environment's
    kinetic parameters.
 """
