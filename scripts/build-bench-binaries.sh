@@ -144,22 +144,26 @@ build_etcd() {
   finish "$tmp" "$etcd_dir"
 }
 
-build_fake_gcs_server() {
-  local tmp="$cache_root/.tmp-fake-gcs-server-$FAKE_GCS_SERVER_VERSION-$$"
+# go_install NAME LABEL VERSION DEST PACKAGE: `go install PACKAGE@VERSION` (a module's own
+# go.mod, no wrapper module) into DEST.
+go_install() {
+  local name="$1" label="$2" version="$3" dest="$4" package="$5"
+  local tmp="$cache_root/.tmp-$name-$version-$$"
   rm -rf "$tmp" && mkdir -p "$tmp"
-  timed "build fake-gcs-server $FAKE_GCS_SERVER_VERSION" \
+  timed "build $label $version" \
     env GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath -ldflags "-s -w" \
-    "github.com/fsouza/fake-gcs-server@$FAKE_GCS_SERVER_VERSION"
-  finish "$tmp" "$gcs_dir"
+    "$package@$version"
+  finish "$tmp" "$dest"
+}
+
+build_fake_gcs_server() {
+  go_install fake-gcs-server fake-gcs-server "$FAKE_GCS_SERVER_VERSION" "$gcs_dir" \
+    github.com/fsouza/fake-gcs-server
 }
 
 build_registry() {
-  local tmp="$cache_root/.tmp-registry-$DISTRIBUTION_VERSION-$$"
-  rm -rf "$tmp" && mkdir -p "$tmp"
-  timed "build registry (distribution) $DISTRIBUTION_VERSION" \
-    env GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath -ldflags "-s -w" \
-    "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION"
-  finish "$tmp" "$registry_dir"
+  go_install registry "registry (distribution)" "$DISTRIBUTION_VERSION" "$registry_dir" \
+    github.com/distribution/distribution/v3/cmd/registry
 }
 
 # finish TMP DEST: stamp the build and move it into place atomically.

@@ -59,6 +59,25 @@ def cache_prefix(store_root: str) -> str:
     return store.join(store_root, "cache")
 
 
+def read_entry(uri: str, project_key: bytes, key: str,
+               index: dict[str, str]) -> cache_entry.CacheEntry:
+    """The entry at ``uri`` for cache key ``key``, authenticated with the project's cache
+    key, and the latest recorded for it in ``index`` (cache key -> SHA-256 of its latest
+    entry; a key the index lacks has no older entry to tell apart).
+
+    Raises:
+        store.ObjectNotFound: No entry.
+        KineticError: Forged, replayed, malformed, too large, or rolled back.
+    """
+    data = store.read_bytes(uri, cache_entry.MAX_ENTRY_BYTES)
+    entry = cache_entry.read(data, project_key, key, f"cache entry {uri}")
+    latest = index.get(key)
+    if latest is not None and latest != hashlib.sha256(data).hexdigest():
+        raise KineticError(f"cache entry {uri}: rolled back (not the latest entry recorded "
+                           "for this key: an older one written back)")
+    return entry
+
+
 class NodeCache:
     """One run's view of the project's node cache."""
 
@@ -103,12 +122,7 @@ class NodeCache:
             return None
         uri = store.join(self._prefix, f"{found.key}.json")
         try:
-            data = store.read_bytes(uri, cache_entry.MAX_ENTRY_BYTES)
-            entry = cache_entry.read(data, self._key, found.key, f"cache entry {uri}")
-            latest = self._index.get(found.key)
-            if latest is not None and latest != hashlib.sha256(data).hexdigest():
-                raise KineticError("it is not the latest entry recorded for this key (an "
-                                   "older one written back: rolled back)")
+            entry = read_entry(uri, self._key, found.key, self._index)
         except store.ObjectNotFound:
             return None
         except Exception as exc:  # forged, replayed, planted: never trusted, never a crash
@@ -262,13 +276,7 @@ def list_entries(store_root: str, project_key: bytes | None,
             found.append(Listed(key, uri, None, "no cache key on this machine"))
             continue
         try:
-            data = store.read_bytes(uri, cache_entry.MAX_ENTRY_BYTES)
-            entry = cache_entry.read(data, project_key, key, uri)
-            if index.get(key, "") not in ("", hashlib.sha256(data).hexdigest()):
-                found.append(Listed(key, uri, None, f"{uri}: rolled back (not the latest "
-                                    "entry recorded for this key)"))
-                continue
-            found.append(Listed(key, uri, entry))
-        except Exception as exc:  # forged, replayed, planted: listed as refused
+            found.append(Listed(key, uri, read_entry(uri, project_key, key, index)))
+        except Exception as exc:  # forged, replayed, planted, rolled back: listed as refused
             found.append(Listed(key, uri, None, str(exc).splitlines()[0][:200]))
     return found

@@ -14,9 +14,9 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from kedro_kinetic.backends.run_results import parse_cached
+from kedro_kinetic.backends.run_results import json_object, parse_cached
 from kedro_kinetic.errors import BackendError, RunNotFound
 from kedro_kinetic.planning.manifest import without_attempt
 from kedro_kinetic.store.layout import STATE_DIR_ENV, state_dir
@@ -43,6 +43,19 @@ def _write_private(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     os.replace(tmp, path)
+
+
+def _read_text(path: Path) -> str:
+    """A private record's text ("" when missing or unreadable)."""
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """A private JSON record ({} when missing, unreadable or not a JSON object)."""
+    return json_object(_read_text(path))
 
 
 def argv_digest(argv: list[str]) -> str:
@@ -147,10 +160,7 @@ class LocalRunFolder:
 
     def cached(self) -> dict[str, dict[str, str]]:
         """``{node key: {"node": name, "from": run id}}`` of the nodes the run reused."""
-        try:
-            return parse_cached((self.path / "cached.json").read_text())
-        except (OSError, UnicodeDecodeError):
-            return {}
+        return parse_cached(_read_text(self.path / "cached.json"))
 
     # -- node processes -------------------------------------------------------------
     def log_path(self, job: str) -> Path:
@@ -182,11 +192,7 @@ class LocalRunFolder:
 
     def process(self, job: str) -> dict:
         """What :meth:`record_process` recorded for ``job`` (empty if nothing)."""
-        try:
-            record = json.loads((self.path / "pids" / naming.sanitise(job)).read_text())
-        except (OSError, ValueError):
-            return {}
-        return record if isinstance(record, dict) else {}
+        return _read_record(self.path / "pids" / naming.sanitise(job))
 
     def live_process(self, job: str) -> int | None:
         """The pid of ``job``'s process if that very process still runs."""
@@ -239,11 +245,7 @@ class LocalRunFolder:
             (self.path / "driver.json").unlink(missing_ok=True)
 
     def _driver(self) -> dict:
-        try:
-            record = json.loads((self.path / "driver.json").read_text())
-        except (OSError, ValueError):
-            return {}
-        return record if isinstance(record, dict) else {}
+        return _read_record(self.path / "driver.json")
 
     def driver_running(self) -> bool:
         """Whether the recorded driver of the run is that very process, still running."""
@@ -270,11 +272,7 @@ class LocalRunFolder:
 
     def cancel_record(self) -> dict:
         """What :meth:`record_cancel` recorded (``{}`` if the run was never cancelled)."""
-        try:
-            record = json.loads((self.path / "cancel.json").read_text())
-        except (OSError, ValueError):
-            return {}
-        return record if isinstance(record, dict) else {}
+        return _read_record(self.path / "cancel.json")
 
     def cancelled(self, job: str) -> bool:
         """Whether ``job``'s recorded process is one that ``kedro kinetic cancel`` stopped
