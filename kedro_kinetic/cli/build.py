@@ -32,6 +32,7 @@ from kedro_kinetic import __version__
 from kedro_kinetic.cli import build_context, builders
 from kedro_kinetic.cli.doctor_checks import IMAGE_REFERENCE
 from kedro_kinetic.cli.image_version import image_labels_for_build
+from kedro_kinetic.config.policy import image_repository
 from kedro_kinetic.errors import BuildError
 
 if TYPE_CHECKING:
@@ -46,13 +47,6 @@ STEPS = 5
 
 def _say(step: int, text: str) -> None:
     click.echo(f"[kinetic build {step}/{STEPS}] {text}", err=True)
-
-
-def repository_of(image: str) -> str:
-    """``image`` without its tag and digest."""
-    name = image.split("@", 1)[0]
-    head, _, last = name.rpartition("/")
-    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
 
 
 def choose_repository(option: str | None, block: Any,
@@ -72,7 +66,7 @@ def choose_repository(option: str | None, block: Any,
         raise BuildError("step 'configuration': no repository to push to: set kinetic.image "
                          "in conf/<env>/parameters.yml (e.g. REGION-docker.pkg.dev/PROJECT/"
                          "REPOSITORY/IMAGE) or pass --repository")
-    repo = repository_of(image)
+    repo = image_repository(image)
     if not IMAGE_REFERENCE.match(repo) or len(repo) > 255:
         raise BuildError(f"step 'configuration': {source} {image!r} is not a well-formed image "
                          "repository (REGISTRY/PATH with a lower-case path)")

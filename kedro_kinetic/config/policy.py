@@ -103,7 +103,8 @@ def _sections(raw: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any], boo
                 yield f"{path}.{group}.{name}", section, False
 
 
-def _repository(image: str) -> str:
+def image_repository(image: str) -> str:
+    """``image`` without its tag and digest."""
     name = image.split("@", 1)[0]
     last = name.rsplit("/", 1)[-1]
     return name[: len(name) - len(last)] + last.split(":", 1)[0]
@@ -111,7 +112,7 @@ def _repository(image: str) -> str:
 
 def image_allowed(image: str, repositories: Iterable[str]) -> bool:
     """Whether ``image`` is in one of ``repositories`` (``repo`` or ``prefix/``)."""
-    repo = _repository(image)
+    repo = image_repository(image)
     return any(repo == allowed.rstrip("/") if not allowed.endswith("/")
                else repo.startswith(allowed) for allowed in repositories)
 
@@ -195,7 +196,7 @@ def image_errors(images: list[tuple[str, str]], settings: ProjectSettings) -> li
     if repos is None:
         return [f"{where}: '{image}' chooses the code every pod runs, so its repository must "
                 "be declared in code: add KINETIC_IMAGE_REPOSITORIES = "
-                f"['{_repository(image)}'] to the project's settings.py"
+                f"['{image_repository(image)}'] to the project's settings.py"
                 for where, image in images]
     return [f"{where}: '{image}' is not in a repository listed in settings.py "
             f"KINETIC_IMAGE_REPOSITORIES ({', '.join(repos)})"

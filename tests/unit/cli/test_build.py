@@ -8,8 +8,8 @@ import json
 import pytest
 
 from kedro_kinetic import __version__
-from kedro_kinetic.cli import build as build_module
 from kedro_kinetic.cli.build import WHEEL_DIR, run_build
+from kedro_kinetic.config.policy import image_repository
 from kedro_kinetic.config.project_settings import ProjectSettings
 from kedro_kinetic.errors import BuildError
 from kedro_kinetic.wire.task_spec import SPEC_FORMAT
@@ -295,10 +295,10 @@ def test_builder_args_go_to_the_build_command(fakes, project):
     assert bud[-3:] == ["--pull=never", "--network=host", str(project)]
 
 
-def test_repository_of_strips_tag_and_digest():
-    assert build_module.repository_of("r.io:5000/a/b:tag@sha256:" + "a" * 64) == "r.io:5000/a/b"
-    assert build_module.repository_of("127.0.0.1:5000/x") == "127.0.0.1:5000/x"
-    assert build_module.repository_of("python:3.11") == "python"
+def test_image_repository_strips_tag_and_digest():
+    assert image_repository("r.io:5000/a/b:tag@sha256:" + "a" * 64) == "r.io:5000/a/b"
+    assert image_repository("127.0.0.1:5000/x") == "127.0.0.1:5000/x"
+    assert image_repository("python:3.11") == "python"
 
 
 def test_existing_dockerfile_is_used_as_it_is(fakes, project, capsys):
