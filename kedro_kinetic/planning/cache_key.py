@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kedro_kinetic.wire.data_paths import PathProblem, local_path
 from kedro_kinetic.wire.dataset_arguments import path_protocol
 
 if TYPE_CHECKING:
@@ -77,7 +78,12 @@ def dataset_uri(config: Mapping[str, Any], project: Path) -> str | None:
         return None
     if protocol in ("gs", "gcs"):
         return "gs://" + path.split("://", 1)[1].rstrip("/")
-    local = path.split("://", 1)[1] if "://" in path else path
+    try:
+        local = local_path(path)  # as Kedro and fsspec open it (file:, local:, file:///)
+    except PathProblem:
+        return None
+    if local is None:
+        return None
     full = Path(local) if Path(local).is_absolute() else project / local
     return full.as_uri()
 
